@@ -1,0 +1,4 @@
+"""``python -m pxcodec`` runs the ``pxc`` command line."""
+from .cli import main
+
+main()

@@ -1,0 +1,57 @@
+"""Architecture hyper-parameters and the causal tap sets shared by the float and integer models.
+
+A tap ``(dy, dx)`` names an input position relative to the output pixel. Every layer reads only
+taps that are earlier in raster order (or, after the first layer, the output pixel's own causal
+features), which is what makes both the PixelCNN factorisation and the wavefront decoder work.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+
+Tap = tuple[int, int]
+
+#: Taps of every masked 3×3 (type B) trunk layer: the row above and the causal part of this row.
+BLOCK_TAPS: tuple[Tap, ...] = ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 0))
+
+#: Head parameter groups, in output order: mixture logits, means, log-scales, colour coefficients.
+PARAM_GROUPS: tuple[str, ...] = ("logit", "mean", "logscale", "coef")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Shape of one PixelCNN: trunk width, residual blocks, mixture components, first kernel."""
+
+    channels: int = 64
+    blocks: int = 4
+    components: int = 5
+    first_kernel: int = 5
+
+    @property
+    def first_taps(self) -> tuple[Tap, ...]:
+        """Type-A taps of the first layer: all rows above within the kernel, this row's left part."""
+        r = self.first_kernel // 2
+        return tuple((dy, dx) for dy in range(-r, 1) for dx in range(-r, r + 1) if dy < 0 or dx < 0)
+
+    @property
+    def reach_right(self) -> int:
+        """Largest column offset to the right that any single layer reads (``r`` in DESIGN C2)."""
+        return max(dx for dy, dx in self.first_taps + BLOCK_TAPS if dy < 0)
+
+    @property
+    def context_rows(self) -> int:
+        """Rows above a pixel that its probabilities can depend on (the band overlap)."""
+        return self.first_kernel // 2 + self.blocks
+
+    @property
+    def params_per_pixel(self) -> int:
+        """Head outputs per pixel: for each of R, G, B and each component, one per group."""
+        return 3 * self.components * len(PARAM_GROUPS)
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "ModelConfig":
+        return cls(**json.loads(text))

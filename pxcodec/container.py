@@ -1,0 +1,114 @@
+"""The ``.pxc`` container: a checksummed little-endian header, then one coded stream per band.
+
+The byte layout is specified in ``docs/FORMAT.md``; this module is its only reader and writer.
+Parsing checks everything it can before any pixel is decoded (magic, version, header CRC,
+plausible dimensions, stream lengths and CRCs), so a damaged file fails early with the
+exception that names what is wrong.
+"""
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import dataclass, field
+
+from .errors import CorruptError, NotPxcError, TruncatedError, UnsupportedVersionError
+
+MAGIC = b"\x89PXC\r\n\x1a\n"
+VERSION = 1
+#: Pixel modes the format knows (more arrive with the lossless fallbacks of later versions).
+MODES = {1: "RGB"}
+MODE_CODES = {name: code for code, name in MODES.items()}
+#: Largest width or height, and pixel count, a file may declare; more is refused unread.
+MAX_SIDE = 1 << 20
+MAX_PIXELS = 1 << 31
+
+_FIXED = struct.Struct("<8sHHI32sIIBxxxIIII")   # up to and including the metadata length
+_STREAM = struct.Struct("<II")                   # length, CRC-32 of each stream
+_CRC = struct.Struct("<I")
+
+
+@dataclass
+class Header:
+    """Everything a decoder needs besides the streams themselves."""
+
+    fingerprint: bytes
+    width: int
+    height: int
+    mode: str
+    stream_rows: int
+    pixel_crc: int
+    metadata: bytes = b""
+    stream_lengths: list[int] = field(default_factory=list)
+    stream_crcs: list[int] = field(default_factory=list)
+
+    @property
+    def stream_count(self) -> int:
+        return -(-self.height // self.stream_rows)
+
+    def size(self) -> int:
+        return _FIXED.size + len(self.metadata) + _STREAM.size * self.stream_count + _CRC.size
+
+
+def pack(header: Header, streams: list[bytes]) -> bytes:
+    """The bytes of a .pxc file."""
+    if len(streams) != header.stream_count:
+        raise ValueError(f"{len(streams)} streams for {header.stream_count} bands")
+    fixed = _FIXED.pack(MAGIC, VERSION, 0, header.size(), header.fingerprint, header.width,
+                        header.height, MODE_CODES[header.mode], header.stream_rows,
+                        header.stream_count, header.pixel_crc, len(header.metadata))
+    table = b"".join(_STREAM.pack(len(s), zlib.crc32(s)) for s in streams)
+    head = fixed + header.metadata + table
+    return head + _CRC.pack(zlib.crc32(head)) + b"".join(streams)
+
+
+def unpack(data: bytes) -> tuple[Header, list[bytes]]:
+    """Parse and verify a .pxc file; raises a ``PxcError`` subclass naming what is wrong."""
+    data = bytes(data)
+    if not data:
+        raise NotPxcError("empty input: not a pxc file")
+    if not data.startswith(MAGIC[:len(data)]) or (len(data) >= len(MAGIC) and not data.startswith(MAGIC)):
+        raise NotPxcError("not a pxc file (wrong magic bytes)")
+    if len(data) < len(MAGIC) + 2:
+        raise TruncatedError(f"truncated pxc file: {len(data)} bytes")
+    (version,) = struct.unpack_from("<H", data, len(MAGIC))
+    if version != VERSION:
+        raise UnsupportedVersionError(f"pxc format version {version}; this install reads version {VERSION}")
+    if len(data) < _FIXED.size:
+        raise TruncatedError(f"truncated pxc file: {len(data)} bytes, header needs {_FIXED.size}")
+    (_, _, _, header_size, fingerprint, width, height, mode, stream_rows, count, pixel_crc,
+     meta_len) = _FIXED.unpack_from(data)
+    if header_size > len(data):
+        raise TruncatedError(f"truncated pxc file: header needs {header_size} bytes, file has {len(data)}")
+    if header_size < _FIXED.size + _CRC.size:
+        raise CorruptError("corrupt pxc header: impossible header length")
+    (stored_crc,) = _CRC.unpack_from(data, header_size - _CRC.size)
+    if zlib.crc32(data[:header_size - _CRC.size]) != stored_crc:
+        raise CorruptError("corrupt pxc header: checksum mismatch")
+    if mode not in MODES:
+        raise CorruptError(f"corrupt pxc header: unknown pixel mode {mode}")
+    if not (1 <= width <= MAX_SIDE and 1 <= height <= MAX_SIDE and width * height <= MAX_PIXELS):
+        raise CorruptError(f"corrupt pxc header: implausible size {width}×{height}")
+    header = Header(fingerprint, width, height, MODES[mode], stream_rows, pixel_crc)
+    if stream_rows < 1 or count != header.stream_count:
+        raise CorruptError("corrupt pxc header: stream layout does not match the image size")
+    header.metadata = data[_FIXED.size:_FIXED.size + meta_len]
+    if header.size() != header_size:
+        raise CorruptError("corrupt pxc header: lengths disagree")
+    table = _FIXED.size + meta_len
+    for i in range(count):
+        length, crc = _STREAM.unpack_from(data, table + i * _STREAM.size)
+        header.stream_lengths.append(length)
+        header.stream_crcs.append(crc)
+    end = header_size + sum(header.stream_lengths)
+    if end > len(data):
+        raise TruncatedError(f"truncated pxc file: streams need {end} bytes, file has {len(data)}")
+    if end < len(data):
+        raise CorruptError(f"corrupt pxc file: {len(data) - end} unexpected bytes after the last stream")
+    streams, pos = [], header_size
+    for i, (length, crc) in enumerate(zip(header.stream_lengths, header.stream_crcs)):
+        stream = data[pos:pos + length]
+        if zlib.crc32(stream) != crc:
+            raise CorruptError(f"corrupt pxc file: stream {i} checksum mismatch")
+        streams.append(stream)
+        pos += length
+    return header, streams

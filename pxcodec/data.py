@@ -1,0 +1,63 @@
+"""Training data: photographs loaded once into memory, sampled as random crops."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import Tensor
+
+#: Where the project's shared photographs live, next to a checkout.
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+#: Training photos held out for validation (DESIGN: never train or tune on Kodak).
+VALIDATION_NAMES = ("036", "037", "038", "039", "040")
+
+
+def load_rgb(path: Path) -> Tensor:
+    """An image file as a uint8 (3, H, W) tensor."""
+    with Image.open(path) as im:
+        return torch.from_numpy(np.array(im.convert("RGB"))).permute(2, 0, 1).contiguous()
+
+
+def split_folder(folder: Path) -> tuple[list[Path], list[Path]]:
+    """(train, validation) PNG paths of a folder, validation by ``VALIDATION_NAMES``."""
+    paths = sorted(folder.glob("*.png"))
+    val = [p for p in paths if p.stem in VALIDATION_NAMES]
+    return [p for p in paths if p.stem not in VALIDATION_NAMES], val
+
+
+class CropSampler:
+    """Random crops (with horizontal flips) from in-memory images, weighted by image area."""
+
+    def __init__(self, paths: list[Path], crop: int):
+        if not paths:
+            raise ValueError("no training images")
+        self.images = [load_rgb(p) for p in paths]
+        self.crop = crop
+        areas = torch.tensor([im.shape[1] * im.shape[2] for im in self.images], dtype=torch.float64)
+        self.weights = areas / areas.sum()
+
+    def batch(self, n: int, gen: torch.Generator) -> Tensor:
+        idx = torch.multinomial(self.weights, n, replacement=True, generator=gen)
+        out = torch.empty((n, 3, self.crop, self.crop), dtype=torch.uint8)
+        for j, i in enumerate(idx.tolist()):
+            im = self.images[i]
+            y = int(torch.randint(im.shape[1] - self.crop + 1, (1,), generator=gen))
+            x = int(torch.randint(im.shape[2] - self.crop + 1, (1,), generator=gen))
+            c = im[:, y:y + self.crop, x:x + self.crop]
+            out[j] = c.flip(-1) if torch.rand((), generator=gen) < 0.5 else c
+        return out
+
+
+def fixed_crops(paths: list[Path], crop: int, per_image: int) -> Tensor:
+    """Deterministic crops along each image's diagonal, for a repeatable validation loss."""
+    crops = []
+    for p in paths:
+        im = load_rgb(p)
+        h, w = im.shape[1:]
+        for j in range(per_image):
+            y = (h - crop) * (j + 1) // (per_image + 1)
+            x = (w - crop) * (j + 1) // (per_image + 1)
+            crops.append(im[:, y:y + crop, x:x + crop])
+    return torch.stack(crops)

@@ -1,0 +1,119 @@
+"""Exact integer layer arithmetic: certified GEMM kernels and per-channel requantisation.
+
+A layer computes ``clamp((x @ W + b) · M + 2^(S−1) >> S, lo, hi)`` on small integers. Two GEMM
+kernels are offered; both give the same integers whenever their certificate holds:
+
+* ``int8``: ``torch._int_mm`` (int8 × int8 → int32), exact while every |partial sum| < 2^31;
+* ``float32``: a float GEMM on integer values, exact while every |partial sum| < 2^24, i.e. on
+  any BLAS, thread count, batch shape or device (TF32 is disabled on CUDA).
+
+The certificate bounds every partial sum by ``Σ|w|·max|x|`` per output channel, from the
+weights alone, when a layer is built. A kernel whose bound fails is refused (DESIGN C1).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from .errors import CertificateError
+
+KERNELS = ("int8", "float32")
+#: Largest partial sum magnitude each kernel represents exactly.
+EXACT_LIMIT = {"int8": 2**31 - 1, "float32": 2**24}
+#: Requantisation products must stay below this in int64.
+INT64_SAFE = 2**62
+
+
+def disable_tf32() -> None:
+    """TF32 rounds float32 GEMM inputs to 10-bit mantissas on CUDA; the float kernel needs it off."""
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+
+
+def multiplier(ratio: float) -> tuple[int, int]:
+    """(M, S) with M / 2^S ≈ ratio and 2^30 ≤ M < 2^31, for requantisation by a real ratio."""
+    if not ratio > 0:
+        raise ValueError(f"requantisation ratio must be positive, got {ratio}")
+    s = 30
+    while ratio * 2**s >= 2**31:
+        s -= 1
+    while ratio * 2**s < 2**30:
+        s += 1
+    m = round(ratio * 2**s)
+    if m == 2**31:
+        m, s = 2**30, s - 1
+    return m, s
+
+
+@dataclass
+class IntLayer:
+    """One integer linear layer over gathered inputs: weights (K, N) int8, per-channel rest."""
+
+    weight: Tensor   # (K, N) int8
+    bias: Tensor     # (N,) int64, in accumulator units
+    mult: Tensor     # (N,) int64
+    shift: Tensor    # (N,) int64
+    lo: Tensor       # (N,) int64 clamp bounds of the requantised output
+    hi: Tensor
+    in_max: int      # largest |input| the layer may receive
+
+    def bound(self) -> Tensor:
+        """Certificate: per output channel, the largest |partial sum| of x @ W."""
+        return self.weight.abs().to(torch.int64).sum(0) * self.in_max
+
+    def certify(self, kernel: str) -> None:
+        """Raise ``CertificateError`` unless ``kernel`` is exact for this layer on any input."""
+        if kernel not in KERNELS:
+            raise ValueError(f"unknown kernel {kernel!r}; choose from {KERNELS}")
+        if self.weight.dtype != torch.int8 or self.weight.abs().max() > 127:
+            raise CertificateError("weights are not int8")
+        worst = int(self.bound().max())
+        if worst >= EXACT_LIMIT[kernel]:
+            raise CertificateError(f"{kernel} kernel not exact: partial sums reach {worst}, "
+                                   f"limit {EXACT_LIMIT[kernel]}")
+        acc = self.bound() + self.bias.abs()
+        if int((acc * self.mult).max()) + int((1 << self.shift).max()) >= INT64_SAFE:
+            raise CertificateError("requantisation could overflow int64")
+
+    def to(self, device: torch.device) -> "IntLayer":
+        return IntLayer(*(t.to(device) for t in (self.weight, self.bias, self.mult, self.shift,
+                                                   self.lo, self.hi)), self.in_max)
+
+
+class Gemm:
+    """A certified kernel bound to one layer's weights, on one device."""
+
+    def __init__(self, layer: IntLayer, kernel: str):
+        layer.certify(kernel)
+        self.layer = layer
+        self.kernel = kernel
+        w = layer.weight
+        if kernel == "float32":
+            self.w = w.to(torch.float32)
+        elif w.is_cuda:  # cuBLAS int8 GEMM wants K and N multiples of 8 and more than 16 rows
+            k, n = w.shape
+            self.w = torch.zeros((-(-k // 8) * 8, -(-n // 8) * 8), dtype=torch.int8, device=w.device)
+            self.w[:k, :n] = w
+        else:
+            self.w = w
+
+    def accumulate(self, x: Tensor) -> Tensor:
+        """x (M, K) int8 → x @ W as int64, exactly."""
+        if self.kernel == "float32":
+            return (x.to(torch.float32) @ self.w).to(torch.int64)
+        if not x.is_cuda:
+            return torch._int_mm(x, self.w).to(torch.int64)
+        m, k = x.shape
+        kp, n = self.w.shape
+        xp = torch.zeros((max(m, 17), kp), dtype=torch.int8, device=x.device)
+        xp[:m, :k] = x
+        return torch._int_mm(xp, self.w)[:m, :self.layer.weight.shape[1]].to(torch.int64)
+
+    def __call__(self, x: Tensor) -> Tensor:
+        """The layer's requantised, clamped int64 output for int8 inputs x (M, K)."""
+        lay = self.layer
+        acc = (self.accumulate(x) + lay.bias) * lay.mult
+        out = (acc + (1 << (lay.shift - 1))) >> lay.shift
+        return torch.maximum(torch.minimum(out, lay.hi), lay.lo)

@@ -1,0 +1,162 @@
+"""The discretised logistic mixture head: parameter grids, the float training loss, and the
+exact integer 256-way PMF the coder receives.
+
+Each of R, G, B has its own mixture of ``K`` logistics. G's means move linearly with R's
+surprise and B's with R's and G's (PixelCNN++ style), so one trunk evaluation per pixel serves
+all three channels. Both forms share the grids below: the float loss sees parameters rounded to
+exactly the integers the integer model will use (straight-through gradients), and the integer
+PMF replaces ``exp``/``sigmoid`` by tables shipped inside the weights file (DESIGN C1).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+#: Integer units per real unit of each parameter group.
+GRID = {"logit": 8, "mean": 16, "logscale": 16, "coef": 64}
+#: Real units per unit of head output (folded into requantisation in the integer model).
+GAIN = {"logit": 1.0, "mean": 128.0, "logscale": 1.0, "coef": 1.0}
+#: Clamp ranges on the integer grids.
+RANGE = {"logit": (-1024, 1024), "mean": (-32 * 16, 288 * 16), "logscale": (-3 * 16, 6 * 16),
+         "coef": (-128, 128)}
+#: Largest logit gap (grid units) that still gets weight; beyond it a component is floored.
+LOGIT_GAP = 128
+#: Resolution (steps per unit) and half-width (units) of the sigmoid table.
+SIG_STEPS, SIG_HALF = 1024, 16
+#: Fixed-point bits of the CDF, the mixture weights and the inverse scales.
+CDF_BITS, WEIGHT_BITS, INV_BITS = 16, 16, 16
+
+
+def make_tables() -> dict[str, np.ndarray]:
+    """The lookup tables of the integer PMF; computed once at export and stored with the weights."""
+    n = 2 * SIG_HALF * SIG_STEPS + 1
+    t = (np.arange(n, dtype=np.float64) - SIG_HALF * SIG_STEPS) / SIG_STEPS
+    sig = np.round((1 << CDF_BITS) / (1.0 + np.exp(-t))).astype(np.int64)
+    gap = np.arange(LOGIT_GAP + 1, dtype=np.float64) / GRID["logit"]
+    exp = np.round((1 << WEIGHT_BITS) * np.exp(-gap)).astype(np.int64)
+    lo, hi = RANGE["logscale"]
+    ls = np.arange(lo, hi + 1, dtype=np.float64) / GRID["logscale"]
+    inv = np.round((1 << INV_BITS) * np.exp(-ls)).astype(np.int64)
+    return {"sigmoid": sig, "exp": exp, "inv_scale": inv}
+
+
+# ----------------------------------------------------------------------------- float (training)
+
+def _round_ste(x: Tensor) -> Tensor:
+    return x + (torch.floor(x + 0.5) - x).detach()
+
+
+def _floor_ste(x: Tensor) -> Tensor:
+    return x + (torch.floor(x) - x).detach()
+
+
+def split_groups(params: Tensor, components: int) -> dict[str, Tensor]:
+    """(B, P, H, W) head output → group name → (B, 3, K, H, W)."""
+    b, _, h, w = params.shape
+    chunks = params.view(b, len(GRID), 3, components, h, w).unbind(1)
+    return dict(zip(GRID, chunks))
+
+
+def mixture_nll(params: Tensor, x: Tensor, components: int) -> Tensor:
+    """Negative log-likelihood in nats, (B, 3, H, W), of uint8-valued ``x`` (B, 3, H, W).
+
+    ``params`` are head outputs already on their integer grids (float tensors holding integers).
+    """
+    g = split_groups(params, components)
+    xf = x.to(params.dtype).unsqueeze(2) * GRID["mean"]            # (B,3,1,H,W) on the mean grid
+    m = g["mean"]
+    lo, hi = RANGE["mean"]
+    mr = m[:, 0]
+    mg = torch.clamp(m[:, 1] + _floor_ste((xf[:, 0] - mr) * g["coef"][:, 0] / GRID["coef"]), lo, hi)
+    mb = torch.clamp(m[:, 2] + _floor_ste(((xf[:, 0] - mr) * g["coef"][:, 1]
+                                          + (xf[:, 1] - mg) * g["coef"][:, 2]) / GRID["coef"]), lo, hi)
+    mean = torch.stack([mr, mg, mb], 1)
+    inv_s = torch.exp(-g["logscale"] / GRID["logscale"])
+    centred = (xf - mean) / GRID["mean"]
+    plus = (centred + 0.5) * inv_s
+    minus = (centred - 0.5) * inv_s
+    log_cdf_plus = plus - F.softplus(plus)                          # log σ(plus)
+    log_one_minus_cdf_min = -F.softplus(minus)                      # log (1 - σ(minus))
+    mid = torch.sigmoid(plus) - torch.sigmoid(minus)
+    log_mid = torch.log(mid.clamp_min(1e-12))
+    # Where the bin is far in a tail, use the density at its centre (PixelCNN++'s guard).
+    log_pdf = centred * inv_s - 2 * F.softplus(centred * inv_s) + torch.log(inv_s)
+    log_mid = torch.where(mid > 1e-5, log_mid, log_pdf)
+    xk = x.unsqueeze(2).expand_as(plus)
+    log_p = torch.where(xk == 0, log_cdf_plus, torch.where(xk == 255, log_one_minus_cdf_min, log_mid))
+    log_w = torch.log_softmax(g["logit"] / GRID["logit"], dim=2)
+    return -torch.logsumexp(log_w + log_p, dim=2)
+
+
+def head_multipliers(components: int) -> Tensor:
+    """(P,) integer grid units per unit of head output, GAIN × GRID of each output's group."""
+    per_group = [GAIN[name] * GRID[name] for name in GRID]
+    return torch.tensor(per_group, dtype=torch.float64).repeat_interleave(3 * components)
+
+
+def round_head(z: Tensor) -> Tensor:
+    """Round real head outputs (B, P, H, W) onto their groups' integer grids; STE gradients."""
+    parts = [_round_ste(p * GAIN[n] * GRID[n]) for n, p in zip(GRID, z.chunk(len(GRID), dim=1))]
+    return torch.cat(parts, 1)
+
+
+def clamp_head(p: Tensor) -> Tensor:
+    """Clamp grid-valued head parameters (B, P, H, W) to their groups' ranges."""
+    parts = [torch.clamp(q, *RANGE[n]) for n, q in zip(GRID, p.chunk(len(GRID), dim=1))]
+    return torch.cat(parts, 1)
+
+
+# ----------------------------------------------------------------------------- integer (coding)
+
+class IntegerMixture:
+    """Exact 256-way integer PMFs from integer head parameters, through the shipped tables."""
+
+    def __init__(self, tables: dict[str, np.ndarray], components: int, device: torch.device):
+        self.k = components
+        self.sig = torch.as_tensor(tables["sigmoid"], dtype=torch.int64, device=device)
+        self.exp = torch.as_tensor(tables["exp"], dtype=torch.int64, device=device)
+        self.inv = torch.as_tensor(tables["inv_scale"], dtype=torch.int64, device=device)
+        # Bin edges 16·j − 8 on the mean grid for j = 1 … 255 (the outer edges are ±∞).
+        self.edges = torch.arange(1, 256, device=device, dtype=torch.int64) * GRID["mean"] - GRID["mean"] // 2
+
+    def _groups(self, params: Tensor) -> list[Tensor]:
+        return list(params.view(params.shape[0], len(GRID), 3, self.k).unbind(1))
+
+    def channel(self, params: Tensor, ch: int, known: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Logits, conditioned means and log-scales (n, K) of channel ``ch``.
+
+        ``known`` (n, ≥ch) holds the already coded channels of the same pixels.
+        """
+        logit, mean, logscale, coef = self._groups(params)
+        lo, hi = RANGE["mean"]
+        m = mean[:, ch]
+        if ch >= 1:
+            dr = known[:, :1] * GRID["mean"] - mean[:, 0]
+            if ch == 1:
+                m = torch.clamp(m + torch.div(dr * coef[:, 0], GRID["coef"], rounding_mode="floor"), lo, hi)
+            else:
+                mg = torch.clamp(mean[:, 1] + torch.div(dr * coef[:, 0], GRID["coef"], rounding_mode="floor"), lo, hi)
+                dg = known[:, 1:2] * GRID["mean"] - mg
+                m = torch.clamp(m + torch.div(dr * coef[:, 1] + dg * coef[:, 2], GRID["coef"],
+                                              rounding_mode="floor"), lo, hi)
+        return logit[:, ch], m, logscale[:, ch]
+
+    def pmf(self, logit: Tensor, mean: Tensor, logscale: Tensor) -> Tensor:
+        """(n, 256) int64 masses, each ≥ 1, from one channel's (n, K) integer parameters."""
+        inv = self.inv[logscale - RANGE["logscale"][0]]                       # (n, K)
+        t = (self.edges - mean.unsqueeze(-1)) * inv.unsqueeze(-1)             # (n, K, 255), 2^20/unit
+        shift = INV_BITS + int(math.log2(GRID["mean"])) - int(math.log2(SIG_STEPS))
+        idx = torch.clamp((t >> shift) + SIG_HALF * SIG_STEPS, 0, 2 * SIG_HALF * SIG_STEPS)
+        cdf = self.sig[idx]
+        n, k = mean.shape
+        zero = torch.zeros((n, k, 1), dtype=torch.int64, device=cdf.device)
+        full = torch.full((n, k, 1), 1 << CDF_BITS, dtype=torch.int64, device=cdf.device)
+        mass = torch.diff(torch.cat([zero, cdf, full], -1), dim=-1)          # (n, K, 256)
+        gap = torch.clamp(logit.max(-1, keepdim=True).values - logit, 0, LOGIT_GAP)
+        w = self.exp[gap]                                                     # (n, K)
+        total_w = w.sum(-1, keepdim=True)
+        return (w.unsqueeze(-1) * mass).sum(1) + (total_w >> 2)

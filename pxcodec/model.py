@@ -1,0 +1,123 @@
+"""The float PixelCNN used for training, with quantisation simulated exactly where it matters.
+
+Every weight is fake-quantised to int8 per output channel, every activation to 0…127 on a
+learned per-layer scale, and the head's parameters to their integer grids, all with
+straight-through gradients. The integer model exported from it (``weights.export``) therefore
+computes what this model computed in training, up to the rounding of requantisation multipliers.
+
+Layers (all causal, see ``config``):
+    first: masked type-A conv over the pixels → residual stream h, and a linear skip to the head
+    blocks: h ← clamp(h + round(conv1×1(relu_q(masked3×3(h))))), on one shared stream scale
+    head: conv1×1(h) + skip + bias → mixture parameters on their grids
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .config import BLOCK_TAPS, ModelConfig, Tap
+from .mixture import GRID, clamp_head, mixture_nll, round_head
+
+ACT_MAX = 127      # activations are 0…ACT_MAX (int8-safe)
+WEIGHT_MAX = 127   # int8 weights are −WEIGHT_MAX…WEIGHT_MAX
+INPUT_SCALE = 1.0 / 128  # pixel input is (x − 128) and a border flag of 127, times this scale
+
+
+def _round_ste(x: Tensor) -> Tensor:
+    return x + (torch.floor(x + 0.5) - x).detach()
+
+
+def weight_scale(w: Tensor) -> Tensor:
+    """Per-output-channel int8 scale of a (Cout, …) weight."""
+    return w.detach().abs().flatten(1).amax(1).clamp_min(1e-8) / WEIGHT_MAX
+
+
+def fake_quant_weight(w: Tensor) -> Tensor:
+    s = weight_scale(w).view(-1, *([1] * (w.dim() - 1)))
+    return _round_ste(w / s) * s
+
+
+def fake_quant_act(z: Tensor, log_scale: Tensor) -> Tensor:
+    """Clamped ReLU onto the integer grid 0…ACT_MAX of scale exp(log_scale)."""
+    s = torch.exp(log_scale)
+    return torch.clamp(_round_ste(z / s), 0, ACT_MAX) * s
+
+
+class MaskedConv(nn.Module):
+    """A conv over a causal tap set, as a (r+1)×(2r+1) kernel padded above, left and right."""
+
+    def __init__(self, cin: int, cout: int, taps: tuple[Tap, ...], bias: bool = True):
+        super().__init__()
+        self.taps = taps
+        self.r = max(max(-dy, abs(dx)) for dy, dx in taps)
+        self.weight = nn.Parameter(torch.empty(cout, cin, self.r + 1, 2 * self.r + 1))
+        mask = torch.zeros(1, 1, self.r + 1, 2 * self.r + 1)
+        for dy, dx in taps:
+            mask[0, 0, dy + self.r, dx + self.r] = 1
+        self.register_buffer("mask", mask)
+        nn.init.normal_(self.weight, 0.0, math.sqrt(2.0 / (cin * len(taps))))
+        self.bias = nn.Parameter(torch.zeros(cout)) if bias else None
+
+    def forward(self, x: Tensor, in_scale: Tensor | float) -> Tensor:
+        w = fake_quant_weight(self.weight * self.mask)
+        b = None
+        if self.bias is not None:  # biases are int32 in the accumulator's units
+            unit = weight_scale(self.weight * self.mask) * in_scale
+            b = _round_ste(self.bias / unit) * unit
+        x = F.pad(x, (self.r, self.r, self.r, 0))
+        return F.conv2d(x, w, b)
+
+
+class PixelCNN(nn.Module):
+    """Float/QAT PixelCNN over 8-bit RGB; ``forward`` gives the head's grid-valued parameters."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        c, p = cfg.channels, cfg.params_per_pixel
+        self.first = MaskedConv(4, c, cfg.first_taps)
+        self.skip = MaskedConv(4, p, cfg.first_taps, bias=False)
+        self.convs = nn.ModuleList(MaskedConv(c, c, BLOCK_TAPS) for _ in range(cfg.blocks))
+        self.mixes = nn.ModuleList(MaskedConv(c, c, ((0, 0),)) for _ in range(cfg.blocks))
+        for m in self.mixes:
+            nn.init.normal_(m.weight, 0.0, 0.3 / math.sqrt(c))
+        self.head = MaskedConv(c, p, ((0, 0),), bias=False)
+        nn.init.normal_(self.head.weight, 0.0, 0.1 / math.sqrt(c))
+        nn.init.normal_(self.skip.weight, 0.0, 0.01)
+        self.head_bias = nn.Parameter(self._initial_head_bias())
+        self.log_scale_h = nn.Parameter(torch.tensor(math.log(1 / 32)))
+        self.log_scale_u = nn.Parameter(torch.full((cfg.blocks,), math.log(1 / 32)))
+
+    def _initial_head_bias(self) -> Tensor:
+        k = self.cfg.components
+        bias = torch.zeros(len(GRID), 3, k)
+        bias[1] = 1.0                                       # means start at mid-grey
+        bias[1] += torch.linspace(-0.5, 0.5, k)             # spread components apart
+        bias[2] = 2.0                                       # wide scales at first
+        return bias.flatten()
+
+    @staticmethod
+    def pixel_input(x: Tensor) -> Tensor:
+        """uint8 (B, 3, H, W) → the first layer's input (x − 128, border flag 127), scaled."""
+        flag = torch.full_like(x[:, :1], 127, dtype=torch.float32)
+        return torch.cat([x.float() - 128, flag], 1) * INPUT_SCALE
+
+    def forward(self, x: Tensor) -> Tensor:
+        a = self.pixel_input(x)
+        s_h = self.log_scale_h
+        h = fake_quant_act(self.first(a, INPUT_SCALE), s_h)
+        for conv, mix, s_u in zip(self.convs, self.mixes, self.log_scale_u):
+            u = fake_quant_act(conv(h, torch.exp(s_h)), s_u)
+            v = mix(u, torch.exp(s_u))
+            scale = torch.exp(s_h)
+            h = torch.clamp(h / scale + _round_ste(v / scale), 0, ACT_MAX) * scale
+        # Each head term is rounded onto the parameter grids on its own, as the integer model does.
+        z = round_head(self.head(h, torch.exp(s_h))) + round_head(self.skip(a, INPUT_SCALE))
+        return clamp_head(z + round_head(self.head_bias.view(1, -1, 1, 1)))
+
+    def nll(self, x: Tensor) -> Tensor:
+        """Per-subpixel negative log-likelihood in nats, (B, 3, H, W)."""
+        return mixture_nll(self(x), x, self.cfg.components)

@@ -1,0 +1,139 @@
+"""The integer PixelCNN: the same layers as ``model.PixelCNN``, in exact integer arithmetic.
+
+Two ways to run it, giving identical integers (DESIGN C1, C2):
+
+* ``band_params`` — the encoder's way: every pixel of a band of rows at once, layer by layer,
+  from the band's pixels plus ``config.context_rows`` rows of context above it;
+* ``Wavefront`` — the decoder's way: only the pixels of one wavefront step, reading the
+  activations of earlier steps from small per-layer caches of ``cache_rows`` rows (row ``y``
+  lives in slot ``y mod cache_rows``), so decoder memory does not grow with the image height.
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from .config import BLOCK_TAPS, ModelConfig, Tap
+from .errors import CertificateError
+from .intops import Gemm, IntLayer, disable_tf32
+from .mixture import IntegerMixture
+
+
+def pixel_codes(rgb: Tensor) -> Tensor:
+    """uint8 (…, 3) pixels → int8 (…, 4) first-layer input: x − 128 and the in-image flag 127."""
+    flag = torch.full((*rgb.shape[:-1], 1), 127, dtype=torch.int16, device=rgb.device)
+    return torch.cat([rgb.to(torch.int16) - 128, flag], -1).to(torch.int8)
+
+
+class IntegerPixelCNN:
+    """Integer weights bound to certified kernels on one device."""
+
+    def __init__(self, config: ModelConfig, layers: dict[str, IntLayer], head_bias: Tensor,
+                 param_lo: Tensor, param_hi: Tensor, tables: dict, kernel: str = "auto",
+                 device: str | torch.device = "cpu"):
+        self.cfg = config
+        self.device = torch.device(device)
+        if self.device.type == "cuda":
+            disable_tf32()
+        self.kernel = kernel
+        on = {name: layer.to(self.device) for name, layer in layers.items()}
+        self.gemms = {name: Gemm(layer, self._choose(layer, kernel)) for name, layer in on.items()}
+        self.head_bias = head_bias.to(self.device)
+        self.param_lo = param_lo.to(self.device)
+        self.param_hi = param_hi.to(self.device)
+        self.mixture = IntegerMixture(tables, config.components, self.device)
+
+    @staticmethod
+    def _choose(layer: IntLayer, kernel: str) -> str:
+        """``auto`` picks float32 where certified (fastest here for small batches), else int8."""
+        if kernel != "auto":
+            return kernel
+        try:
+            layer.certify("float32")
+            return "float32"
+        except CertificateError:
+            return "int8"
+
+    # -- shared layer sequence ------------------------------------------------------------
+    def _first(self, cols: Tensor) -> tuple[Tensor, Tensor]:
+        out = self.gemms["first"](cols)
+        return out[:, :self.cfg.channels], out[:, self.cfg.channels:]
+
+    def _block(self, b: int, cols: Tensor, h: Tensor) -> Tensor:
+        u = self.gemms[f"conv{b}"](cols)
+        v = self.gemms[f"mix{b}"](u.to(torch.int8))
+        return torch.clamp(h + v, 0, 127)
+
+    def _head(self, h: Tensor, skip: Tensor) -> Tensor:
+        p = self.gemms["head"](h.to(torch.int8)) + skip + self.head_bias
+        return torch.maximum(torch.minimum(p, self.param_hi), self.param_lo)
+
+    # -- encoder: whole bands -------------------------------------------------------------
+    def band_params(self, rgb: Tensor, context: int) -> Tensor:
+        """Head parameters (n, P) of rows ``context:`` of ``rgb`` (rows, W, 3) uint8, raster order.
+
+        The first ``context`` rows are the band's context; with ``context < config.context_rows``
+        they must start at the image's top row (zeros stand for what lies above the image).
+        """
+        rgb = rgb.to(self.device)
+        rows, w, _ = rgb.shape
+        a = pixel_codes(rgb)
+        first, skip = self._first(_im2col(a, self.cfg.first_taps))
+        h = first
+        for b in range(self.cfg.blocks):
+            cols = _im2col(h.to(torch.int8).view(rows, w, -1), BLOCK_TAPS)
+            h = self._block(b, cols, h)
+        keep = slice(context * w, rows * w)
+        return self._head(h[keep], skip[keep])
+
+    # -- decoder: one wavefront step at a time -------------------------------------------
+    def wavefront(self, width: int) -> "Wavefront":
+        return Wavefront(self, width)
+
+
+def _im2col(a: Tensor, taps: tuple[Tap, ...]) -> Tensor:
+    """(H, W, C) int8 → (H·W, T·C): each pixel's taps, zeros outside the array."""
+    h, w, c = a.shape
+    r = max(max(-dy, abs(dx)) for dy, dx in taps)
+    padded = torch.zeros((h + r, w + 2 * r, c), dtype=a.dtype, device=a.device)
+    padded[r:, r:r + w] = a
+    cols = [padded[r + dy:r + dy + h, r + dx:r + dx + w] for dy, dx in taps]
+    return torch.stack(cols, 2).reshape(h * w, len(taps) * c)
+
+
+class Wavefront:
+    """Decoder-side caches and the per-step trunk of ``IntegerPixelCNN`` (DESIGN C2, C3)."""
+
+    def __init__(self, net: IntegerPixelCNN, width: int):
+        cfg = net.cfg
+        self.net = net
+        self.pad = cfg.first_kernel // 2
+        self.rows = cfg.first_kernel // 2 + 2
+        self.wp = width + 2 * self.pad
+        dev = net.device
+        self.inputs = torch.zeros((self.rows * self.wp, 4), dtype=torch.int8, device=dev)
+        self.levels = [torch.zeros((self.rows * self.wp, cfg.channels), dtype=torch.int8, device=dev)
+                       for _ in range(cfg.blocks)]
+        self.first_dy, self.first_dx = (torch.tensor(v, device=dev) for v in zip(*cfg.first_taps))
+        self.block_dy, self.block_dx = (torch.tensor(v, device=dev) for v in zip(*BLOCK_TAPS))
+
+    def _slots(self, ys: Tensor, xs: Tensor, dy: Tensor, dx: Tensor) -> Tensor:
+        return ((ys[:, None] + dy) % self.rows) * self.wp + xs[:, None] + dx + self.pad
+
+    def params(self, ys: Tensor, xs: Tensor) -> Tensor:
+        """Head parameters (n, P) of pixels (ys, xs); every earlier step must be complete."""
+        net, n = self.net, ys.shape[0]
+        here = (ys % self.rows) * self.wp + xs + self.pad
+        cols = self.inputs[self._slots(ys, xs, self.first_dy, self.first_dx)].view(n, -1)
+        h, skip = net._first(cols)
+        self.levels[0][here] = h.to(torch.int8)
+        block_idx = self._slots(ys, xs, self.block_dy, self.block_dx)
+        for b in range(net.cfg.blocks):
+            h = net._block(b, self.levels[b][block_idx].view(n, -1), h)
+            if b + 1 < net.cfg.blocks:  # the last level is read only at the pixel itself
+                self.levels[b + 1][here] = h.to(torch.int8)
+        return net._head(h, skip)
+
+    def put_pixels(self, ys: Tensor, xs: Tensor, rgb: Tensor) -> None:
+        """Record decoded pixels (n, 3) uint8 so later steps can read them."""
+        self.inputs[(ys % self.rows) * self.wp + xs + self.pad] = pixel_codes(rgb)

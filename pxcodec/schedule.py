@@ -1,0 +1,44 @@
+"""The wavefront decode schedule (DESIGN C2) and the symbol order it implies in each stream.
+
+Pixel (y, x) is decoded at step ``t = x + (r + 1)·y``, where ``r`` is the largest column offset
+to the right, in rows above, that any single layer reads: every activation the pixel needs was
+computed at an earlier step, so all pixels of one step form one batch. The image is cut into
+bands of ``stream_rows`` rows, each with its own coded stream; within a band's stream the
+symbols come step by step, and within a step all R values (by increasing y), then G, then B.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def step_count(height: int, width: int, r: int) -> int:
+    """Number of wavefront steps for an image: about W + (r+1)·H rather than W·H."""
+    return (width - 1) + (r + 1) * (height - 1) + 1
+
+
+def step_rows(t: int, height: int, width: int, r: int) -> tuple[int, int]:
+    """Rows [y0, y1) holding a pixel of step t; its column in row y is ``t − (r+1)·y``."""
+    k = r + 1
+    y0 = max(0, (t - width) // k + 1)
+    y1 = min(height, t // k + 1)
+    return y0, y1
+
+
+def band_symbol_order(y0: int, y1: int, width: int, r: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For the band of rows [y0, y1): (pixels, steps, positions).
+
+    ``pixels``: the band's pixel indices (raster order within the band) sorted into decode order;
+    ``steps``: each sorted pixel's step; ``positions`` (3, n): where the R, G and B symbol of each
+    sorted pixel stands in the band's stream.
+    """
+    ys, xs = np.divmod(np.arange((y1 - y0) * width, dtype=np.int64), width)
+    t = xs + (r + 1) * (ys + y0)
+    pixels = np.lexsort((ys, t))                 # by step, then by row
+    steps = t[pixels]
+    starts = np.flatnonzero(np.r_[True, steps[1:] != steps[:-1]])
+    sizes = np.diff(np.r_[starts, steps.size])
+    group = np.repeat(np.arange(starts.size), sizes)
+    rank = np.arange(steps.size) - starts[group]
+    base = 3 * starts[group] + rank
+    positions = np.stack([base + c * sizes[group] for c in range(3)])
+    return pixels, steps, positions

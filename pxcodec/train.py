@@ -1,0 +1,126 @@
+"""``pxc train``: quantisation-aware training of the PixelCNN, resumable, with a logged curve.
+
+A run lives in one folder: ``checkpoint.pt`` (model, optimiser, step, RNG state, wall time) and
+``curve.csv`` (one row per log interval). Re-running the same command resumes where the
+checkpoint left off; ``pxc export`` turns the checkpoint into shipped integer weights.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .config import ModelConfig
+from .data import CropSampler, fixed_crops, split_folder
+from .model import PixelCNN
+
+BITS_PER_NAT = 1 / math.log(2)
+
+
+@dataclass
+class TrainOptions:
+    """Everything a run needs besides its folder; stored in the checkpoint on first start."""
+
+    data: Path
+    config: ModelConfig
+    steps: int = 100_000
+    batch: int = 8
+    crop: int = 64
+    lr: float = 2e-3
+    warmup: int = 200
+    half_life: int = 20_000
+    seed: int = 0
+    log_every: int = 50
+    val_every: int = 500
+    device: str = "cpu"
+
+
+def learning_rate(opt: TrainOptions, step: int) -> float:
+    """Linear warm-up, then exponential decay with the configured half-life."""
+    return opt.lr * min(1.0, (step + 1) / opt.warmup) * 0.5 ** (step / opt.half_life)
+
+
+def _atomic_save(obj: object, path: Path) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+@torch.no_grad()
+def validation_bpsp(model: PixelCNN, crops: torch.Tensor, device: str) -> float:
+    """Mean bits per subpixel of the (fake-quantised) model on fixed validation crops."""
+    model.eval()
+    total = 0.0
+    for chunk in crops.split(4):
+        total += model.nll(chunk.to(device)).double().sum().item()
+    model.train()
+    return total * BITS_PER_NAT / crops.numel()
+
+
+def train(run: Path, opt: TrainOptions, minutes: float | None = None, log=print) -> Path:
+    """Train (or resume) the run in ``run`` until ``opt.steps`` or ``minutes`` of wall time."""
+    run.mkdir(parents=True, exist_ok=True)
+    ckpt_path = run / "checkpoint.pt"
+    torch.manual_seed(opt.seed)
+    state = torch.load(ckpt_path, weights_only=False) if ckpt_path.exists() else None
+    if state is not None:  # a resumed run keeps its recipe; only its length and device may change
+        opt = dataclasses.replace(state["options"], steps=opt.steps, device=opt.device)
+    model = PixelCNN(opt.config).to(opt.device)
+    optim = torch.optim.Adam(model.parameters(), lr=opt.lr)
+    gen = torch.Generator().manual_seed(opt.seed)
+    step, elapsed = 0, 0.0
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optim.load_state_dict(state["optim"])
+        gen.set_state(state["rng"])
+        step, elapsed = state["step"], state["seconds"]
+        log(f"resumed {run} at step {step} ({elapsed / 60:.1f} min trained)")
+    train_paths, val_paths = split_folder(opt.data)
+    sampler = CropSampler(train_paths, opt.crop)
+    val_crops = fixed_crops(val_paths, 128, 4)
+    curve_path = run / "curve.csv"
+    new_curve = not curve_path.exists()
+    deadline = time.monotonic() + minutes * 60 if minutes else math.inf
+
+    def checkpoint() -> None:
+        _atomic_save({"options": opt, "model": model.state_dict(), "optim": optim.state_dict(),
+                      "rng": gen.get_state(), "step": step, "seconds": elapsed}, ckpt_path)
+
+    with curve_path.open("a", newline="") as f:
+        writer = csv.writer(f)
+        if new_curve:
+            writer.writerow(["step", "seconds", "lr", "train_bpsp", "val_bpsp"])
+        running, count, t0 = 0.0, 0, time.monotonic()
+        while step < opt.steps and time.monotonic() < deadline:
+            lr = learning_rate(opt, step)
+            for group in optim.param_groups:
+                group["lr"] = lr
+            x = sampler.batch(opt.batch, gen).to(opt.device)
+            loss = model.nll(x).mean()
+            optim.zero_grad(set_to_none=True)
+            loss.backward()
+            optim.step()
+            step += 1
+            running += loss.item() * BITS_PER_NAT
+            count += 1
+            if step % opt.log_every == 0 or step == opt.steps:
+                now = time.monotonic()
+                elapsed += now - t0
+                t0 = now
+                val = validation_bpsp(model, val_crops, opt.device) if step % opt.val_every == 0 else ""
+                writer.writerow([step, round(elapsed, 1), f"{lr:.3g}", round(running / count, 4),
+                                 round(val, 4) if val != "" else ""])
+                f.flush()
+                log(f"step {step}  {elapsed / 60:.1f} min  train {running / count:.4f} bpsp"
+                    + (f"  val {val:.4f} bpsp" if val != "" else ""))
+                running, count = 0.0, 0
+                checkpoint()
+        elapsed += time.monotonic() - t0
+        checkpoint()
+    return ckpt_path
