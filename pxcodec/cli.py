@@ -1,19 +1,158 @@
-"""The ``pxc`` command line."""
+"""The ``pxc`` command line: compress, decompress, info, train, export.
+
+Errors are one line on stderr and a non-zero exit, never a traceback; outputs are written
+atomically and never overwrite an existing file without ``--force``.
+"""
 from __future__ import annotations
 
+import io
+import os
+import tempfile
 from pathlib import Path
 
 import click
 import torch
 
+from . import api, codec, weights
 from .config import ModelConfig
 from .data import SHARED_DATA
+from .errors import PxcError
+from .images import open_image, rgb_pixels
 
 
-@click.group()
+class _Group(click.Group):
+    """Turns every ``PxcError`` and OS error into ``pxc: error: …`` and exit status 1."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (PxcError, OSError) as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+def _write_atomic(path: Path, data: bytes, force: bool) -> None:
+    if path.exists() and not force:
+        raise click.ClickException(f"{path} exists (use --force to overwrite)")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+class _Bar:
+    """A click progress bar driven by the codec's (done, total) callbacks."""
+
+    def __init__(self, label: str):
+        self.label, self.bar, self.done = label, None, 0
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.bar is None:
+            self.bar = click.progressbar(length=total, label=self.label, file=click.get_text_stream("stderr"))
+            self.bar.__enter__()
+        self.bar.update(done - self.done)
+        self.done = done
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+
+
+def _threads(n: int | None) -> None:
+    if n:
+        torch.set_num_threads(n)
+
+
+_device = click.option("--device", default="cpu", show_default=True, help="cpu or cuda.")
+_force = click.option("--force", is_flag=True, help="Overwrite an existing output file.")
+_nthreads = click.option("--threads", type=int, default=None, help="CPU threads for torch.")
+
+
+@click.group(cls=_Group)
 @click.version_option(package_name="pxcodec")
 def main() -> None:
     """pxc: lossless image compression with an exact integer PixelCNN."""
+
+
+@main.command()
+@click.argument("src", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Default: SRC with .pxc.")
+@click.option("--compare", is_flag=True, help="Also print the sizes of PNG and WebP lossless.")
+@_force
+@_device
+@_nthreads
+def compress(src: Path, output: Path | None, compare: bool, force: bool, device: str, threads: int | None) -> None:
+    """Compress the image SRC to a .pxc file."""
+    _threads(threads)
+    out = output or src.with_suffix(".pxc")
+    if out.exists() and not force:
+        raise click.ClickException(f"{out} exists (use --force to overwrite)")
+    image = open_image(src)
+    pixels = rgb_pixels(image)
+    bar = _Bar(f"compress {src.name}")
+    try:
+        data = codec.encode_rgb(pixels, weights.by_name(), device=device, progress=bar).data
+    finally:
+        bar.close()
+    _write_atomic(out, data, force)
+    h, w, _ = pixels.shape
+    click.echo(f"{src} -> {out}: {len(data):,} bytes, {codec.bits_per_subpixel(len(data), w, h):.3f} bpsp")
+    if compare:
+        _print_comparison(image, len(data), w, h)
+
+
+def _print_comparison(image, pxc_bytes: int, w: int, h: int) -> None:
+    sizes = {"pxc": pxc_bytes}
+    for name, kwargs in (("PNG (optimised)", {"format": "PNG", "optimize": True}),
+                         ("WebP lossless", {"format": "WEBP", "lossless": True, "quality": 100, "method": 6})):
+        buf = io.BytesIO()
+        image.save(buf, **kwargs)
+        sizes[name] = buf.tell()
+    click.echo(f"{'codec':<16} {'bytes':>10} {'bpsp':>7} {'vs pxc':>7}")
+    for name, n in sizes.items():
+        click.echo(f"{name:<16} {n:>10,} {codec.bits_per_subpixel(n, w, h):>7.3f} {n / pxc_bytes:>7.3f}")
+
+
+@main.command()
+@click.argument("src", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Default: SRC with .png.")
+@_force
+@_device
+@_nthreads
+def decompress(src: Path, output: Path | None, force: bool, device: str, threads: int | None) -> None:
+    """Decompress the .pxc file SRC to a PNG."""
+    _threads(threads)
+    out = output or src.with_suffix(".png")
+    if out.exists() and not force:
+        raise click.ClickException(f"{out} exists (use --force to overwrite)")
+    bar = _Bar(f"decompress {src.name}")
+    try:
+        image = api.decompress(src.read_bytes(), device=device, progress=bar)
+    finally:
+        bar.close()
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    _write_atomic(out, buf.getvalue(), force)
+    click.echo(f"{src} -> {out}: {image.width}×{image.height} {image.mode}")
+
+
+@main.command()
+@click.argument("src", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def info(src: Path) -> None:
+    """Describe the .pxc file SRC: size, mode, model, bits per subpixel."""
+    data = src.read_bytes()
+    header = api.info(data)
+    try:
+        model = weights.by_fingerprint(header.fingerprint).name
+    except PxcError:
+        model = "not installed"
+    click.echo(f"{src}: {header.width}×{header.height} {header.mode}, {len(data):,} bytes, "
+               f"{codec.bits_per_subpixel(len(data), header.width, header.height):.3f} bpsp")
+    click.echo(f"model {header.fingerprint.hex()[:16]} ({model}), {header.stream_count} streams "
+               f"of {header.stream_rows} rows, format version 1")
 
 
 @main.command()
@@ -31,7 +170,7 @@ def main() -> None:
 @click.option("--half-life", default=10_000, show_default=True, help="LR halves every N steps.")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--threads", default=1, show_default=True, help="CPU threads for torch.")
-@click.option("--device", default="cpu", show_default=True)
+@_device
 def train(run: Path, data: Path, steps: int, minutes: float | None, channels: int, blocks: int,
           components: int, batch: int, crop: int, lr: float, half_life: int, seed: int,
           threads: int, device: str) -> None:
@@ -44,3 +183,18 @@ def train(run: Path, data: Path, steps: int, minutes: float | None, channels: in
     opt = TrainOptions(data=data, config=cfg, steps=steps, batch=batch, crop=crop, lr=lr,
                        half_life=half_life, seed=seed, device=device)
     run_training(run, opt, minutes=minutes, log=click.echo)
+
+
+@main.command()
+@click.argument("run", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("name")
+@_force
+def export(run: Path, name: str, force: bool) -> None:
+    """Export the checkpoint of training run RUN as integer model NAME in weights/."""
+    from .train import export_run
+
+    path = weights.WEIGHTS_DIR / f"{name}.npz"
+    if path.exists() and not force:
+        raise click.ClickException(f"{path} exists (use --force to overwrite)")
+    card = export_run(run, name, weights.WEIGHTS_DIR)
+    click.echo(f"wrote {path} (fingerprint {card['fingerprint'][:16]}) and its card")

@@ -117,6 +117,8 @@ def decode_rgb(data: bytes, *, device: str = "cpu", kernel: str = "auto",
     every = max(1, total // 100)
     for t in range(total):
         y0, y1 = step_rows(t, h, w, r)
+        if y0 >= y1:  # images narrower than r + 1 columns have empty steps
+            continue
         ys = torch.arange(y0, y1, device=net.device)
         xs = t - (r + 1) * ys
         params = wave.params(ys, xs)

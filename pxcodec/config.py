@@ -49,6 +49,13 @@ class ModelConfig:
         """Head outputs per pixel: for each of R, G, B and each component, one per group."""
         return 3 * self.components * len(PARAM_GROUPS)
 
+    @property
+    def macs_per_pixel(self) -> int:
+        """Multiply-accumulates of the network per pixel (the PMF tables are lookups, not MACs)."""
+        c, p = self.channels, self.params_per_pixel
+        first = len(self.first_taps) * 4 * (c + p)
+        return first + self.blocks * (len(BLOCK_TAPS) * c * c + c * c) + c * p
+
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
 

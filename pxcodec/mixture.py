@@ -28,7 +28,7 @@ LOGIT_GAP = 128
 #: Resolution (steps per unit) and half-width (units) of the sigmoid table.
 SIG_STEPS, SIG_HALF = 1024, 16
 #: Fixed-point bits of the CDF, the mixture weights and the inverse scales.
-CDF_BITS, WEIGHT_BITS, INV_BITS = 16, 16, 16
+CDF_BITS, WEIGHT_BITS, INV_BITS = 16, 12, 16
 
 
 def make_tables() -> dict[str, np.ndarray]:
@@ -113,15 +113,39 @@ def clamp_head(p: Tensor) -> Tensor:
 # ----------------------------------------------------------------------------- integer (coding)
 
 class IntegerMixture:
-    """Exact 256-way integer PMFs from integer head parameters, through the shipped tables."""
+    """Exact 256-way integer PMFs from integer head parameters, through the shipped tables.
+
+    A component's CDF at the edge below symbol ``x`` depends only on its log-scale, the
+    fractional part of its mean, and ``x − floor(mean)``. So the CDFs of every (log-scale,
+    mean fraction) pair are tabulated once, exactly, from the shipped integer tables, and a
+    component's 256 masses are one contiguous window of that table: a gather, not arithmetic.
+    """
+
+    #: Window origin: table column of symbol x for a mean with integer part m is x − m + OFFSET.
+    OFFSET = -RANGE["mean"][0] // 16 + 256
+    CHUNK = 512  # pixels per pass; keeps the (n, K, 256) gather in cache
 
     def __init__(self, tables: dict[str, np.ndarray], components: int, device: torch.device):
         self.k = components
-        self.sig = torch.as_tensor(tables["sigmoid"], dtype=torch.int64, device=device)
         self.exp = torch.as_tensor(tables["exp"], dtype=torch.int64, device=device)
-        self.inv = torch.as_tensor(tables["inv_scale"], dtype=torch.int64, device=device)
-        # Bin edges 16·j − 8 on the mean grid for j = 1 … 255 (the outer edges are ±∞).
-        self.edges = torch.arange(1, 256, device=device, dtype=torch.int64) * GRID["mean"] - GRID["mean"] // 2
+        cdf = self._cdf_table(tables)                                   # (L, 16, 577)
+        self.mass = torch.diff(cdf, dim=-1).to(torch.int32).to(device)  # (L, 16, 576)
+        self.cdf = cdf.to(torch.int32).to(device)
+        self.windows = self.mass.view(-1, self.mass.shape[-1]).unfold(1, 256, 1)  # (L·16, 321, 256)
+
+    @classmethod
+    def _cdf_table(cls, tables: dict[str, np.ndarray]) -> Tensor:
+        """CDF·2^16 at edge ``16·(j − OFFSET) − f − 8`` (mean grid) for each log-scale and fraction f."""
+        g = GRID["mean"]
+        sig = torch.as_tensor(tables["sigmoid"], dtype=torch.int64)
+        inv = torch.as_tensor(tables["inv_scale"], dtype=torch.int64)
+        j = torch.arange(2 * cls.OFFSET + 1, dtype=torch.int64)
+        frac = torch.arange(g, dtype=torch.int64)
+        d = (j - cls.OFFSET) * g - frac[:, None] - g // 2                  # (16, 577)
+        t = d[None] * inv[:, None, None]                                 # (L, 16, 577)
+        shift = INV_BITS + int(math.log2(g)) - int(math.log2(SIG_STEPS))
+        idx = torch.clamp((t >> shift) + SIG_HALF * SIG_STEPS, 0, 2 * SIG_HALF * SIG_STEPS)
+        return sig[idx]
 
     def _groups(self, params: Tensor) -> list[Tensor]:
         return list(params.view(params.shape[0], len(GRID), 3, self.k).unbind(1))
@@ -147,16 +171,22 @@ class IntegerMixture:
 
     def pmf(self, logit: Tensor, mean: Tensor, logscale: Tensor) -> Tensor:
         """(n, 256) int64 masses, each ≥ 1, from one channel's (n, K) integer parameters."""
-        inv = self.inv[logscale - RANGE["logscale"][0]]                       # (n, K)
-        t = (self.edges - mean.unsqueeze(-1)) * inv.unsqueeze(-1)             # (n, K, 255), 2^20/unit
-        shift = INV_BITS + int(math.log2(GRID["mean"])) - int(math.log2(SIG_STEPS))
-        idx = torch.clamp((t >> shift) + SIG_HALF * SIG_STEPS, 0, 2 * SIG_HALF * SIG_STEPS)
-        cdf = self.sig[idx]
-        n, k = mean.shape
-        zero = torch.zeros((n, k, 1), dtype=torch.int64, device=cdf.device)
-        full = torch.full((n, k, 1), 1 << CDF_BITS, dtype=torch.int64, device=cdf.device)
-        mass = torch.diff(torch.cat([zero, cdf, full], -1), dim=-1)          # (n, K, 256)
+        return torch.cat([self._pmf(*(t[a:a + self.CHUNK] for t in (logit, mean, logscale)))
+                          for a in range(0, logit.shape[0], self.CHUNK)]) if logit.shape[0] else \
+            torch.zeros((0, 256), dtype=torch.int64, device=logit.device)
+
+    def _pmf(self, logit: Tensor, mean: Tensor, logscale: Tensor) -> Tensor:
+        g = GRID["mean"]
+        whole = torch.div(mean, g, rounding_mode="floor")
+        row = (logscale - RANGE["logscale"][0]) * g + (mean - whole * g)
+        start = self.OFFSET - whole                                      # column of symbol 0
         gap = torch.clamp(logit.max(-1, keepdim=True).values - logit, 0, LOGIT_GAP)
-        w = self.exp[gap]                                                     # (n, K)
-        total_w = w.sum(-1, keepdim=True)
-        return (w.unsqueeze(-1) * mass).sum(1) + (total_w >> 2)
+        w = self.exp[gap]                                                # (n, K) ≤ 2^WEIGHT_BITS
+        mass = self.windows[row, start]                                  # (n, K, 256) int32
+        pmf = (mass * w.to(torch.int32).unsqueeze(-1)).sum(1, dtype=torch.int64)
+        cdf = self.cdf.view(-1, self.cdf.shape[-1])
+        low = cdf[row, start]                                            # CDF below symbol 0
+        high = (1 << CDF_BITS) - cdf[row, start + 256]                   # mass above symbol 255
+        pmf[:, 0] += (low * w).sum(-1)
+        pmf[:, 255] += (high * w).sum(-1)
+        return pmf + (w.sum(-1, keepdim=True) >> 2)

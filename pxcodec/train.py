@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import json
 import math
 import os
+import platform
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from . import weights
 from .config import ModelConfig
 from .data import CropSampler, fixed_crops, split_folder
 from .model import PixelCNN
@@ -39,6 +42,12 @@ class TrainOptions:
     log_every: int = 50
     val_every: int = 500
     device: str = "cpu"
+
+
+def _hardware(device: str) -> str:
+    if device.startswith("cuda"):
+        return torch.cuda.get_device_name(torch.device(device))
+    return f"{platform.machine()} CPU, {torch.get_num_threads()} thread(s)"
 
 
 def learning_rate(opt: TrainOptions, step: int) -> float:
@@ -88,9 +97,12 @@ def train(run: Path, opt: TrainOptions, minutes: float | None = None, log=print)
     new_curve = not curve_path.exists()
     deadline = time.monotonic() + minutes * 60 if minutes else math.inf
 
+    hardware = sorted(set(state.get("hardware", []) if state else []) | {_hardware(opt.device)})
+
     def checkpoint() -> None:
         _atomic_save({"options": opt, "model": model.state_dict(), "optim": optim.state_dict(),
-                      "rng": gen.get_state(), "step": step, "seconds": elapsed}, ckpt_path)
+                      "rng": gen.get_state(), "step": step, "seconds": elapsed,
+                      "hardware": hardware}, ckpt_path)
 
     with curve_path.open("a", newline="") as f:
         writer = csv.writer(f)
@@ -124,3 +136,41 @@ def train(run: Path, opt: TrainOptions, minutes: float | None = None, log=print)
         elapsed += time.monotonic() - t0
         checkpoint()
     return ckpt_path
+
+
+def load_checkpoint(run: Path) -> tuple[PixelCNN, dict]:
+    """The float model of a run's checkpoint, and the checkpoint itself."""
+    state = torch.load(run / "checkpoint.pt", weights_only=False, map_location="cpu")
+    model = PixelCNN(state["options"].config)
+    model.load_state_dict(state["model"])
+    return model.eval(), state
+
+
+def export_run(run: Path, name: str, folder: Path) -> dict:
+    """Export a run's checkpoint as ``folder/name.npz`` with its card ``folder/name.json``."""
+    model, state = load_checkpoint(run)
+    opt: TrainOptions = state["options"]
+    fingerprint = weights.save(weights.export(model), folder / f"{name}.npz")
+    train_paths, val_paths = split_folder(opt.data)
+    last_val = [row["val_bpsp"] for row in csv.DictReader((run / "curve.csv").open()) if row["val_bpsp"]]
+    card = {
+        "name": name,
+        "fingerprint": fingerprint,
+        "architecture": {**dataclasses.asdict(opt.config),
+                         "macs_per_pixel": opt.config.macs_per_pixel,
+                         "parameters": sum(p.numel() for p in model.parameters())},
+        "training": {"data": f"shared/data/{opt.data.name}", "images": [p.stem for p in train_paths],
+                     "validation_images": [p.stem for p in val_paths], "steps": state["step"],
+                     "batch": opt.batch, "crop": opt.crop, "lr": opt.lr, "half_life": opt.half_life,
+                     "seed": opt.seed, "wall_seconds": round(state["seconds"]),
+                     "hardware": state.get("hardware", []),
+                     "float_val_bpsp_crops": float(last_val[-1]) if last_val else None,
+                     "run": str(run)},
+    }
+    card_path = folder / f"{name}.json"
+    if card_path.exists():  # keep measurements recorded by the benchmarks for this same model
+        old = json.loads(card_path.read_text())
+        if old.get("fingerprint") == fingerprint:
+            card = {**old, **card}
+    card_path.write_text(json.dumps(card, indent=2) + "\n")
+    return card

@@ -1,0 +1,33 @@
+"""Shared fixtures: the shipped images and model, and small synthetic images."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pxcodec import weights
+
+IMAGES = Path(__file__).parent / "images"
+
+
+def load(name: str) -> np.ndarray:
+    with Image.open(IMAGES / name) as im:
+        return np.asarray(im.convert("RGB")).copy()
+
+
+@pytest.fixture(scope="session")
+def model() -> weights.ModelFile:
+    return weights.by_name()
+
+
+@pytest.fixture(scope="session")
+def kodak_crop() -> np.ndarray:
+    """A 64×48 (landscape) Kodak crop shipped with the tests."""
+    return load("kodim15-64x48.png")
+
+
+@pytest.fixture(scope="session")
+def kodak_portrait() -> np.ndarray:
+    return load("kodim04-48x64.png")

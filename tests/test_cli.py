@@ -1,0 +1,87 @@
+"""The ``pxc`` command line as a user meets it: outputs, refusals, one-line errors."""
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from pxcodec.cli import main
+
+from .conftest import IMAGES
+
+
+@pytest.fixture()
+def photo(tmp_path):
+    path = tmp_path / "photo.png"
+    shutil.copy(IMAGES / "kodim15-64x48.png", path)
+    return path
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def test_compress_decompress_next_to_input(photo, tmp_path):
+    res = run("compress", photo)
+    assert res.exit_code == 0, res.output
+    pxc = tmp_path / "photo.pxc"
+    assert pxc.exists() and "bpsp" in res.output
+    out = tmp_path / "back.png"
+    res = run("decompress", pxc, "-o", out)
+    assert res.exit_code == 0, res.output
+    assert np.array_equal(np.asarray(Image.open(out)), np.asarray(Image.open(photo)))
+
+
+def test_existing_output_needs_force(photo, tmp_path):
+    assert run("compress", photo).exit_code == 0
+    pxc = tmp_path / "photo.pxc"
+    before = pxc.read_bytes()
+    res = run("compress", photo)
+    assert res.exit_code != 0 and "--force" in res.output
+    assert pxc.read_bytes() == before
+    # decompressing next to the original PNG must not clobber it
+    res = run("decompress", pxc)
+    assert res.exit_code != 0 and "exists" in res.output
+    assert run("compress", photo, "--force").exit_code == 0
+
+
+def test_compare_prints_png_and_webp(photo, tmp_path):
+    res = run("compress", photo, "-o", tmp_path / "x.pxc", "--compare")
+    assert res.exit_code == 0, res.output
+    assert "PNG" in res.output and "WebP" in res.output
+
+
+def test_info(photo, tmp_path):
+    run("compress", photo)
+    res = run("info", tmp_path / "photo.pxc")
+    assert res.exit_code == 0
+    assert "64×48 RGB" in res.output and "bpsp" in res.output
+
+
+@pytest.mark.parametrize("content", [b"", b"garbage" * 10])
+def test_bad_inputs_are_one_line_errors(tmp_path, content):
+    bad = tmp_path / "bad.pxc"
+    bad.write_bytes(content)
+    res = run("decompress", bad)
+    assert res.exit_code == 1
+    assert res.output.startswith("Error: ") and res.output.count("\n") == 1
+    assert not (tmp_path / "bad.png").exists()
+    notimage = tmp_path / "notimage.png"
+    notimage.write_bytes(content)
+    res = run("compress", notimage)
+    assert res.exit_code == 1 and "cannot read image" in res.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.pxc", "notimage.png"]
+
+
+def test_no_partial_output_on_corrupt_stream(photo, tmp_path):
+    run("compress", photo)
+    pxc = tmp_path / "photo.pxc"
+    data = bytearray(pxc.read_bytes())
+    data[-3] ^= 0x40
+    pxc.write_bytes(bytes(data))
+    res = run("decompress", pxc, "-o", tmp_path / "out.png")
+    assert res.exit_code == 1 and "checksum" in res.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["photo.png", "photo.pxc"]

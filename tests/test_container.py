@@ -1,0 +1,107 @@
+"""Contract C4: a damaged or foreign file fails with the documented error, before any output."""
+from __future__ import annotations
+
+import struct
+import zlib
+
+import numpy as np
+import pytest
+
+import pxcodec
+from pxcodec import container
+from pxcodec.errors import (CorruptError, NotPxcError, TruncatedError, UnknownModelError,
+                            UnsupportedVersionError)
+
+
+@pytest.fixture(scope="module")
+def good(kodak_crop) -> bytes:
+    return pxcodec.compress(kodak_crop[:24, :32])
+
+
+def _reseal(data: bytearray) -> bytes:
+    """Recompute the header CRC after an edit, so only the edited field is wrong."""
+    size = struct.unpack_from("<I", data, 12)[0]
+    struct.pack_into("<I", data, size - 4, zlib.crc32(bytes(data[:size - 4])))
+    return bytes(data)
+
+
+def test_header_fields_roundtrip(good, kodak_crop):
+    header = pxcodec.info(good)
+    assert (header.width, header.height, header.mode) == (32, 24, "RGB")
+    assert header.fingerprint == pxcodec.weights.by_name().fingerprint
+
+
+@pytest.mark.parametrize("data", [b"", b"PNG\x89 not pxc at all", b"\x89PNG\r\n\x1a\n" + bytes(100)])
+def test_not_a_pxc_file(data):
+    with pytest.raises(NotPxcError):
+        pxcodec.decompress(data)
+
+
+def test_truncated_anywhere(good):
+    for cut in [3, 9, 20, 60, len(good) // 2, len(good) - 1]:
+        with pytest.raises(TruncatedError):
+            pxcodec.decompress(good[:cut])
+
+
+def test_unknown_version(good):
+    data = bytearray(good)
+    struct.pack_into("<H", data, 8, 2)
+    with pytest.raises(UnsupportedVersionError, match="version 2"):
+        pxcodec.decompress(bytes(data))
+
+
+def test_flipped_header_byte(good):
+    data = bytearray(good)
+    data[30] ^= 0x10  # inside the fingerprint
+    with pytest.raises(CorruptError, match="header"):
+        pxcodec.decompress(bytes(data))
+
+
+def test_flipped_stream_byte(good):
+    data = bytearray(good)
+    data[-5] ^= 0x01
+    with pytest.raises(CorruptError, match="stream 0"):
+        pxcodec.decompress(bytes(data))
+
+
+def test_trailing_garbage(good):
+    with pytest.raises(CorruptError, match="unexpected bytes"):
+        pxcodec.decompress(good + b"\x00")
+
+
+def test_unknown_model_names_both_fingerprints(good):
+    data = bytearray(good)
+    data[16:48] = bytes(range(32))
+    with pytest.raises(UnknownModelError) as err:
+        pxcodec.decompress(_reseal(data))
+    assert bytes(range(32)).hex()[:16] in str(err.value)
+    assert pxcodec.weights.by_name().fingerprint.hex()[:16] in str(err.value)
+
+
+def test_pixel_checksum_is_verified(good):
+    data = bytearray(good)
+    pos = container._FIXED.size - 8  # pixel CRC sits before the metadata length
+    data[pos] ^= 0xFF
+    with pytest.raises(CorruptError, match="pixels"):
+        pxcodec.decompress(_reseal(data))
+
+
+def test_absurd_size_is_refused_before_decoding(good):
+    data = bytearray(good)
+    struct.pack_into("<II", data, 48, 1 << 21, 1 << 21)
+    with pytest.raises(CorruptError, match="implausible size"):
+        pxcodec.decompress(_reseal(data))
+
+
+def test_every_error_is_a_pxc_error():
+    for exc in (NotPxcError, TruncatedError, CorruptError, UnsupportedVersionError, UnknownModelError):
+        assert issubclass(exc, pxcodec.PxcError)
+
+
+def test_pack_unpack_identity():
+    header = container.Header(bytes(32), 5, 300, "RGB", 128, 1234, b"meta")
+    streams = [b"abcd", b"", b"efghijkl"]
+    parsed, out = container.unpack(container.pack(header, streams))
+    assert out == streams
+    assert (parsed.width, parsed.height, parsed.metadata, parsed.pixel_crc) == (5, 300, b"meta", 1234)
+    assert np.array_equal(parsed.stream_lengths, [4, 0, 8])

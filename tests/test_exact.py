@@ -1,0 +1,106 @@
+"""Contract C1: the encoder's and decoder's integers are identical on every code path."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from pxcodec import codec, weights
+from pxcodec.coder import StreamDecoder, StreamEncoder
+from pxcodec.errors import CertificateError
+
+
+def test_decoder_receives_the_encoders_pmfs(model, kodak_crop, monkeypatch):
+    """Every PMF the decoder hands the coder equals, integer for integer and in the same order
+    within each stream, the PMF the encoder used."""
+    seen: dict[str, dict[int, list[np.ndarray]]] = {"enc": {}, "dec": {}}
+    enc_encode, dec_decode = StreamEncoder.encode, StreamDecoder.decode
+
+    def record_enc(self, symbols, pmf):
+        seen["enc"].setdefault(id(self), []).append(pmf.copy())
+        return enc_encode(self, symbols, pmf)
+
+    def record_dec(self, pmf):
+        seen["dec"].setdefault(id(self), []).append(pmf.copy())
+        return dec_decode(self, pmf)
+
+    monkeypatch.setattr(StreamEncoder, "encode", record_enc)
+    monkeypatch.setattr(StreamDecoder, "decode", record_dec)
+    pixels = kodak_crop[:40, :30]
+    data = codec.encode_rgb(pixels, model, stream_rows=16).data  # three bands
+    assert np.array_equal(codec.decode_rgb(data), pixels)
+    # dicts keep first-use order, which is band order on both sides
+    enc = [np.concatenate(v) for v in seen["enc"].values()]
+    dec = [np.concatenate(v) for v in seen["dec"].values()]
+    assert len(enc) == len(dec) == 3
+    for e, d in zip(enc, dec):
+        assert e.dtype == d.dtype == np.int64
+        assert np.array_equal(e, d)
+
+
+def test_band_params_equal_wavefront_params(model, kodak_crop):
+    """The encoder's batched trunk and the decoder's per-step trunk give the same parameters."""
+    net = weights.load(model)
+    pixels = torch.from_numpy(kodak_crop[:20, :24].copy())
+    h, w, _ = pixels.shape
+    batched = net.band_params(pixels, 0).view(h, w, -1)
+    wave = net.wavefront(w)
+    r = net.cfg.reach_right
+    for t in range((w - 1) + (r + 1) * (h - 1) + 1):
+        ys = torch.arange(h)
+        ys = ys[(t - (r + 1) * ys >= 0) & (t - (r + 1) * ys < w)]
+        xs = t - (r + 1) * ys
+        if not len(ys):
+            continue
+        assert torch.equal(wave.params(ys, xs), batched[ys, xs])
+        wave.put_pixels(ys, xs, pixels[ys, xs])
+
+
+@pytest.mark.parametrize("kernel", ["int8", "float32"])
+def test_kernels_give_identical_bytes(model, kodak_crop, kernel):
+    ref = codec.encode_rgb(kodak_crop, model, kernel="int8").data
+    assert codec.encode_rgb(kodak_crop, model, kernel=kernel).data == ref
+    assert np.array_equal(codec.decode_rgb(ref, kernel=kernel), kodak_crop)
+
+
+def test_kernels_give_identical_parameters(model, kodak_crop):
+    pixels = torch.from_numpy(kodak_crop)
+    a = weights.build(weights.read(model.path), kernel="int8").band_params(pixels, 0)
+    b = weights.build(weights.read(model.path), kernel="float32").band_params(pixels, 0)
+    assert torch.equal(a, b)
+
+
+def test_batch_rows_and_threads_do_not_change_bytes(model, kodak_portrait):
+    old = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = codec.encode_rgb(kodak_portrait, model, batch_rows=5).data
+        torch.set_num_threads(2)
+        two = codec.encode_rgb(kodak_portrait, model, batch_rows=64).data
+    finally:
+        torch.set_num_threads(old)
+    assert one == two
+
+
+def _doctored(model, name: str, value) -> dict:
+    arrays = dict(weights.read(model.path))
+    arrays[name] = value(arrays[name])
+    return arrays
+
+
+def test_certificate_refuses_float_kernel_that_could_round(model):
+    """A layer whose partial sums could pass 2^24 is refused by the float32 kernel only."""
+    def wide(w):  # a fan-in of 16 × 320 maximal weights: 5120 · 127 · 127 > 2^24
+        return np.full((w.shape[0] * 16, w.shape[1]), 127, dtype=np.int8)
+    arrays = _doctored(model, "conv0.weight", wide)
+    with pytest.raises(CertificateError, match="float32"):
+        weights.build(arrays, kernel="float32")
+    net = weights.build(arrays, kernel="auto")
+    assert net.gemms["conv0"].kernel == "int8"
+
+
+def test_certificate_refuses_non_int8_weights_and_overflowing_requantisation(model):
+    with pytest.raises(CertificateError, match="int8"):
+        weights.build(_doctored(model, "mix1.weight", lambda w: w.astype(np.int16) * 3))
+    with pytest.raises(CertificateError, match="int64"):
+        weights.build(_doctored(model, "head.mult", lambda m: m * 2**30))

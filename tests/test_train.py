@@ -1,0 +1,76 @@
+"""Training resumes from its checkpoint, logs its curve, and exports a working integer model."""
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+import torch
+
+from pxcodec import codec, weights
+from pxcodec.config import ModelConfig
+from pxcodec.model import PixelCNN
+from pxcodec.train import TrainOptions, export_run, train
+
+from .conftest import IMAGES
+
+
+@pytest.fixture()
+def tiny_run(tmp_path, monkeypatch):
+    data = tmp_path / "data"
+    data.mkdir()
+    for i, name in enumerate(["kodim15-64x48.png", "kodim04-48x64.png", "kodim23-256.png"]):
+        (data / f"{i:03d}.png").write_bytes((IMAGES / name).read_bytes())
+    monkeypatch.setattr("pxcodec.data.VALIDATION_NAMES", ("002",))
+    cfg = ModelConfig(channels=8, blocks=1, components=2)
+    return tmp_path / "run", TrainOptions(data=data, config=cfg, steps=4, batch=2, crop=32,
+                                          log_every=2, val_every=2)
+
+
+def test_resume_continues_the_same_run(tiny_run):
+    run, opt = tiny_run
+    train(run, opt, log=lambda _: None)
+    first = torch.load(run / "checkpoint.pt", weights_only=False)
+    assert first["step"] == 4
+    opt.steps = 6
+    train(run, opt, log=lambda _: None)
+    rows = list(csv.DictReader((run / "curve.csv").open()))
+    assert [int(r["step"]) for r in rows] == [2, 4, 6]
+    assert all(float(r["val_bpsp"]) > 0 for r in rows)
+
+
+def test_training_is_seeded(tiny_run, tmp_path):
+    run, opt = tiny_run
+    train(run, opt, log=lambda _: None)
+    train(tmp_path / "again", opt, log=lambda _: None)
+    a = torch.load(run / "checkpoint.pt", weights_only=False)["model"]
+    b = torch.load(tmp_path / "again" / "checkpoint.pt", weights_only=False)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_exported_model_codes_exactly(tiny_run, tmp_path, monkeypatch, kodak_crop):
+    run, opt = tiny_run
+    train(run, opt, log=lambda _: None)
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    card = export_run(run, "tiny", folder)
+    monkeypatch.setattr(weights, "WEIGHTS_DIR", folder)
+    model = weights.by_name("tiny")
+    assert model.fingerprint.hex() == card["fingerprint"]
+    assert card["training"]["steps"] == 4 and card["architecture"]["macs_per_pixel"] > 0
+    enc = codec.encode_rgb(kodak_crop, model)
+    assert np.array_equal(codec.decode_rgb(enc.data), kodak_crop)
+
+
+def test_integer_model_matches_the_float_model(kodak_crop):
+    """Export reproduces the QAT model's head parameters (up to rare multiplier roundings)."""
+    torch.manual_seed(0)
+    float_model = PixelCNN(ModelConfig(channels=16, blocks=2, components=3)).eval()
+    net = weights.build(weights.export(float_model))
+    x = torch.from_numpy(kodak_crop)
+    with torch.no_grad():
+        ref = float_model(x.permute(2, 0, 1)[None])[0].permute(1, 2, 0).reshape(-1, net.cfg.params_per_pixel)
+    got = net.band_params(x, 0)
+    differ = (ref.long() != got)
+    assert differ.float().mean() < 1e-3
+    assert (ref.long() - got).abs().max() <= 1
