@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 import torch
 
-from . import api, codec, weights
+from . import api, codec, references, weights
 from .config import ModelConfig
 from .data import SHARED_DATA
 from .errors import PxcError
@@ -101,16 +101,12 @@ def compress(src: Path, output: Path | None, compare: bool, force: bool, device:
     h, w, _ = pixels.shape
     click.echo(f"{src} -> {out}: {len(data):,} bytes, {codec.bits_per_subpixel(len(data), w, h):.3f} bpsp")
     if compare:
-        _print_comparison(image, len(data), w, h)
+        _print_comparison(pixels, len(data), w, h)
 
 
-def _print_comparison(image, pxc_bytes: int, w: int, h: int) -> None:
+def _print_comparison(pixels, pxc_bytes: int, w: int, h: int) -> None:
     sizes = {"pxc": pxc_bytes}
-    for name, kwargs in (("PNG (optimised)", {"format": "PNG", "optimize": True}),
-                         ("WebP lossless", {"format": "WEBP", "lossless": True, "quality": 100, "method": 6})):
-        buf = io.BytesIO()
-        image.save(buf, **kwargs)
-        sizes[name] = buf.tell()
+    sizes.update({name: size(pixels) for name, size in references.codecs(with_optional=False).items()})
     click.echo(f"{'codec':<16} {'bytes':>10} {'bpsp':>7} {'vs pxc':>7}")
     for name, n in sizes.items():
         click.echo(f"{name:<16} {n:>10,} {codec.bits_per_subpixel(n, w, h):>7.3f} {n / pxc_bytes:>7.3f}")
