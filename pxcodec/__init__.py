@@ -1,8 +1,8 @@
 """pxcodec: lossless image compression with an exact integer PixelCNN and a range coder."""
-from .api import compress, decompress, info
+from .api import compress, decompress, decompress_png, info
 from .errors import (CertificateError, CorruptError, InputError, NotPxcError, PxcError,
                      TruncatedError, UnknownModelError, UnsupportedVersionError)
 
-__all__ = ["compress", "decompress", "info", "PxcError", "NotPxcError", "TruncatedError",
+__all__ = ["compress", "decompress", "decompress_png", "info", "PxcError", "NotPxcError", "TruncatedError",
            "CorruptError", "UnsupportedVersionError", "UnknownModelError", "CertificateError",
            "InputError"]

@@ -5,7 +5,6 @@ atomically and never overwrite an existing file without ``--force``.
 """
 from __future__ import annotations
 
-import io
 import os
 import tempfile
 from pathlib import Path
@@ -13,11 +12,11 @@ from pathlib import Path
 import click
 import torch
 
-from . import api, codec, references, weights
+from . import api, codec, container, references, weights
 from .config import ModelConfig
 from .data import SHARED_DATA
 from .errors import PxcError
-from .images import open_image, rgb_pixels
+from .images import read_file
 
 
 class _Group(click.Group):
@@ -77,31 +76,77 @@ def main() -> None:
     """pxc: lossless image compression with an exact integer PixelCNN."""
 
 
+def _expand(sources: tuple[Path, ...], suffix: str) -> list[Path]:
+    """Files as given, and the ``suffix`` files directly inside given folders, sorted."""
+    files: list[Path] = []
+    for src in sources:
+        files.extend(sorted(p for p in src.iterdir() if p.suffix.lower() == suffix) if src.is_dir() else [src])
+    return files
+
+
+def _batch(action: str, sources: tuple[Path, ...], suffix: str, output: Path | None, out_suffix: str,
+           one) -> None:
+    """Run ``one(src, out, progress)`` per file; report failures per file and go on."""
+    files = _expand(sources, suffix)
+    if not files:
+        raise click.ClickException(f"no {suffix} files to {action}")
+    if output and len(files) != 1:
+        raise click.ClickException("-o/--output needs exactly one input file")
+    failures = 0
+    batch = len(files) > 1
+    with click.progressbar(files, label=f"{action} {len(files)} files", file=click.get_text_stream("stderr"),
+                           hidden=not batch) as bar:
+        for src in bar:
+            progress = None if batch else _Bar(f"{action} {src.name}")
+            try:
+                one(src, output or src.with_suffix(out_suffix), progress)
+            except (PxcError, OSError, click.ClickException) as exc:
+                msg = exc.message if isinstance(exc, click.ClickException) else str(exc)
+                if not batch:
+                    raise click.ClickException(msg) from None
+                failures += 1
+                click.echo(f"Error: {src}: {msg}" if str(src) not in msg else f"Error: {msg}", err=True)
+            finally:
+                if progress:
+                    progress.close()
+    if failures:
+        raise click.ClickException(f"{failures} of {len(files)} files failed")
+
+
+_sources = click.argument("sources", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+
+
 @main.command()
-@click.argument("src", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Default: SRC with .pxc.")
+@_sources
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Output file (one input only). Default: each input with .pxc.")
 @click.option("--compare", is_flag=True, help="Also print the sizes of PNG and WebP lossless.")
 @_force
 @_device
 @_nthreads
-def compress(src: Path, output: Path | None, compare: bool, force: bool, device: str, threads: int | None) -> None:
-    """Compress the image SRC to a .pxc file."""
+def compress(sources: tuple[Path, ...], output: Path | None, compare: bool, force: bool, device: str,
+             threads: int | None) -> None:
+    """Compress images (files, or the PNGs in folders) to .pxc files."""
     _threads(threads)
-    out = output or src.with_suffix(".pxc")
-    if out.exists() and not force:
-        raise click.ClickException(f"{out} exists (use --force to overwrite)")
-    image = open_image(src)
-    pixels = rgb_pixels(image)
-    bar = _Bar(f"compress {src.name}")
-    try:
-        data = codec.encode_rgb(pixels, weights.by_name(), device=device, progress=bar).data
-    finally:
-        bar.close()
-    _write_atomic(out, data, force)
-    h, w, _ = pixels.shape
-    click.echo(f"{src} -> {out}: {len(data):,} bytes, {codec.bits_per_subpixel(len(data), w, h):.3f} bpsp")
-    if compare:
-        _print_comparison(pixels, len(data), w, h)
+
+    def one(src: Path, out: Path, progress) -> None:
+        if out.exists() and not force:
+            raise click.ClickException(f"{out} exists (use --force to overwrite)")
+        picture = read_file(src)
+        data = codec.encode(picture, device=device, progress=progress).data
+        _write_atomic(out, data, force)
+        click.echo(f"{src} -> {out}: {len(data):,} bytes, {picture.mode} {_rate(len(data), picture)}")
+        if compare and picture.mode == "RGB":
+            _print_comparison(picture.pixels, len(data), picture.width, picture.height)
+
+    _batch("compress", sources, ".png", output, ".pxc", one)
+
+
+def _rate(nbytes: int, picture) -> str:
+    channels = codec.CHANNELS[picture.mode]
+    if channels is None:
+        return f"{8 * nbytes / (picture.width * picture.height):.3f} bits/pixel"
+    return f"{codec.bits_per_subpixel(nbytes, picture.width, picture.height, channels):.3f} bpsp"
 
 
 def _print_comparison(pixels, pxc_bytes: int, w: int, h: int) -> None:
@@ -113,26 +158,25 @@ def _print_comparison(pixels, pxc_bytes: int, w: int, h: int) -> None:
 
 
 @main.command()
-@click.argument("src", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Default: SRC with .png.")
+@_sources
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Output file (one input only). Default: each input with .png.")
 @_force
 @_device
 @_nthreads
-def decompress(src: Path, output: Path | None, force: bool, device: str, threads: int | None) -> None:
-    """Decompress the .pxc file SRC to a PNG."""
+def decompress(sources: tuple[Path, ...], output: Path | None, force: bool, device: str,
+               threads: int | None) -> None:
+    """Decompress .pxc files (files, or the .pxc files in folders) to PNG."""
     _threads(threads)
-    out = output or src.with_suffix(".png")
-    if out.exists() and not force:
-        raise click.ClickException(f"{out} exists (use --force to overwrite)")
-    bar = _Bar(f"decompress {src.name}")
-    try:
-        image = api.decompress(src.read_bytes(), device=device, progress=bar)
-    finally:
-        bar.close()
-    buf = io.BytesIO()
-    image.save(buf, format="PNG")
-    _write_atomic(out, buf.getvalue(), force)
-    click.echo(f"{src} -> {out}: {image.width}×{image.height} {image.mode}")
+
+    def one(src: Path, out: Path, progress) -> None:
+        if out.exists() and not force:
+            raise click.ClickException(f"{out} exists (use --force to overwrite)")
+        picture = codec.decode(src.read_bytes(), device=device, progress=progress)
+        _write_atomic(out, picture.to_png(), force)
+        click.echo(f"{src} -> {out}: {picture.width}×{picture.height} {picture.mode}")
+
+    _batch("decompress", sources, ".pxc", output, ".png", one)
 
 
 @main.command()
@@ -146,9 +190,12 @@ def info(src: Path) -> None:
     except PxcError:
         model = "not installed"
     click.echo(f"{src}: {header.width}×{header.height} {header.mode}, {len(data):,} bytes, "
-               f"{codec.bits_per_subpixel(len(data), header.width, header.height):.3f} bpsp")
-    click.echo(f"model {header.fingerprint.hex()[:16]} ({model}), {header.stream_count} streams "
-               f"of {header.stream_rows} rows, format version 1")
+               f"{_rate(len(data), header)}")
+    if header.mode in container.MODEL_CODED:
+        click.echo(f"model {header.fingerprint.hex()[:16]} ({model}), {header.bands} bands "
+                   f"of {header.stream_rows} rows, format version {container.VERSION}")
+    else:
+        click.echo(f"lossless PNG fallback (no model), format version {container.VERSION}")
 
 
 @main.command()

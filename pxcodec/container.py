@@ -15,12 +15,15 @@ from .errors import CorruptError, NotPxcError, TruncatedError, UnsupportedVersio
 
 MAGIC = b"\x89PXC\r\n\x1a\n"
 VERSION = 1
-#: Pixel modes the format knows (more arrive with the lossless fallbacks of later versions).
-MODES = {1: "RGB"}
+#: Pixel modes: code → name. RGB and L are model-coded; RGBA and LA add an alpha stream;
+#: PNG is the lossless fallback (one stream holding a PNG file, no model).
+MODES = {1: "RGB", 2: "L", 3: "RGBA", 4: "LA", 5: "PNG"}
 MODE_CODES = {name: code for code, name in MODES.items()}
+MODEL_CODED = {"RGB", "L", "RGBA", "LA"}
+EXTRA_STREAMS = {"RGB": 0, "L": 0, "RGBA": 1, "LA": 1, "PNG": 1}
 #: Largest width or height, and pixel count, a file may declare; more is refused unread.
 MAX_SIDE = 1 << 20
-MAX_PIXELS = 1 << 31
+MAX_PIXELS = 1 << 28
 
 _FIXED = struct.Struct("<8sHHI32sIIBxxxIIII")   # up to and including the metadata length
 _STREAM = struct.Struct("<II")                   # length, CRC-32 of each stream
@@ -42,8 +45,14 @@ class Header:
     stream_crcs: list[int] = field(default_factory=list)
 
     @property
+    def bands(self) -> int:
+        """Model-coded bands (each one stream); zero for the PNG fallback."""
+        return -(-self.height // self.stream_rows) if self.mode in MODEL_CODED else 0
+
+    @property
     def stream_count(self) -> int:
-        return -(-self.height // self.stream_rows)
+        """Band streams, then the alpha plane or the fallback PNG where the mode has one."""
+        return self.bands + EXTRA_STREAMS[self.mode]
 
     def size(self) -> int:
         return _FIXED.size + len(self.metadata) + _STREAM.size * self.stream_count + _CRC.size
@@ -52,7 +61,7 @@ class Header:
 def pack(header: Header, streams: list[bytes]) -> bytes:
     """The bytes of a .pxc file."""
     if len(streams) != header.stream_count:
-        raise ValueError(f"{len(streams)} streams for {header.stream_count} bands")
+        raise ValueError(f"{len(streams)} streams where the header needs {header.stream_count}")
     fixed = _FIXED.pack(MAGIC, VERSION, 0, header.size(), header.fingerprint, header.width,
                         header.height, MODE_CODES[header.mode], header.stream_rows,
                         header.stream_count, header.pixel_crc, len(header.metadata))

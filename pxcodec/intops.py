@@ -89,6 +89,7 @@ class Gemm:
         layer.certify(kernel)
         self.layer = layer
         self.kernel = kernel
+        self.half = 1 << (layer.shift - 1)  # rounds the shift to nearest, ties upward
         w = layer.weight
         if kernel == "float32":
             self.w = w.to(torch.float32)
@@ -115,5 +116,5 @@ class Gemm:
         """The layer's requantised, clamped int64 output for int8 inputs x (M, K)."""
         lay = self.layer
         acc = (self.accumulate(x) + lay.bias) * lay.mult
-        out = (acc + (1 << (lay.shift - 1))) >> lay.shift
+        out = (acc + self.half) >> lay.shift
         return torch.maximum(torch.minimum(out, lay.hi), lay.lo)

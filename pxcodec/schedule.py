@@ -4,7 +4,8 @@ Pixel (y, x) is decoded at step ``t = x + (r + 1)·y``, where ``r`` is the large
 to the right, in rows above, that any single layer reads: every activation the pixel needs was
 computed at an earlier step, so all pixels of one step form one batch. The image is cut into
 bands of ``stream_rows`` rows, each with its own coded stream; within a band's stream the
-symbols come step by step, and within a step all R values (by increasing y), then G, then B.
+symbols come step by step, and within a step all R values (by increasing y), then G, then B
+(greyscale images code only the first channel, with G = B = R as the network's context).
 """
 from __future__ import annotations
 
@@ -24,12 +25,13 @@ def step_rows(t: int, height: int, width: int, r: int) -> tuple[int, int]:
     return y0, y1
 
 
-def band_symbol_order(y0: int, y1: int, width: int, r: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def band_symbol_order(y0: int, y1: int, width: int, r: int, channels: int = 3
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """For the band of rows [y0, y1): (pixels, steps, positions).
 
     ``pixels``: the band's pixel indices (raster order within the band) sorted into decode order;
-    ``steps``: each sorted pixel's step; ``positions`` (3, n): where the R, G and B symbol of each
-    sorted pixel stands in the band's stream.
+    ``steps``: each sorted pixel's step; ``positions`` (channels, n): where each coded channel's
+    symbol of each sorted pixel stands in the band's stream (greyscale codes one channel).
     """
     ys, xs = np.divmod(np.arange((y1 - y0) * width, dtype=np.int64), width)
     t = xs + (r + 1) * (ys + y0)
@@ -39,6 +41,6 @@ def band_symbol_order(y0: int, y1: int, width: int, r: int) -> tuple[np.ndarray,
     sizes = np.diff(np.r_[starts, steps.size])
     group = np.repeat(np.arange(starts.size), sizes)
     rank = np.arange(steps.size) - starts[group]
-    base = 3 * starts[group] + rank
-    positions = np.stack([base + c * sizes[group] for c in range(3)])
+    base = channels * starts[group] + rank
+    positions = np.stack([base + c * sizes[group] for c in range(channels)])
     return pixels, steps, positions

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pxcodec import weights
+from pxcodec import codec, images, weights
 
 IMAGES = Path(__file__).parent / "images"
 
@@ -31,3 +31,14 @@ def kodak_crop() -> np.ndarray:
 @pytest.fixture(scope="session")
 def kodak_portrait() -> np.ndarray:
     return load("kodim04-48x64.png")
+
+
+def encode(pixels: np.ndarray, model=None, **kwargs) -> codec.Encoded:
+    """Encode a uint8 array (grey, RGB or RGBA) through the full codec."""
+    return codec.encode(images.from_array(pixels), model, **kwargs)
+
+
+def decode(data: bytes, **kwargs) -> np.ndarray:
+    """Decode to the array ``encode`` took (alpha re-attached)."""
+    pic = codec.decode(data, **kwargs)
+    return pic.pixels if pic.alpha is None else np.dstack([pic.pixels, pic.alpha])

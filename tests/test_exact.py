@@ -5,9 +5,11 @@ import numpy as np
 import pytest
 import torch
 
-from pxcodec import codec, weights
+from pxcodec import weights
 from pxcodec.coder import StreamDecoder, StreamEncoder
 from pxcodec.errors import CertificateError
+
+from .conftest import decode, encode
 
 
 def test_decoder_receives_the_encoders_pmfs(model, kodak_crop, monkeypatch):
@@ -27,8 +29,8 @@ def test_decoder_receives_the_encoders_pmfs(model, kodak_crop, monkeypatch):
     monkeypatch.setattr(StreamEncoder, "encode", record_enc)
     monkeypatch.setattr(StreamDecoder, "decode", record_dec)
     pixels = kodak_crop[:40, :30]
-    data = codec.encode_rgb(pixels, model, stream_rows=16).data  # three bands
-    assert np.array_equal(codec.decode_rgb(data), pixels)
+    data = encode(pixels, model, stream_rows=16).data  # three bands
+    assert np.array_equal(decode(data), pixels)
     # dicts keep first-use order, which is band order on both sides
     enc = [np.concatenate(v) for v in seen["enc"].values()]
     dec = [np.concatenate(v) for v in seen["dec"].values()]
@@ -58,9 +60,9 @@ def test_band_params_equal_wavefront_params(model, kodak_crop):
 
 @pytest.mark.parametrize("kernel", ["int8", "float32"])
 def test_kernels_give_identical_bytes(model, kodak_crop, kernel):
-    ref = codec.encode_rgb(kodak_crop, model, kernel="int8").data
-    assert codec.encode_rgb(kodak_crop, model, kernel=kernel).data == ref
-    assert np.array_equal(codec.decode_rgb(ref, kernel=kernel), kodak_crop)
+    ref = encode(kodak_crop, model, kernel="int8").data
+    assert encode(kodak_crop, model, kernel=kernel).data == ref
+    assert np.array_equal(decode(ref, kernel=kernel), kodak_crop)
 
 
 def test_kernels_give_identical_parameters(model, kodak_crop):
@@ -74,9 +76,9 @@ def test_batch_rows_and_threads_do_not_change_bytes(model, kodak_portrait):
     old = torch.get_num_threads()
     try:
         torch.set_num_threads(1)
-        one = codec.encode_rgb(kodak_portrait, model, batch_rows=5).data
+        one = encode(kodak_portrait, model, batch_rows=5).data
         torch.set_num_threads(2)
-        two = codec.encode_rgb(kodak_portrait, model, batch_rows=64).data
+        two = encode(kodak_portrait, model, batch_rows=64).data
     finally:
         torch.set_num_threads(old)
     assert one == two

@@ -1,14 +1,14 @@
 """Contract C6: the file costs what the integer model says it should."""
 from __future__ import annotations
 
-from pxcodec import codec, container
+from pxcodec import container
 
-from .conftest import load
+from .conftest import encode, load
 
 
 def test_file_is_within_one_percent_of_ideal_code_length(model):
     pixels = load("kodim23-256.png")
-    enc = codec.encode_rgb(pixels, model)
+    enc = encode(pixels, model)
     header, _ = container.unpack(enc.data)
     payload = len(enc.data) - header.size()
     assert enc.ideal_bits / 8 <= payload * 1.0001

@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-from pxcodec import codec, weights
+from pxcodec import weights
 from pxcodec.config import ModelConfig
 from pxcodec.model import PixelCNN
 from pxcodec.train import TrainOptions, export_run, train
 
-from .conftest import IMAGES
+from .conftest import IMAGES, decode, encode
 
 
 @pytest.fixture()
@@ -58,8 +58,8 @@ def test_exported_model_codes_exactly(tiny_run, tmp_path, monkeypatch, kodak_cro
     model = weights.by_name("tiny")
     assert model.fingerprint.hex() == card["fingerprint"]
     assert card["training"]["steps"] == 4 and card["architecture"]["macs_per_pixel"] > 0
-    enc = codec.encode_rgb(kodak_crop, model)
-    assert np.array_equal(codec.decode_rgb(enc.data), kodak_crop)
+    enc = encode(kodak_crop, model)
+    assert np.array_equal(decode(enc.data), kodak_crop)
 
 
 def test_integer_model_matches_the_float_model(kodak_crop):

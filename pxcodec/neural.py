@@ -1,0 +1,148 @@
+"""The neural coder: 8-bit colour or grey pixels through the model, the schedule and the coder.
+
+The encoder computes head parameters for a band of rows in one batch (``batch_rows`` at a time,
+which changes speed and memory, never the bytes), turns them into integer PMFs chunk by chunk
+in the band's stream order, and codes them. The decoder walks the wavefront step by step,
+rebuilding the identical PMFs from what it has decoded so far.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from . import weights
+from .coder import StreamDecoder, StreamEncoder
+from .network import IntegerPixelCNN
+from .schedule import band_symbol_order, step_count, step_rows
+
+#: Rows per independently coded stream (a format parameter, recorded in each file).
+STREAM_ROWS = 128
+#: Rows the encoder runs through the network at once (speed and memory only).
+BATCH_ROWS = 64
+#: Pixels whose PMFs the encoder materialises at once.
+PMF_CHUNK = 4096
+
+Progress = Callable[[int, int], None]
+
+
+def _band_params(net: IntegerPixelCNN, rgb: torch.Tensor, y0: int, y1: int, batch_rows: int) -> torch.Tensor:
+    """Head parameters (n, P) int32 of rows [y0, y1), in raster order, batch by batch."""
+    ctx = net.cfg.context_rows
+    parts = []
+    for yb in range(y0, y1, batch_rows):
+        ye = min(y1, yb + batch_rows)
+        c0 = max(0, yb - ctx)
+        parts.append(net.band_params(rgb[c0:ye], yb - c0).to(torch.int32))
+    return torch.cat(parts)
+
+
+def _chunks(steps: np.ndarray, size: int) -> list[tuple[int, int]]:
+    """Cut sorted ``steps`` into runs of about ``size`` items, never splitting a step."""
+    starts = np.flatnonzero(np.r_[True, steps[1:] != steps[:-1]])
+    cuts = [0]
+    for s in starts:
+        if s - cuts[-1] >= size:
+            cuts.append(int(s))
+    cuts.append(steps.size)
+    return list(zip(cuts[:-1], cuts[1:]))
+
+
+def channel_pmfs(net: IntegerPixelCNN, params: torch.Tensor, pixels: torch.Tensor,
+                 channels: int = 3) -> list[torch.Tensor]:
+    """The (n, 256) integer PMFs of the coded channels of pixels whose values are known."""
+    p = params.to(torch.int64)
+    return [net.mixture.pmf(*net.mixture.channel(p, c, pixels)) for c in range(channels)]
+
+
+def as_rgb(pixels: np.ndarray) -> np.ndarray:
+    """(H, W, 3) colour as is; (H, W) greyscale as R = G = B, the network's view of grey."""
+    return np.ascontiguousarray(pixels if pixels.ndim == 3 else np.repeat(pixels[..., None], 3, 2))
+
+
+def encode_pixels(pixels: np.ndarray, model: weights.ModelFile | None = None, *, device: str = "cpu",
+                  kernel: str = "auto", batch_rows: int = BATCH_ROWS, stream_rows: int = STREAM_ROWS,
+                  progress: Progress | None = None) -> tuple[list[bytes], float]:
+    """Model-code (H, W, 3) colour or (H, W) grey uint8 pixels: one stream per band of
+    ``stream_rows`` rows, and the ideal code length in bits."""
+    model = model or weights.by_name()
+    net = weights.load(model, kernel, device)
+    channels = 3 if pixels.ndim == 3 else 1
+    h, w = pixels.shape[:2]
+    r = net.cfg.reach_right
+    img = torch.from_numpy(as_rgb(pixels))
+    streams, ideal = [], 0.0
+    for y0 in range(0, h, stream_rows):
+        y1 = min(h, y0 + stream_rows)
+        params = _band_params(net, img, y0, y1, batch_rows)
+        band = img[y0:y1].reshape(-1, 3).to(torch.int64)
+        order, steps, positions = band_symbol_order(y0, y1, w, r, channels)
+        enc = StreamEncoder()
+        for a, b in _chunks(steps, PMF_CHUNK):
+            idx = torch.from_numpy(order[a:b])
+            x = band[idx].to(net.device)
+            pmfs = channel_pmfs(net, params[idx.to(params.device)], x, channels)
+            pos = positions[:, a:b] - channels * a
+            symbols = np.empty(channels * (b - a), dtype=np.int64)
+            table = np.empty((channels * (b - a), 256), dtype=np.int64)
+            for c, pmf in enumerate(pmfs):
+                pmf = pmf.cpu().numpy()
+                symbols[pos[c]] = x[:, c].cpu().numpy()
+                table[pos[c]] = pmf
+            mass = np.take_along_axis(table, symbols[:, None], 1)[:, 0]
+            ideal -= float(np.log2(mass / table.sum(1)).sum())
+            enc.encode(symbols, table)
+        streams.append(enc.finish())
+        if progress:
+            progress(y1, h)
+    return streams, ideal
+
+
+def decode_pixels(streams: list[bytes], fingerprint: bytes, height: int, width: int, channels: int,
+                  stream_rows: int, *, device: str = "cpu", kernel: str = "auto",
+                  progress: Progress | None = None) -> np.ndarray:
+    """Inverse of ``encode_pixels``: (H, W, 3) colour or (H, W) grey uint8 pixels."""
+    net = weights.load(weights.by_fingerprint(fingerprint), kernel, device)
+    h, w = height, width
+    r = net.cfg.reach_right
+    decoders = [StreamDecoder(s) for s in streams]
+    wave = net.wavefront(w)
+    out = torch.zeros((h, w, 3), dtype=torch.uint8)
+    total = step_count(h, w, r)
+    every = max(1, total // 100)
+    for t in range(total):
+        y0, y1 = step_rows(t, h, w, r)
+        if y0 >= y1:  # images narrower than r + 1 columns have empty steps
+            continue
+        ys = torch.arange(y0, y1, device=net.device)
+        xs = t - (r + 1) * ys
+        params = wave.params(ys, xs)
+        segments = _segments(y0, y1, stream_rows)
+        known = torch.zeros((y1 - y0, 3), dtype=torch.int64, device=net.device)
+        for c in range(channels):
+            pmf = net.mixture.pmf(*net.mixture.channel(params, c, known)).cpu().numpy()
+            col = np.concatenate([decoders[band].decode(pmf[a:b]) for band, a, b in segments])
+            known[:, c] = torch.from_numpy(col).to(net.device)
+        if channels == 1:
+            known[:, 1:] = known[:, :1]
+        rgb = known.to(torch.uint8)
+        wave.put_pixels(ys, xs, rgb)
+        out[ys.cpu(), xs.cpu()] = rgb.cpu()
+        if progress and (t % every == 0 or t == total - 1):
+            progress(t + 1, total)
+    pixels = out.numpy()
+    return pixels if channels == 3 else np.ascontiguousarray(pixels[..., 0])
+
+
+def _segments(y0: int, y1: int, stream_rows: int) -> list[tuple[int, int, int]]:
+    """(band, start, end) runs of the rows [y0, y1) of one step, by stream band."""
+    out = []
+    y = y0
+    while y < y1:
+        band = y // stream_rows
+        end = min(y1, (band + 1) * stream_rows)
+        out.append((band, y - y0, end - y0))
+        y = end
+    return out
+
