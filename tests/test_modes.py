@@ -107,21 +107,24 @@ def _write(tmp_path, data: bytes):
     return path
 
 
-def test_metadata_survives(tmp_path):
+@pytest.mark.parametrize("colour", ["icc", "srgb"])  # a PNG has an ICC profile or an sRGB intent
+def test_metadata_survives(tmp_path, colour):
     image = Image.fromarray(load("kodim15-64x48.png"))
     info = PngImagePlugin.PngInfo()
     info.add_text("Title", "a crop")
     info.add_itxt("Comment", "naïve café")
     info.add(b"gAMA", struct.pack(">I", 45455))
-    info.add(b"sRGB", b"\x00")
-    icc = b"\x00\x01fake-icc-profile" * 10
-    data = png_bytes(image, pnginfo=info, dpi=(300, 150), icc_profile=icc)
+    info.add(b"cHRM", struct.pack(">8I", 31270, 32900, 64000, 33000, 30000, 60000, 15000, 6000))
+    extra = {"icc_profile": b"\x00\x01fake-icc-profile" * 10} if colour == "icc" else {}
+    if colour == "srgb":
+        info.add(b"sRGB", b"\x01")
+    data = png_bytes(image, pnginfo=info, dpi=(300, 150), **extra)
+    original = Image.open(io.BytesIO(data))
     back = Image.open(io.BytesIO(through_file(tmp_path, data)))
     assert np.array_equal(np.asarray(back), np.asarray(image))
-    assert back.info["icc_profile"] == icc
-    assert back.info["dpi"] == Image.open(io.BytesIO(data)).info["dpi"]  # same pHYs chunk
-    assert back.info["gamma"] == pytest.approx(0.45455)
-    assert back.info["srgb"] == 0
+    expected = {"icc": "icc_profile", "srgb": "srgb"}[colour]
+    for key in ("dpi", "gamma", "chromaticity", expected):
+        assert key in original.info and back.info[key] == original.info[key], key
     assert back.text == {"Title": "a crop", "Comment": "naïve café"}
 
 
