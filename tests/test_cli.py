@@ -85,3 +85,28 @@ def test_no_partial_output_on_corrupt_stream(photo, tmp_path):
     res = run("decompress", pxc, "-o", tmp_path / "out.png")
     assert res.exit_code == 1 and "checksum" in res.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["photo.png", "photo.pxc"]
+
+
+def test_batch_reports_failures_and_goes_on(tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    shutil.copy(IMAGES / "kodim15-64x48.png", folder / "a.png")
+    (folder / "b.png").write_bytes(b"not a png")
+    shutil.copy(IMAGES / "kodim04-48x64.png", folder / "c.png")
+    res = run("compress", folder)
+    assert res.exit_code == 1
+    assert (folder / "a.pxc").exists() and (folder / "c.pxc").exists() and not (folder / "b.pxc").exists()
+    assert "b.png" in res.output and "1 of 3 files failed" in res.output
+    for name in ("a", "c"):
+        (folder / f"{name}.png").rename(folder / f"{name}.orig.png")
+    res = run("decompress", folder)
+    assert res.exit_code == 0, res.output
+    for name in ("a", "c"):
+        assert np.array_equal(np.asarray(Image.open(folder / f"{name}.png")),
+                              np.asarray(Image.open(folder / f"{name}.orig.png")))
+
+
+def test_output_option_needs_one_input(photo, tmp_path):
+    res = run("compress", photo, photo, "-o", tmp_path / "x.pxc")
+    assert res.exit_code == 1 and "exactly one input" in res.output
+    assert not (tmp_path / "x.pxc").exists()

@@ -67,3 +67,9 @@ def test_bad_arrays_are_clear_errors():
         pxcodec.compress(np.zeros((4, 4, 3), dtype=np.float32))
     with pytest.raises(pxcodec.InputError, match="no pixels"):
         pxcodec.compress(np.zeros((0, 4, 3), dtype=np.uint8))
+
+
+@pytest.mark.parametrize("shape", [(2, 1500), (400, 3)])
+def test_very_wide_and_very_tall(shape):
+    pixels = np.repeat(np.repeat(load("kodim15-64x48.png"), 32, axis=1), 9, axis=0)[:shape[0], :shape[1]]
+    assert np.array_equal(roundtrip(pixels), pixels)
