@@ -1,6 +1,8 @@
 """Shared fixtures: the shipped images and model, and small synthetic images."""
 from __future__ import annotations
 
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -42,3 +44,10 @@ def decode(data: bytes, **kwargs) -> np.ndarray:
     """Decode to the array ``encode`` took (alpha re-attached)."""
     pic = codec.decode(data, **kwargs)
     return pic.pixels if pic.alpha is None else np.dstack([pic.pixels, pic.alpha])
+
+
+def reseal(data: bytearray) -> bytes:
+    """Recompute the header CRC after an edit, so only the edited field is wrong."""
+    size = struct.unpack_from("<I", data, 12)[0]
+    struct.pack_into("<I", data, size - 4, zlib.crc32(bytes(data[:size - 4])))
+    return bytes(data)

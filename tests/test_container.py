@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import struct
-import zlib
 
 import numpy as np
 import pytest
@@ -12,17 +11,12 @@ from pxcodec import container
 from pxcodec.errors import (CorruptError, NotPxcError, TruncatedError, UnknownModelError,
                             UnsupportedVersionError)
 
+from .conftest import reseal
+
 
 @pytest.fixture(scope="module")
 def good(kodak_crop) -> bytes:
     return pxcodec.compress(kodak_crop[:24, :32])
-
-
-def _reseal(data: bytearray) -> bytes:
-    """Recompute the header CRC after an edit, so only the edited field is wrong."""
-    size = struct.unpack_from("<I", data, 12)[0]
-    struct.pack_into("<I", data, size - 4, zlib.crc32(bytes(data[:size - 4])))
-    return bytes(data)
 
 
 def test_header_fields_roundtrip(good, kodak_crop):
@@ -73,7 +67,7 @@ def test_unknown_model_names_both_fingerprints(good):
     data = bytearray(good)
     data[16:48] = bytes(range(32))
     with pytest.raises(UnknownModelError) as err:
-        pxcodec.decompress(_reseal(data))
+        pxcodec.decompress(reseal(data))
     assert bytes(range(32)).hex()[:16] in str(err.value)
     assert pxcodec.weights.by_name().fingerprint.hex()[:16] in str(err.value)
 
@@ -83,14 +77,14 @@ def test_pixel_checksum_is_verified(good):
     pos = container._FIXED.size - 8  # pixel CRC sits before the metadata length
     data[pos] ^= 0xFF
     with pytest.raises(CorruptError, match="pixels"):
-        pxcodec.decompress(_reseal(data))
+        pxcodec.decompress(reseal(data))
 
 
 def test_absurd_size_is_refused_before_decoding(good):
     data = bytearray(good)
     struct.pack_into("<II", data, 48, 1 << 21, 1 << 21)
     with pytest.raises(CorruptError, match="implausible size"):
-        pxcodec.decompress(_reseal(data))
+        pxcodec.decompress(reseal(data))
 
 
 def test_every_error_is_a_pxc_error():
