@@ -53,6 +53,12 @@ class Picture:
             colour.putalpha(Image.fromarray(self.alpha, "L"))
         return metadata.apply(colour, self.meta)
 
+    def to_array(self) -> np.ndarray:
+        """The picture as the numpy array ``from_array`` takes (palette images: their indices)."""
+        if self.png is None:
+            return self.pixels if self.alpha is None else np.dstack([self.pixels, self.alpha])
+        return np.asarray(self.to_image())
+
     def to_png(self) -> bytes:
         """The picture as PNG file bytes, exactly (the fallback's own bytes where it has them)."""
         if self.png is not None:
@@ -94,8 +100,11 @@ def from_image(image: Image.Image) -> Picture:
 
 
 def from_array(array: np.ndarray) -> Picture:
-    """An (H, W), (H, W, 3) or (H, W, 4) uint8 array → Picture (grey, RGB, RGBA)."""
+    """An (H, W), (H, W, 3) or (H, W, 4) uint8 array → Picture (grey, RGB, RGBA); an (H, W)
+    uint16 array → 16-bit grey (kept by the PNG fallback)."""
     arr = np.asarray(array)
+    if arr.dtype == np.uint16 and arr.ndim == 2 and arr.size:
+        return from_image(Image.fromarray(np.ascontiguousarray(arr)))  # Pillow: mode I;16
     if arr.dtype != np.uint8 or arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (3, 4)):
         raise InputError(f"expected an (H, W), (H, W, 3) or (H, W, 4) uint8 array, got {arr.dtype} {arr.shape}")
     if arr.shape[0] < 1 or arr.shape[1] < 1:
@@ -114,6 +123,12 @@ def read_file(path: str | Path) -> Picture:
         data = Path(path).read_bytes()
     except OSError as exc:
         raise InputError(f"{path}: {exc.strerror or exc}") from exc
+    return read_bytes(data, path)
+
+
+def read_bytes(data: bytes, name: str | Path = "<bytes>") -> Picture:
+    """An image file's bytes → Picture (``name`` only labels errors)."""
+    path = name
     try:
         with Image.open(io.BytesIO(data)) as im:
             if getattr(im, "n_frames", 1) > 1:

@@ -1,0 +1,47 @@
+"""The Python API with numpy arrays and file objects."""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import pxcodec
+
+from .conftest import IMAGES, load
+
+rng = np.random.default_rng(3)
+
+
+@pytest.mark.parametrize("array", [
+    load("kodim15-64x48.png"),
+    load("kodim15-64x48.png")[..., 1],
+    np.dstack([load("kodim04-48x64.png"), rng.integers(0, 256, (64, 48), dtype=np.uint8)]),
+    rng.integers(0, 65536, (13, 17), dtype=np.uint16),
+])
+def test_arrays_in_and_out(array):
+    back = pxcodec.decompress(pxcodec.compress(array), as_array=True)
+    assert back.dtype == array.dtype and back.shape == array.shape
+    assert np.array_equal(back, array)
+
+
+def test_file_objects_in_and_out():
+    with open(IMAGES / "kodim15-64x48.png", "rb") as f:
+        data = pxcodec.compress(f)
+    assert pxcodec.info(io.BytesIO(data)).width == 64
+    image = pxcodec.decompress(io.BytesIO(data))
+    assert np.array_equal(np.asarray(image), load("kodim15-64x48.png"))
+
+
+def test_png_bytes_out_are_a_valid_png():
+    data = pxcodec.compress(load("kodim04-48x64.png"))
+    png = pxcodec.decompress_png(data)
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(png))), load("kodim04-48x64.png"))
+
+
+def test_unsupported_arrays_are_clear_errors():
+    with pytest.raises(pxcodec.InputError, match="array"):
+        pxcodec.compress(np.zeros((4, 4, 2), dtype=np.uint8))
+    with pytest.raises(pxcodec.InputError, match="array"):
+        pxcodec.compress(np.zeros((4, 4, 3), dtype=np.uint16))
