@@ -71,7 +71,7 @@ _nthreads = click.option("--threads", type=int, default=None, help="CPU threads 
 
 
 @click.group(cls=_Group)
-@click.version_option(package_name="pxcodec")
+@click.version_option(package_name="pxcodec", prog_name="pxc")
 def main() -> None:
     """pxc: lossless image compression with an exact integer PixelCNN."""
 

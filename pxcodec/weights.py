@@ -25,10 +25,20 @@ from .model import INPUT_SCALE, MaskedConv, PixelCNN, weight_scale
 from .network import IntegerPixelCNN
 
 FORMAT = "pxcodec-weights-1"
-#: Folder of shipped models; ``PXC_WEIGHTS`` points elsewhere (e.g. for experiments).
-WEIGHTS_DIR = Path(os.environ.get("PXC_WEIGHTS", Path(__file__).resolve().parents[1] / "weights"))
 #: The model ``compress`` uses unless told otherwise.
 DEFAULT_MODEL = "pxc-a"
+
+
+def _weights_dir() -> Path:
+    """``PXC_WEIGHTS`` if set; else ``weights/`` of a checkout; else the copy inside the wheel."""
+    if "PXC_WEIGHTS" in os.environ:
+        return Path(os.environ["PXC_WEIGHTS"])
+    checkout = Path(__file__).resolve().parents[1] / "weights"
+    return checkout if (checkout / f"{DEFAULT_MODEL}.npz").exists() else Path(__file__).resolve().parent / "_weights"
+
+
+#: Folder of shipped models; ``PXC_WEIGHTS`` points elsewhere (e.g. for experiments).
+WEIGHTS_DIR = _weights_dir()
 UNBOUNDED = 2**40
 LAYER_FIELDS = ("weight", "bias", "mult", "shift", "lo", "hi")
 
