@@ -211,21 +211,29 @@ def info(src: Path) -> None:
 @click.option("--crop", default=64, show_default=True)
 @click.option("--lr", default=2e-3, show_default=True)
 @click.option("--half-life", default=10_000, show_default=True, help="LR halves every N steps.")
+@click.option("--ema", default=0.999, show_default=True, help="Weight averaging decay (exported model).")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--threads", default=1, show_default=True, help="CPU threads for torch.")
 @_device
 def train(run: Path, data: Path, steps: int, minutes: float | None, channels: int, blocks: int,
-          components: int, batch: int, crop: int, lr: float, half_life: int, seed: int,
+          components: int, batch: int, crop: int, lr: float, half_life: int, ema: float, seed: int,
           threads: int, device: str) -> None:
-    """Train (or resume) the model in folder RUN; architecture options apply to a new run only."""
-    from .train import TrainOptions
+    """Train (or resume) the model in folder RUN.
+
+    Resuming keeps the run's recipe; of the options given on the command line, --steps,
+    --device, --lr, --half-life, --ema, --batch and --crop change it from then on.
+    """
+    from .train import RESUMABLE, TrainOptions
     from .train import train as run_training
 
     torch.set_num_threads(threads)
+    ctx = click.get_current_context()
+    given = tuple(k for k in RESUMABLE
+                  if ctx.get_parameter_source(k) == click.core.ParameterSource.COMMANDLINE)
     cfg = ModelConfig(channels=channels, blocks=blocks, components=components)
     opt = TrainOptions(data=data, config=cfg, steps=steps, batch=batch, crop=crop, lr=lr,
-                       half_life=half_life, seed=seed, device=device)
-    run_training(run, opt, minutes=minutes, log=click.echo)
+                       half_life=half_life, ema=ema, seed=seed, device=device)
+    run_training(run, opt, minutes=minutes, log=click.echo, changes=("steps", "device") + given)
 
 
 @main.command()

@@ -42,6 +42,11 @@ class TrainOptions:
     log_every: int = 50
     val_every: int = 500
     device: str = "cpu"
+    ema: float = 0.999
+
+
+#: Options a resumed run may change (its architecture and data stay as they were).
+RESUMABLE = ("steps", "device", "lr", "half_life", "ema", "batch", "crop")
 
 
 def _hardware(device: str) -> str:
@@ -72,22 +77,31 @@ def validation_bpsp(model: PixelCNN, crops: torch.Tensor, device: str) -> float:
     return total * BITS_PER_NAT / crops.numel()
 
 
-def train(run: Path, opt: TrainOptions, minutes: float | None = None, log=print) -> Path:
-    """Train (or resume) the run in ``run`` until ``opt.steps`` or ``minutes`` of wall time."""
+def train(run: Path, opt: TrainOptions, minutes: float | None = None, log=print,
+          changes: tuple[str, ...] = ("steps", "device")) -> Path:
+    """Train (or resume) the run in ``run`` until ``opt.steps`` or ``minutes`` of wall time.
+
+    A resumed run keeps its stored options except the ``changes`` (a subset of ``RESUMABLE``),
+    which are taken from ``opt``; the curve logs the learning rate of every interval.
+    """
     run.mkdir(parents=True, exist_ok=True)
     ckpt_path = run / "checkpoint.pt"
     torch.manual_seed(opt.seed)
     state = torch.load(ckpt_path, weights_only=False) if ckpt_path.exists() else None
-    if state is not None:  # a resumed run keeps its recipe; only its length and device may change
-        opt = dataclasses.replace(state["options"], steps=opt.steps, device=opt.device)
+    if state is not None:
+        stored = dataclasses.replace(TrainOptions(opt.data, opt.config), **vars(state["options"]))
+        opt = dataclasses.replace(stored, **{k: getattr(opt, k) for k in changes if k in RESUMABLE})
     model = PixelCNN(opt.config).to(opt.device)
+    average = PixelCNN(opt.config).to(opt.device).requires_grad_(False)
     optim = torch.optim.Adam(model.parameters(), lr=opt.lr)
     gen = torch.Generator().manual_seed(opt.seed)
     step, elapsed = 0, 0.0
+    average.load_state_dict(model.state_dict())
     if state is not None:
         model.load_state_dict(state["model"])
         optim.load_state_dict(state["optim"])
         gen.set_state(state["rng"])
+        average.load_state_dict(state.get("ema", state["model"]))
         step, elapsed = state["step"], state["seconds"]
         log(f"resumed {run} at step {step} ({elapsed / 60:.1f} min trained)")
     train_paths, val_paths = split_folder(opt.data)
@@ -100,7 +114,8 @@ def train(run: Path, opt: TrainOptions, minutes: float | None = None, log=print)
     hardware = sorted(set(state.get("hardware", []) if state else []) | {_hardware(opt.device)})
 
     def checkpoint() -> None:
-        _atomic_save({"options": opt, "model": model.state_dict(), "optim": optim.state_dict(),
+        _atomic_save({"options": opt, "model": model.state_dict(), "ema": average.state_dict(),
+                      "optim": optim.state_dict(),
                       "rng": gen.get_state(), "step": step, "seconds": elapsed,
                       "hardware": hardware}, ckpt_path)
 
@@ -118,6 +133,9 @@ def train(run: Path, opt: TrainOptions, minutes: float | None = None, log=print)
             optim.zero_grad(set_to_none=True)
             loss.backward()
             optim.step()
+            with torch.no_grad():
+                for pa, pm in zip(average.parameters(), model.parameters()):
+                    pa.lerp_(pm, 1.0 - opt.ema)
             step += 1
             running += loss.item() * BITS_PER_NAT
             count += 1
@@ -125,7 +143,7 @@ def train(run: Path, opt: TrainOptions, minutes: float | None = None, log=print)
                 now = time.monotonic()
                 elapsed += now - t0
                 t0 = now
-                val = validation_bpsp(model, val_crops, opt.device) if step % opt.val_every == 0 else ""
+                val = validation_bpsp(average, val_crops, opt.device) if step % opt.val_every == 0 else ""
                 writer.writerow([step, round(elapsed, 1), f"{lr:.3g}", round(running / count, 4),
                                  round(val, 4) if val != "" else ""])
                 f.flush()
@@ -139,10 +157,10 @@ def train(run: Path, opt: TrainOptions, minutes: float | None = None, log=print)
 
 
 def load_checkpoint(run: Path) -> tuple[PixelCNN, dict]:
-    """The float model of a run's checkpoint, and the checkpoint itself."""
+    """The averaged (EMA) float model of a run's checkpoint, and the checkpoint itself."""
     state = torch.load(run / "checkpoint.pt", weights_only=False, map_location="cpu")
     model = PixelCNN(state["options"].config)
-    model.load_state_dict(state["model"])
+    model.load_state_dict(state.get("ema", state["model"]))
     return model.eval(), state
 
 
@@ -162,7 +180,7 @@ def export_run(run: Path, name: str, folder: Path) -> dict:
         "training": {"data": f"shared/data/{opt.data.name}", "images": [p.stem for p in train_paths],
                      "validation_images": [p.stem for p in val_paths], "steps": state["step"],
                      "batch": opt.batch, "crop": opt.crop, "lr": opt.lr, "half_life": opt.half_life,
-                     "seed": opt.seed, "wall_seconds": round(state["seconds"]),
+                     "seed": opt.seed, "ema": opt.ema, "wall_seconds": round(state["seconds"]),
                      "hardware": state.get("hardware", []),
                      "float_val_bpsp_crops": float(last_val[-1]) if last_val else None,
                      "run": str(run)},

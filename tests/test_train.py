@@ -74,3 +74,16 @@ def test_integer_model_matches_the_float_model(kodak_crop):
     differ = (ref.long() != got)
     assert differ.float().mean() < 1e-3
     assert (ref.long() - got).abs().max() <= 1
+
+
+def test_resume_may_change_the_learning_rate_only_when_asked(tiny_run):
+    run, opt = tiny_run
+    train(run, opt, log=lambda _: None)
+    opt.steps, opt.lr = 6, opt.lr / 10
+    opt.config = ModelConfig(channels=4, blocks=1, components=1)  # ignored: the run keeps its model
+    train(run, opt, log=lambda _: None, changes=("steps", "lr"))
+    state = torch.load(run / "checkpoint.pt", weights_only=False)
+    assert state["options"].lr == opt.lr and state["options"].config.channels == 8
+    assert "ema" in state and not all(torch.equal(state["ema"][k], state["model"][k]) for k in state["model"])
+    rows = list(csv.DictReader((run / "curve.csv").open()))
+    assert float(rows[-1]["lr"]) < float(rows[1]["lr"]) / 5
