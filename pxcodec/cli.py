@@ -180,6 +180,37 @@ def decompress(sources: tuple[Path, ...], output: Path | None, force: bool, devi
 
 
 @main.command()
+@_sources
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder for bench.csv, bench.json and the chart bench.png.")
+@click.option("--repeat", default=1, show_default=True, help="Encodes per image (median time).")
+@_device
+@_nthreads
+def bench(sources: tuple[Path, ...], out: Path | None, repeat: int, device: str, threads: int | None) -> None:
+    """Compare pxc with PNG, WebP (and JPEG XL, JPEG 2000 with imagecodecs) on RGB images."""
+    from . import bench as benchmark
+
+    _threads(threads)
+    files = benchmark.rgb_images(sources)
+    if not files:
+        raise click.ClickException("no images to benchmark")
+    model = weights.by_name()
+    rows = []
+    with click.progressbar(files, label=f"bench {len(files)} images", file=click.get_text_stream("stderr")) as bar:
+        for path in bar:
+            try:
+                rows.append(benchmark.measure(path, model, repeat, device=device))
+            except PxcError as exc:
+                click.echo(f"\nskipped {path}: {exc}", err=True)
+    if not rows:
+        raise click.ClickException("no image could be benchmarked")
+    click.echo(benchmark.table(rows))
+    if out:
+        benchmark.write(rows, out, extra={"model": model.name, "fingerprint": model.fingerprint.hex()})
+        click.echo(f"wrote {out / 'bench.csv'}, {out / 'bench.json'} and {out / 'bench.png'}")
+
+
+@main.command()
 @click.argument("src", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def info(src: Path) -> None:
     """Describe the .pxc file SRC: size, mode, model, bits per subpixel."""
