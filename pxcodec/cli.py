@@ -5,6 +5,7 @@ atomically and never overwrite an existing file without ``--force``.
 """
 from __future__ import annotations
 
+import io
 import os
 import tempfile
 from pathlib import Path
@@ -208,6 +209,41 @@ def bench(sources: tuple[Path, ...], out: Path | None, repeat: int, device: str,
     if out:
         benchmark.write(rows, out, extra={"model": model.name, "fingerprint": model.fingerprint.hex()})
         click.echo(f"wrote {out / 'bench.csv'}, {out / 'bench.json'} and {out / 'bench.png'}")
+
+
+@main.command()
+@click.argument("src", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Heat map PNG. Default: SRC with .bits.png.")
+@_force
+@_device
+@_nthreads
+def explain(src: Path, output: Path | None, force: bool, device: str, threads: int | None) -> None:
+    """Show where the bits of SRC (an image or a .pxc file) go: a heat map and totals."""
+    from . import explain as explaining
+    from .neural import pixel_costs
+
+    _threads(threads)
+    out = output or src.with_name(src.stem + ".bits.png")
+    if out.exists() and not force:
+        raise click.ClickException(f"{out} exists (use --force to overwrite)")
+    if src.suffix.lower() == ".pxc":
+        picture = codec.decode(src.read_bytes(), device=device, progress=_Bar(f"decode {src.name}"))
+    else:
+        picture = read_file(src)
+    if picture.mode not in container.MODEL_CODED:
+        raise click.ClickException(f"{src}: {picture.mode} images are not model-coded; nothing to explain")
+    bar = _Bar(f"explain {src.name}")
+    try:
+        costs = pixel_costs(picture.pixels, device=device, progress=bar)
+    finally:
+        bar.close()
+    e = explaining.Explanation(costs, ("R", "G", "B") if costs.shape[-1] == 3 else ("grey",))
+    buf = io.BytesIO()
+    e.picture(picture.pixels).save(buf, format="PNG")
+    _write_atomic(out, buf.getvalue(), force)
+    click.echo(explaining.report(e, picture.width, picture.height))
+    click.echo(f"heat map: {out}")
 
 
 @main.command()

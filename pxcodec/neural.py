@@ -7,7 +7,7 @@ rebuilding the identical PMFs from what it has decoded so far.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import torch
@@ -61,34 +61,41 @@ def as_rgb(pixels: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(pixels if pixels.ndim == 3 else np.repeat(pixels[..., None], 3, 2))
 
 
+def _band_chunks(net: IntegerPixelCNN, img: torch.Tensor, y0: int, y1: int, channels: int,
+                 batch_rows: int) -> Iterator[tuple[int, int, np.ndarray, np.ndarray, list[np.ndarray]]]:
+    """A band's pixels in stream order, chunk by chunk: (a, b, band pixel indices, pixel values
+    (n, 3), one (n, 256) integer PMF per coded channel) for sorted positions [a, b)."""
+    w = img.shape[1]
+    params = _band_params(net, img, y0, y1, batch_rows)
+    band = img[y0:y1].reshape(-1, 3).to(torch.int64)
+    order, steps, _ = band_symbol_order(y0, y1, w, net.cfg.reach_right, channels)
+    for a, b in _chunks(steps, PMF_CHUNK):
+        idx = torch.from_numpy(order[a:b])
+        x = band[idx].to(net.device)
+        pmfs = [p.cpu().numpy() for p in channel_pmfs(net, params[idx.to(params.device)], x, channels)]
+        yield a, b, order[a:b], x.cpu().numpy(), pmfs
+
+
 def encode_pixels(pixels: np.ndarray, model: weights.ModelFile | None = None, *, device: str = "cpu",
                   kernel: str = "auto", batch_rows: int = BATCH_ROWS, stream_rows: int = STREAM_ROWS,
                   progress: Progress | None = None) -> tuple[list[bytes], float]:
     """Model-code (H, W, 3) colour or (H, W) grey uint8 pixels: one stream per band of
     ``stream_rows`` rows, and the ideal code length in bits."""
-    model = model or weights.by_name()
-    net = weights.load(model, kernel, device)
+    net = weights.load(model or weights.by_name(), kernel, device)
     channels = 3 if pixels.ndim == 3 else 1
     h, w = pixels.shape[:2]
-    r = net.cfg.reach_right
     img = torch.from_numpy(as_rgb(pixels))
     streams, ideal = [], 0.0
     for y0 in range(0, h, stream_rows):
         y1 = min(h, y0 + stream_rows)
-        params = _band_params(net, img, y0, y1, batch_rows)
-        band = img[y0:y1].reshape(-1, 3).to(torch.int64)
-        order, steps, positions = band_symbol_order(y0, y1, w, r, channels)
+        positions = band_symbol_order(y0, y1, w, net.cfg.reach_right, channels)[2]
         enc = StreamEncoder()
-        for a, b in _chunks(steps, PMF_CHUNK):
-            idx = torch.from_numpy(order[a:b])
-            x = band[idx].to(net.device)
-            pmfs = channel_pmfs(net, params[idx.to(params.device)], x, channels)
+        for a, b, _, x, pmfs in _band_chunks(net, img, y0, y1, channels, batch_rows):
             pos = positions[:, a:b] - channels * a
             symbols = np.empty(channels * (b - a), dtype=np.int64)
             table = np.empty((channels * (b - a), 256), dtype=np.int64)
             for c, pmf in enumerate(pmfs):
-                pmf = pmf.cpu().numpy()
-                symbols[pos[c]] = x[:, c].cpu().numpy()
+                symbols[pos[c]] = x[:, c]
                 table[pos[c]] = pmf
             mass = np.take_along_axis(table, symbols[:, None], 1)[:, 0]
             ideal -= float(np.log2(mass / table.sum(1)).sum())
@@ -97,6 +104,26 @@ def encode_pixels(pixels: np.ndarray, model: weights.ModelFile | None = None, *,
         if progress:
             progress(y1, h)
     return streams, ideal
+
+
+def pixel_costs(pixels: np.ndarray, model: weights.ModelFile | None = None, *, device: str = "cpu",
+                kernel: str = "auto", batch_rows: int = BATCH_ROWS, progress: Progress | None = None) -> np.ndarray:
+    """The model's code length in bits of every coded subpixel, (H, W, channels) float64:
+    −log2 of the exact integer probability the coder uses."""
+    net = weights.load(model or weights.by_name(), kernel, device)
+    channels = 3 if pixels.ndim == 3 else 1
+    h, w = pixels.shape[:2]
+    img = torch.from_numpy(as_rgb(pixels))
+    costs = np.zeros((h * w, channels))
+    for y0 in range(0, h, STREAM_ROWS):
+        y1 = min(h, y0 + STREAM_ROWS)
+        for _, _, idx, x, pmfs in _band_chunks(net, img, y0, y1, channels, batch_rows):
+            for c, pmf in enumerate(pmfs):
+                mass = np.take_along_axis(pmf, x[:, c:c + 1], 1)[:, 0]
+                costs[y0 * w + idx, c] = -np.log2(mass / pmf.sum(1))
+        if progress:
+            progress(y1, h)
+    return costs.reshape(h, w, channels)
 
 
 def decode_pixels(streams: list[bytes], fingerprint: bytes, height: int, width: int, channels: int,

@@ -16,13 +16,16 @@ def test_decoder_receives_the_encoders_pmfs(model, kodak_crop, monkeypatch):
     """Every PMF the decoder hands the coder equals, integer for integer and in the same order
     within each stream, the PMF the encoder used."""
     seen: dict[str, dict[int, list[np.ndarray]]] = {"enc": {}, "dec": {}}
+    alive = []  # keeps every coder alive, so that ids stay unique
     enc_encode, dec_decode = StreamEncoder.encode, StreamDecoder.decode
 
     def record_enc(self, symbols, pmf):
+        alive.append(self)
         seen["enc"].setdefault(id(self), []).append(pmf.copy())
         return enc_encode(self, symbols, pmf)
 
     def record_dec(self, pmf):
+        alive.append(self)
         seen["dec"].setdefault(id(self), []).append(pmf.copy())
         return dec_decode(self, pmf)
 
