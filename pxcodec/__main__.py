@@ -1,4 +1,5 @@
 """``python -m pxcodec`` runs the ``pxc`` command line."""
 from .cli import main
 
-main()
+if __name__ == "__main__":
+    main(prog_name="pxc")

@@ -3,6 +3,14 @@
 Opening reads and verifies the header only (size, mode, metadata); pixels are decoded on
 ``load()``, as Pillow does for other formats. Damaged data raises ``OSError`` on load, as
 Pillow's own decoders do; a file that is not pxc is left to the other plugins.
+
+>>> import io, pxcodec
+>>> from PIL import Image
+>>> buf = io.BytesIO()
+>>> Image.new("RGB", (8, 4), "teal").save(buf, format="PXC")
+>>> with Image.open(buf) as im:
+...     print(im.format, im.size, im.mode, im.getpixel((0, 0)))
+PXC (8, 4) RGB (0, 128, 128)
 """
 from __future__ import annotations
 
