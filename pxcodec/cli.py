@@ -5,7 +5,9 @@ atomically and never overwrite an existing file without ``--force``.
 """
 from __future__ import annotations
 
+import concurrent.futures
 import io
+import multiprocessing
 import os
 import tempfile
 from pathlib import Path
@@ -86,35 +88,79 @@ def _expand(sources: tuple[Path, ...], suffix: str) -> list[Path]:
 
 
 def _batch(action: str, sources: tuple[Path, ...], suffix: str, output: Path | None, out_suffix: str,
-           one) -> None:
-    """Run ``one(src, out, progress)`` per file; report failures per file and go on."""
+           work, options: dict, jobs: int | None) -> None:
+    """Run ``work(src, out, progress=…, **options)`` per file, printing the lines it returns.
+
+    One file: in this process, with a progress bar over its steps. Several: ``jobs`` processes
+    (default: one per CPU core) with one progress bar for the batch; a failed file is reported
+    and the others go on.
+    """
     files = _expand(sources, suffix)
     if not files:
         raise click.ClickException(f"no {suffix} files to {action}")
     if output and len(files) != 1:
         raise click.ClickException("-o/--output needs exactly one input file")
+    if len(files) == 1:
+        bar = _Bar(f"{action} {files[0].name}")
+        try:
+            lines = work(files[0], output or files[0].with_suffix(out_suffix), progress=bar, **options)
+        except (PxcError, OSError) as exc:
+            raise click.ClickException(str(exc)) from None
+        finally:
+            bar.close()
+        click.echo("\n".join(lines))
+        return
     failures = 0
-    batch = len(files) > 1
-    with click.progressbar(files, label=f"{action} {len(files)} files", file=click.get_text_stream("stderr"),
-                           hidden=not batch) as bar:
-        for src in bar:
-            progress = None if batch else _Bar(f"{action} {src.name}")
+    workers = max(1, min(jobs or os.cpu_count() or 1, len(files)))
+    # spawned (not forked) workers: forking a process that has run OpenMP code can hang
+    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                                initializer=torch.set_num_threads, initargs=(1,)) as pool, \
+            click.progressbar(length=len(files), label=f"{action} {len(files)} files",
+                              file=click.get_text_stream("stderr")) as bar:
+        futures = {pool.submit(work, src, src.with_suffix(out_suffix), **options): src for src in files}
+        for future in concurrent.futures.as_completed(futures):
+            src = futures[future]
             try:
-                one(src, output or src.with_suffix(out_suffix), progress)
+                click.echo("\n".join(future.result()))
             except (PxcError, OSError, click.ClickException) as exc:
-                msg = exc.message if isinstance(exc, click.ClickException) else str(exc)
-                if not batch:
-                    raise click.ClickException(msg) from None
                 failures += 1
+                msg = exc.message if isinstance(exc, click.ClickException) else str(exc)
                 click.echo(f"Error: {src}: {msg}" if str(src) not in msg else f"Error: {msg}", err=True)
-            finally:
-                if progress:
-                    progress.close()
+            bar.update(1)
     if failures:
         raise click.ClickException(f"{failures} of {len(files)} files failed")
 
 
 _sources = click.argument("sources", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+_jobs = click.option("-j", "--jobs", type=int, default=None,
+                     help="Processes for several files. Default: one per CPU core.")
+
+
+def _refuse_existing(out: Path, force: bool) -> None:
+    if out.exists() and not force:
+        raise click.ClickException(f"{out} exists (use --force to overwrite)")
+
+
+def compress_file(src: Path, out: Path, *, force: bool, compare: bool, device: str,
+                  progress: codec.Progress | None = None) -> list[str]:
+    """Compress one file; returns the lines to print."""
+    _refuse_existing(out, force)
+    picture = read_file(src)
+    data = codec.encode(picture, device=device, progress=progress).data
+    _write_atomic(out, data, force)
+    lines = [f"{src} -> {out}: {len(data):,} bytes, {picture.mode} {_rate(len(data), picture)}"]
+    if compare and picture.mode == "RGB":
+        lines += _comparison(picture.pixels, len(data), picture.width, picture.height)
+    return lines
+
+
+def decompress_file(src: Path, out: Path, *, force: bool, device: str,
+                    progress: codec.Progress | None = None) -> list[str]:
+    """Decompress one file; returns the lines to print."""
+    _refuse_existing(out, force)
+    picture = codec.decode(src.read_bytes(), device=device, progress=progress)
+    _write_atomic(out, picture.to_png(), force)
+    return [f"{src} -> {out}: {picture.width}×{picture.height} {picture.mode}"]
 
 
 @main.command()
@@ -125,22 +171,13 @@ _sources = click.argument("sources", nargs=-1, required=True, type=click.Path(ex
 @_force
 @_device
 @_nthreads
+@_jobs
 def compress(sources: tuple[Path, ...], output: Path | None, compare: bool, force: bool, device: str,
-             threads: int | None) -> None:
+             threads: int | None, jobs: int | None) -> None:
     """Compress images (files, or the PNGs in folders) to .pxc files."""
     _threads(threads)
-
-    def one(src: Path, out: Path, progress) -> None:
-        if out.exists() and not force:
-            raise click.ClickException(f"{out} exists (use --force to overwrite)")
-        picture = read_file(src)
-        data = codec.encode(picture, device=device, progress=progress).data
-        _write_atomic(out, data, force)
-        click.echo(f"{src} -> {out}: {len(data):,} bytes, {picture.mode} {_rate(len(data), picture)}")
-        if compare and picture.mode == "RGB":
-            _print_comparison(picture.pixels, len(data), picture.width, picture.height)
-
-    _batch("compress", sources, ".png", output, ".pxc", one)
+    _batch("compress", sources, ".png", output, ".pxc", compress_file,
+           {"force": force, "compare": compare, "device": device}, jobs)
 
 
 def _rate(nbytes: int, picture) -> str:
@@ -150,12 +187,13 @@ def _rate(nbytes: int, picture) -> str:
     return f"{codec.bits_per_subpixel(nbytes, picture.width, picture.height, channels):.3f} bpsp"
 
 
-def _print_comparison(pixels, pxc_bytes: int, w: int, h: int) -> None:
+def _comparison(pixels, pxc_bytes: int, w: int, h: int) -> list[str]:
     sizes = {"pxc": pxc_bytes}
     sizes.update({name: size(pixels) for name, size in references.codecs(with_optional=False).items()})
-    click.echo(f"{'codec':<16} {'bytes':>10} {'bpsp':>7} {'vs pxc':>7}")
+    lines = [f"{'codec':<16} {'bytes':>10} {'bpsp':>7} {'vs pxc':>7}"]
     for name, n in sizes.items():
-        click.echo(f"{name:<16} {n:>10,} {codec.bits_per_subpixel(n, w, h):>7.3f} {n / pxc_bytes:>7.3f}")
+        lines.append(f"{name:<16} {n:>10,} {codec.bits_per_subpixel(n, w, h):>7.3f} {n / pxc_bytes:>7.3f}")
+    return lines
 
 
 @main.command()
@@ -165,19 +203,12 @@ def _print_comparison(pixels, pxc_bytes: int, w: int, h: int) -> None:
 @_force
 @_device
 @_nthreads
+@_jobs
 def decompress(sources: tuple[Path, ...], output: Path | None, force: bool, device: str,
-               threads: int | None) -> None:
+               threads: int | None, jobs: int | None) -> None:
     """Decompress .pxc files (files, or the .pxc files in folders) to PNG."""
     _threads(threads)
-
-    def one(src: Path, out: Path, progress) -> None:
-        if out.exists() and not force:
-            raise click.ClickException(f"{out} exists (use --force to overwrite)")
-        picture = codec.decode(src.read_bytes(), device=device, progress=progress)
-        _write_atomic(out, picture.to_png(), force)
-        click.echo(f"{src} -> {out}: {picture.width}×{picture.height} {picture.mode}")
-
-    _batch("decompress", sources, ".pxc", output, ".png", one)
+    _batch("decompress", sources, ".pxc", output, ".png", decompress_file, {"force": force, "device": device}, jobs)
 
 
 @main.command()
