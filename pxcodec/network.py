@@ -28,6 +28,9 @@ def pixel_codes(rgb: Tensor) -> Tensor:
 class IntegerPixelCNN:
     """Integer weights bound to certified kernels on one device."""
 
+    #: Most pixels one encoder GEMM covers (bounds memory on wide images, not the result).
+    GEMM_PIXELS = 32768
+
     def __init__(self, config: ModelConfig, layers: dict[str, IntLayer], head_bias: Tensor,
                  param_lo: Tensor, param_hi: Tensor, tables: dict, kernel: str = "auto",
                  device: str | torch.device = "cpu"):
@@ -78,27 +81,40 @@ class IntegerPixelCNN:
         rgb = rgb.to(self.device)
         rows, w, _ = rgb.shape
         a = pixel_codes(rgb)
-        first, skip = self._first(_im2col(a, self.cfg.first_taps))
-        h = first
+        # Layer by layer over the whole band, but each GEMM over at most GEMM_PIXELS pixels, so
+        # memory stays bounded on wide images; activations between layers are kept as int8.
+        step = max(1, self.GEMM_PIXELS // w)
+        blocks = [(r0, min(rows, r0 + step)) for r0 in range(0, rows, step)]
+        h = torch.empty((rows, w, self.cfg.channels), dtype=torch.int8, device=self.device)
+        skip = torch.empty((rows * w, self.cfg.params_per_pixel), dtype=torch.int64, device=self.device)
+        for r0, r1 in blocks:
+            first, skip[r0 * w:r1 * w] = self._first(_im2col(a, self.cfg.first_taps, r0, r1))
+            h[r0:r1] = first.to(torch.int8).view(r1 - r0, w, -1)
         for b in range(self.cfg.blocks):
-            cols = _im2col(h.to(torch.int8).view(rows, w, -1), BLOCK_TAPS)
-            h = self._block(b, cols, h)
-        keep = slice(context * w, rows * w)
-        return self._head(h[keep], skip[keep])
+            new = torch.empty_like(h)
+            for r0, r1 in blocks:
+                here = h[r0:r1].reshape(-1, self.cfg.channels).to(torch.int64)
+                new[r0:r1] = self._block(b, _im2col(h, BLOCK_TAPS, r0, r1), here).to(torch.int8).view(r1 - r0, w, -1)
+            h = new
+        keep = h[context:].reshape(-1, self.cfg.channels)
+        return torch.cat([self._head(keep[i:i + self.GEMM_PIXELS], skip[context * w + i:context * w + i + self.GEMM_PIXELS])
+                          for i in range(0, keep.shape[0], self.GEMM_PIXELS)])
 
     # -- decoder: one wavefront step at a time -------------------------------------------
     def wavefront(self, width: int) -> "Wavefront":
         return Wavefront(self, width)
 
 
-def _im2col(a: Tensor, taps: tuple[Tap, ...]) -> Tensor:
-    """(H, W, C) int8 → (H·W, T·C): each pixel's taps, zeros outside the array."""
-    h, w, c = a.shape
+def _im2col(a: Tensor, taps: tuple[Tap, ...], r0: int, r1: int) -> Tensor:
+    """Rows [r0, r1) of (H, W, C) int8 → (n, T·C): each pixel's taps, zeros outside the array."""
+    _, w, c = a.shape
     r = max(max(-dy, abs(dx)) for dy, dx in taps)
-    padded = torch.zeros((h + r, w + 2 * r, c), dtype=a.dtype, device=a.device)
-    padded[r:, r:r + w] = a
-    cols = [padded[r + dy:r + dy + h, r + dx:r + dx + w] for dy, dx in taps]
-    return torch.stack(cols, 2).reshape(h * w, len(taps) * c)
+    padded = torch.zeros((r1 - r0 + r, w + 2 * r, c), dtype=a.dtype, device=a.device)
+    above = min(r, r0)
+    padded[r - above:, r:r + w] = a[r0 - above:r1]
+    n = r1 - r0
+    cols = [padded[r + dy:r + dy + n, r + dx:r + dx + w] for dy, dx in taps]
+    return torch.stack(cols, 2).reshape(n * w, len(taps) * c)
 
 
 class Wavefront:

@@ -109,3 +109,11 @@ def test_certificate_refuses_non_int8_weights_and_overflowing_requantisation(mod
         weights.build(_doctored(model, "mix1.weight", lambda w: w.astype(np.int16) * 3))
     with pytest.raises(CertificateError, match="int64"):
         weights.build(_doctored(model, "head.mult", lambda m: m * 2**30))
+
+
+def test_gemm_chunking_does_not_change_parameters(model, kodak_crop, monkeypatch):
+    net = weights.load(model)
+    pixels = torch.from_numpy(kodak_crop)
+    whole = net.band_params(pixels, 3)
+    monkeypatch.setattr(net, "GEMM_PIXELS", 37)  # row blocks of one row, and ragged head chunks
+    assert torch.equal(net.band_params(pixels, 3), whole)
