@@ -81,24 +81,28 @@ class IntegerPixelCNN:
         rgb = rgb.to(self.device)
         rows, w, _ = rgb.shape
         a = pixel_codes(rgb)
-        # Layer by layer over the whole band, but each GEMM over at most GEMM_PIXELS pixels, so
-        # memory stays bounded on wide images; activations between layers are kept as int8.
+        # Layer by layer over the whole band, but each GEMM over a block of at most GEMM_PIXELS
+        # pixels, so memory stays bounded on wide images; activations are kept as int8. The
+        # head's skip term is recomputed per block (cheap) rather than stored for the band.
         step = max(1, self.GEMM_PIXELS // w)
-        blocks = [(r0, min(rows, r0 + step)) for r0 in range(0, rows, step)]
         h = torch.empty((rows, w, self.cfg.channels), dtype=torch.int8, device=self.device)
-        skip = torch.empty((rows * w, self.cfg.params_per_pixel), dtype=torch.int64, device=self.device)
-        for r0, r1 in blocks:
-            first, skip[r0 * w:r1 * w] = self._first(_im2col(a, self.cfg.first_taps, r0, r1))
-            h[r0:r1] = first.to(torch.int8).view(r1 - r0, w, -1)
+        for r0 in range(0, rows, step):
+            r1 = min(rows, r0 + step)
+            h[r0:r1] = self._first(_im2col(a, self.cfg.first_taps, r0, r1))[0].to(torch.int8).view(r1 - r0, w, -1)
         for b in range(self.cfg.blocks):
             new = torch.empty_like(h)
-            for r0, r1 in blocks:
+            for r0 in range(0 if b + 1 < self.cfg.blocks else context, rows, step):
+                r1 = min(rows, r0 + step)
                 here = h[r0:r1].reshape(-1, self.cfg.channels).to(torch.int64)
                 new[r0:r1] = self._block(b, _im2col(h, BLOCK_TAPS, r0, r1), here).to(torch.int8).view(r1 - r0, w, -1)
             h = new
-        keep = h[context:].reshape(-1, self.cfg.channels)
-        return torch.cat([self._head(keep[i:i + self.GEMM_PIXELS], skip[context * w + i:context * w + i + self.GEMM_PIXELS])
-                          for i in range(0, keep.shape[0], self.GEMM_PIXELS)])
+        out = []
+        for r0 in range(context, rows, step):
+            r1 = min(rows, r0 + step)
+            skip = self._first(_im2col(a, self.cfg.first_taps, r0, r1))[1]
+            out.append(self._head(h[r0:r1].reshape(-1, self.cfg.channels).to(torch.int64), skip))
+        return torch.cat(out) if out else torch.empty((0, self.cfg.params_per_pixel), dtype=torch.int64,
+                                                      device=self.device)
 
     # -- decoder: one wavefront step at a time -------------------------------------------
     def wavefront(self, width: int) -> "Wavefront":
