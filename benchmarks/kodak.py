@@ -1,7 +1,10 @@
 """Kodak benchmark: real .pxc files against PNG, WebP (and JPEG XL / JPEG 2000 with
 imagecodecs), measured in the same run, plus encode/decode times and the cost of quantisation.
 
-    python benchmarks/kodak.py [--images DIR] [--model NAME] [--run weights/runs/NAME] [--repeat 1]
+    python benchmarks/kodak.py [--images PATH…] [--model NAME] [--run weights/runs/NAME] [--repeat 1]
+
+With ``--images`` naming the held-out training photos (036–040) and ``--name``, the same
+script measures the validation set.
 
 Every .pxc file is decoded and compared with the original before its size counts. Writes
 ``benchmarks/results/kodak-<model>.{csv,json,png}`` and prints a table; ``--card`` records the
@@ -39,7 +42,8 @@ def float_bpsp(run: Path, paths: list[Path]) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--images", type=Path, default=SHARED_DATA / "kodak")
+    ap.add_argument("--images", type=Path, nargs="+", default=[SHARED_DATA / "kodak"],
+                    help="image files or folders (default: the 24 Kodak images)")
     ap.add_argument("--model", default=weights.DEFAULT_MODEL)
     ap.add_argument("--run", type=Path, default=None, help="training run, to report the float model's bits")
     ap.add_argument("--repeat", type=int, default=1, help="encodes per image (median time)")
@@ -50,7 +54,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     model = weights.by_name(args.model)
-    paths = bench.rgb_images([args.images])[:args.limit]
+    paths = bench.rgb_images(args.images)[:args.limit]
     rows = bench.run(paths, model, args.repeat,
                      on_row=lambda r: print(f"{r.image}: pxc {r.bpsp():.3f} PNG {r.bpsp('PNG'):.3f} "
                                             f"WebP {r.bpsp('WebP'):.3f}  enc {r.encode_s:.2f}s dec {r.decode_s:.2f}s",
@@ -72,7 +76,7 @@ def main() -> None:
     if args.card and args.limit is None:
         card_path = model.path.with_suffix(".json")
         card = json.loads(card_path.read_text())
-        card["kodak"] = {k: round(v, 4) if isinstance(v, float) else v for k, v in summary.items()
+        card[args.name or "kodak"] = {k: round(v, 4) if isinstance(v, float) else v for k, v in summary.items()
                          if k not in ("model", "fingerprint")}
         card_path.write_text(json.dumps(card, indent=2) + "\n")
 
