@@ -3,8 +3,8 @@ imagecodecs), measured in the same run, plus encode/decode times and the cost of
 
     python benchmarks/kodak.py [--images PATH…] [--model NAME] [--run weights/runs/NAME] [--repeat 1]
 
-With ``--images`` naming the held-out training photos (036–040) and ``--name``, the same
-script measures the validation set.
+With ``--images`` naming the held-out training photos (036–040) and ``--set validation``,
+the same script measures the validation set.
 
 Every .pxc file is decoded and compared with the original before its size counts. Writes
 ``benchmarks/results/kodak-<model>.{csv,json,png}`` and prints a table; ``--card`` records the
@@ -49,7 +49,8 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=1, help="encodes per image (median time)")
     ap.add_argument("--limit", type=int, default=None, help="only the first N images")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--name", default=None, help="result file name (default kodak-<model>)")
+    ap.add_argument("--set", default="kodak", help="name of the image set: results go to <set>-<model>.*, "
+                                                   "and under <set> in the card")
     ap.add_argument("--card", action="store_true", help="record the summary in the model's card")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -72,11 +73,11 @@ def main() -> None:
               f"real files {summary['pxc_bpsp']:.4f}")
     print(f"{cfg.macs_per_pixel:,} MACs/pixel; median encode {summary['median_encode_s']:.2f} s, "
           f"decode {summary['median_decode_s']:.2f} s ({args.threads} threads)")
-    bench.write(rows, ROOT / "benchmarks" / "results", args.name or f"kodak-{model.name}", extra)
+    bench.write(rows, ROOT / "benchmarks" / "results", f"{args.set}-{model.name}", extra)
     if args.card and args.limit is None:
         card_path = model.path.with_suffix(".json")
         card = json.loads(card_path.read_text())
-        card[args.name or "kodak"] = {k: round(v, 4) if isinstance(v, float) else v for k, v in summary.items()
+        card[args.set] = {k: round(v, 4) if isinstance(v, float) else v for k, v in summary.items()
                          if k not in ("model", "fingerprint")}
         card_path.write_text(json.dumps(card, indent=2) + "\n")
 
