@@ -10,7 +10,7 @@ import json
 import statistics
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +22,7 @@ from .errors import InputError
 
 @dataclass
 class Row:
-    """One image: its size, pxc's real and ideal bits, times, and every reference codec's size."""
+    """One image: its size, pxc's real and ideal bits and times, and every reference codec's."""
 
     image: str
     width: int
@@ -32,6 +32,7 @@ class Row:
     encode_s: float
     decode_s: float
     reference_bytes: dict[str, int]
+    reference_times: dict[str, tuple[float, float]] = field(default_factory=dict)  # (encode s, decode s)
 
     @property
     def subpixels(self) -> int:
@@ -49,6 +50,8 @@ class Row:
             out[f"{name} bytes"] = n
             out[f"{name} bpsp"] = self.bpsp(name)
             out[f"pxc/{name}"] = self.pxc_bytes / n
+            if name in self.reference_times:
+                out[f"{name} encode_s"], out[f"{name} decode_s"] = self.reference_times[name]
         return out
 
 
@@ -76,9 +79,16 @@ def measure(path: Path, model: weights.ModelFile, repeat: int = 1, optional: boo
     decode_s = time.perf_counter() - t0
     if not np.array_equal(back.pixels, picture.pixels):
         raise RuntimeError(f"{path}: pxc round trip is not exact")
-    refs = {name: size(picture.pixels) for name, size in references.codecs(optional).items()}
+    sizes, ref_times = {}, {}
+    for name, ref in references.codecs(optional).items():
+        t0 = time.perf_counter()
+        data = ref.encode(picture.pixels)
+        t1 = time.perf_counter()
+        if not np.array_equal(ref.decode(data), picture.pixels):
+            raise RuntimeError(f"{path}: {name} round trip is not exact")
+        sizes[name], ref_times[name] = len(data), (t1 - t0, time.perf_counter() - t1)
     return Row(path.stem, picture.width, picture.height, len(enc.data), enc.ideal_bits,
-               statistics.median(times), decode_s, refs)
+               statistics.median(times), decode_s, sizes, ref_times)
 
 
 def summary(rows: list[Row]) -> dict:
@@ -93,6 +103,9 @@ def summary(rows: list[Row]) -> dict:
     for name in names[1:]:
         out[f"{name} bpsp"] = 8 * sum(r.reference_bytes[name] for r in rows) / sub
         out[f"pxc/{name}"] = out["pxc_bpsp"] / out[f"{name} bpsp"]
+        if all(name in r.reference_times for r in rows):
+            out[f"{name} median_encode_s"] = statistics.median(r.reference_times[name][0] for r in rows)
+            out[f"{name} median_decode_s"] = statistics.median(r.reference_times[name][1] for r in rows)
     return out
 
 
@@ -111,6 +124,10 @@ def table(rows: list[Row]) -> str:
     lines.append(f"{'all':<12}{s['pxc_bpsp']:>7.3f}{s['ideal_bpsp']:>7.3f}"
                  + "".join(f"{s[f'{n} bpsp']:>12.3f}" for n in names)
                  + f"{s['pxc/PNG']:>9.3f}{s['median_encode_s']:>7.2f}{s['median_decode_s']:>7.2f}")
+    times = [f"pxc {s['median_encode_s']:.2f}/{s['median_decode_s']:.2f}"]
+    times += [f"{n} {s[f'{n} median_encode_s']:.2f}/{s[f'{n} median_decode_s']:.2f}" for n in names
+              if f"{n} median_encode_s" in s]
+    lines.append("median encode/decode seconds per image: " + ", ".join(times))
     return "\n".join(lines)
 
 

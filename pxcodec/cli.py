@@ -189,7 +189,7 @@ def _rate(nbytes: int, picture) -> str:
 
 def _comparison(pixels, pxc_bytes: int, w: int, h: int) -> list[str]:
     sizes = {"pxc": pxc_bytes}
-    sizes.update({name: size(pixels) for name, size in references.codecs(with_optional=False).items()})
+    sizes.update({name: len(c.encode(pixels)) for name, c in references.codecs(with_optional=False).items()})
     lines = [f"{'codec':<16} {'bytes':>10} {'bpsp':>7} {'vs pxc':>7}"]
     for name, n in sizes.items():
         lines.append(f"{name:<16} {n:>10,} {codec.bits_per_subpixel(n, w, h):>7.3f} {n / pxc_bytes:>7.3f}")
