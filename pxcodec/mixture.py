@@ -46,7 +46,8 @@ def make_tables() -> dict[str, np.ndarray]:
 
 # ----------------------------------------------------------------------------- float (training)
 
-def _round_ste(x: Tensor) -> Tensor:
+def round_ste(x: Tensor) -> Tensor:
+    """Round half up, with a straight-through gradient (quantisation-aware training)."""
     return x + (torch.floor(x + 0.5) - x).detach()
 
 
@@ -100,7 +101,7 @@ def head_multipliers(components: int) -> Tensor:
 
 def round_head(z: Tensor) -> Tensor:
     """Round real head outputs (B, P, H, W) onto their groups' integer grids; STE gradients."""
-    parts = [_round_ste(p * GAIN[n] * GRID[n]) for n, p in zip(GRID, z.chunk(len(GRID), dim=1))]
+    parts = [round_ste(p * GAIN[n] * GRID[n]) for n, p in zip(GRID, z.chunk(len(GRID), dim=1))]
     return torch.cat(parts, 1)
 
 

@@ -19,15 +19,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .config import BLOCK_TAPS, ModelConfig, Tap
-from .mixture import GRID, clamp_head, mixture_nll, round_head
+from .mixture import GRID, clamp_head, mixture_nll, round_head, round_ste
 
 ACT_MAX = 127      # activations are 0…ACT_MAX (int8-safe)
 WEIGHT_MAX = 127   # int8 weights are −WEIGHT_MAX…WEIGHT_MAX
 INPUT_SCALE = 1.0 / 128  # pixel input is (x − 128) and a border flag of 127, times this scale
-
-
-def _round_ste(x: Tensor) -> Tensor:
-    return x + (torch.floor(x + 0.5) - x).detach()
 
 
 def weight_scale(w: Tensor) -> Tensor:
@@ -37,13 +33,13 @@ def weight_scale(w: Tensor) -> Tensor:
 
 def fake_quant_weight(w: Tensor) -> Tensor:
     s = weight_scale(w).view(-1, *([1] * (w.dim() - 1)))
-    return _round_ste(w / s) * s
+    return round_ste(w / s) * s
 
 
 def fake_quant_act(z: Tensor, log_scale: Tensor) -> Tensor:
     """Clamped ReLU onto the integer grid 0…ACT_MAX of scale exp(log_scale)."""
     s = torch.exp(log_scale)
-    return torch.clamp(_round_ste(z / s), 0, ACT_MAX) * s
+    return torch.clamp(round_ste(z / s), 0, ACT_MAX) * s
 
 
 class MaskedConv(nn.Module):
@@ -66,7 +62,7 @@ class MaskedConv(nn.Module):
         b = None
         if self.bias is not None:  # biases are int32 in the accumulator's units
             unit = weight_scale(self.weight * self.mask) * in_scale
-            b = _round_ste(self.bias / unit) * unit
+            b = round_ste(self.bias / unit) * unit
         x = F.pad(x, (self.r, self.r, self.r, 0))
         return F.conv2d(x, w, b)
 
@@ -113,7 +109,7 @@ class PixelCNN(nn.Module):
             u = fake_quant_act(conv(h, torch.exp(s_h)), s_u)
             v = mix(u, torch.exp(s_u))
             scale = torch.exp(s_h)
-            h = torch.clamp(h / scale + _round_ste(v / scale), 0, ACT_MAX) * scale
+            h = torch.clamp(h / scale + round_ste(v / scale), 0, ACT_MAX) * scale
         # Each head term is rounded onto the parameter grids on its own, as the integer model does.
         z = round_head(self.head(h, torch.exp(s_h))) + round_head(self.skip(a, INPUT_SCALE))
         return clamp_head(z + round_head(self.head_bias.view(1, -1, 1, 1)))
