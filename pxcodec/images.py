@@ -57,6 +57,8 @@ class Picture:
         """The picture as the numpy array ``from_array`` takes (palette images: their indices)."""
         if self.png is None:
             return self.pixels if self.alpha is None else np.dstack([self.pixels, self.alpha])
+        if _is_16bit_colour(self.png):
+            return _imagecodecs("16-bit colour arrays").png_decode(self.png)
         return np.asarray(self.to_image())
 
     def to_png(self) -> bytes:
@@ -99,12 +101,24 @@ def from_image(image: Image.Image) -> Picture:
     return Picture("PNG", w, h, png=buf.getvalue(), meta=meta)
 
 
+def _imagecodecs(what: str):
+    try:
+        import imagecodecs
+    except ImportError as exc:
+        raise InputError(f"{what} need the optional imagecodecs package (pip install 'pxcodec[full]')") from exc
+    return imagecodecs
+
+
 def from_array(array: np.ndarray) -> Picture:
-    """An (H, W), (H, W, 3) or (H, W, 4) uint8 array → Picture (grey, RGB, RGBA); an (H, W)
-    uint16 array → 16-bit grey (kept by the PNG fallback)."""
+    """An (H, W), (H, W, 3) or (H, W, 4) uint8 array → Picture (grey, RGB, RGBA); uint16 arrays
+    of those shapes → 16-bit grey or colour, kept exactly by the PNG fallback."""
     arr = np.asarray(array)
-    if arr.dtype == np.uint16 and arr.ndim == 2 and arr.size:
-        return from_image(Image.fromarray(np.ascontiguousarray(arr)))  # Pillow: mode I;16
+    if arr.dtype == np.uint16 and arr.size:
+        if arr.ndim == 2:
+            return from_image(Image.fromarray(np.ascontiguousarray(arr)))  # Pillow: mode I;16
+        if arr.ndim == 3 and arr.shape[2] in (3, 4):
+            png = _imagecodecs("16-bit colour arrays").png_encode(np.ascontiguousarray(arr))
+            return Picture("PNG", arr.shape[1], arr.shape[0], png=png)
     if arr.dtype != np.uint8 or arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (3, 4)):
         raise InputError(f"expected an (H, W), (H, W, 3) or (H, W, 4) uint8 array, got {arr.dtype} {arr.shape}")
     if arr.shape[0] < 1 or arr.shape[1] < 1:

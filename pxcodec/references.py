@@ -1,7 +1,7 @@
 """The codecs people already use, on the same pixels, for side-by-side figures.
 
 PNG and WebP lossless come from Pillow; JPEG XL (effort 7) and JPEG 2000 lossless from
-``imagecodecs`` when that optional extra is installed (``pip install .[bench]``).
+``imagecodecs`` when that optional extra is installed (``pip install '.[full]'``).
 """
 from __future__ import annotations
 

@@ -19,6 +19,8 @@ rng = np.random.default_rng(3)
     load("kodim15-64x48.png")[..., 1],
     np.dstack([load("kodim04-48x64.png"), rng.integers(0, 256, (64, 48), dtype=np.uint8)]),
     rng.integers(0, 65536, (13, 17), dtype=np.uint16),
+    rng.integers(0, 65536, (5, 9, 3), dtype=np.uint16),
+    rng.integers(0, 65536, (9, 5, 4), dtype=np.uint16),
 ])
 def test_arrays_in_and_out(array):
     back = pxcodec.decompress(pxcodec.compress(array), as_array=True)
@@ -44,4 +46,4 @@ def test_unsupported_arrays_are_clear_errors():
     with pytest.raises(pxcodec.InputError, match="array"):
         pxcodec.compress(np.zeros((4, 4, 2), dtype=np.uint8))
     with pytest.raises(pxcodec.InputError, match="array"):
-        pxcodec.compress(np.zeros((4, 4, 3), dtype=np.uint16))
+        pxcodec.compress(np.zeros((4, 4, 3), dtype=np.int16))
