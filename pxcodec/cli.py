@@ -148,7 +148,7 @@ def compress_file(src: Path, out: Path, *, force: bool, compare: bool, device: s
     picture = read_file(src)
     data = codec.encode(picture, device=device, progress=progress).data
     _write_atomic(out, data, force)
-    lines = [f"{src} -> {out}: {len(data):,} bytes, {picture.mode} {_rate(len(data), picture)}"]
+    lines = [f"{src} -> {out}: {len(data):,} bytes, {_mode(picture.mode)} {_rate(len(data), picture)}"]
     if compare and picture.mode == "RGB":
         lines += _comparison(picture.pixels, len(data), picture.width, picture.height)
     return lines
@@ -178,6 +178,10 @@ def compress(sources: tuple[Path, ...], output: Path | None, compare: bool, forc
     _threads(threads)
     _batch("compress", sources, ".png", output, ".pxc", compress_file,
            {"force": force, "compare": compare, "device": device}, jobs)
+
+
+def _mode(mode: str) -> str:
+    return "PNG fallback" if mode == "PNG" else mode
 
 
 def _rate(nbytes: int, picture) -> str:
@@ -287,13 +291,13 @@ def info(src: Path) -> None:
         model = weights.by_fingerprint(header.fingerprint).name
     except PxcError:
         model = "not installed"
-    click.echo(f"{src}: {header.width}×{header.height} {header.mode}, {len(data):,} bytes, "
+    click.echo(f"{src}: {header.width}×{header.height} {_mode(header.mode)}, {len(data):,} bytes, "
                f"{_rate(len(data), header)}")
     if header.mode in container.MODEL_CODED:
-        click.echo(f"model {header.fingerprint.hex()[:16]} ({model}), {header.bands} bands "
+        click.echo(f"model {header.fingerprint.hex()[:16]} ({model}), {header.bands} band(s) "
                    f"of {header.stream_rows} rows, format version {container.VERSION}")
     else:
-        click.echo(f"lossless PNG fallback (no model), format version {container.VERSION}")
+        click.echo(f"kept as a PNG inside the file (no model), format version {container.VERSION}")
 
 
 @main.command()
