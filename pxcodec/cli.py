@@ -311,7 +311,7 @@ def info(src: Path) -> None:
 @click.option("--components", default=5, show_default=True)
 @click.option("--batch", default=8, show_default=True)
 @click.option("--crop", default=64, show_default=True)
-@click.option("--lr", default=2e-3, show_default=True)
+@click.option("--lr", default=5e-4, show_default=True)
 @click.option("--half-life", default=10_000, show_default=True, help="LR halves every N steps.")
 @click.option("--ema", default=0.999, show_default=True, help="Weight averaging decay (exported model).")
 @click.option("--seed", default=0, show_default=True)

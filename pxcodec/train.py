@@ -35,7 +35,7 @@ class TrainOptions:
     steps: int = 100_000
     batch: int = 8
     crop: int = 64
-    lr: float = 2e-3
+    lr: float = 5e-4
     warmup: int = 200
     half_life: int = 20_000
     seed: int = 0

@@ -33,8 +33,9 @@ def _weights_dir() -> Path:
     """``PXC_WEIGHTS`` if set; else ``weights/`` of a checkout; else the copy inside the wheel."""
     if "PXC_WEIGHTS" in os.environ:
         return Path(os.environ["PXC_WEIGHTS"])
-    checkout = Path(__file__).resolve().parents[1] / "weights"
-    return checkout if (checkout / f"{DEFAULT_MODEL}.npz").exists() else Path(__file__).resolve().parent / "_weights"
+    root = Path(__file__).resolve().parents[1]
+    is_checkout = (root / "pyproject.toml").exists() and (root / "weights").is_dir()
+    return root / "weights" if is_checkout else Path(__file__).resolve().parent / "_weights"
 
 
 #: Folder of shipped models; ``PXC_WEIGHTS`` points elsewhere (e.g. for experiments).

@@ -99,3 +99,11 @@ def test_pack_unpack_identity():
     assert out == streams
     assert (parsed.width, parsed.height, parsed.metadata, parsed.pixel_crc) == (5, 300, b"meta", 1234)
     assert np.array_equal(parsed.stream_lengths, [4, 0, 8])
+
+
+@pytest.mark.parametrize("shipped", pxcodec.weights.available(), ids=lambda m: m.name)
+def test_files_of_every_shipped_model_decode(shipped, kodak_crop):
+    """A replaced model stays addressable by fingerprint, so its old files keep decoding."""
+    data = pxcodec.compress(kodak_crop[:16, :20], model=shipped.name)
+    assert pxcodec.info(data).fingerprint == shipped.fingerprint
+    assert np.array_equal(np.asarray(pxcodec.decompress(data)), kodak_crop[:16, :20])
