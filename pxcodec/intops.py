@@ -77,6 +77,11 @@ class IntLayer:
         if int((acc * self.mult).max()) + int((1 << self.shift).max()) >= INT64_SAFE:
             raise CertificateError("requantisation could overflow int64")
 
+    def columns(self, a: int, b: int) -> "IntLayer":
+        """Output channels [a, b) as a layer of their own (requantisation is per channel)."""
+        return IntLayer(self.weight[:, a:b], self.bias[a:b], self.mult[a:b], self.shift[a:b],
+                        self.lo[a:b], self.hi[a:b], self.in_max)
+
     def to(self, device: torch.device) -> "IntLayer":
         return IntLayer(*(t.to(device) for t in (self.weight, self.bias, self.mult, self.shift,
                                                    self.lo, self.hi)), self.in_max)
@@ -85,11 +90,16 @@ class IntLayer:
 class Gemm:
     """A certified kernel bound to one layer's weights, on one device."""
 
+    #: Taps narrower than this are multiplied as one im2col GEMM (tiny-K GEMMs are slow).
+    TAP_GEMM_MIN_K = 16
+
     def __init__(self, layer: IntLayer, kernel: str):
         layer.certify(kernel)
         self.layer = layer
         self.kernel = kernel
         self.half = 1 << (layer.shift - 1)  # rounds the shift to nearest, ties upward
+        #: The input dtype the kernel multiplies; callers may hand it over already converted.
+        self.dtype = torch.float32 if kernel == "float32" else torch.int8
         w = layer.weight
         if kernel == "float32":
             self.w = w.to(torch.float32)
@@ -101,9 +111,10 @@ class Gemm:
             self.w = w
 
     def accumulate(self, x: Tensor) -> Tensor:
-        """x (M, K) int8 → x @ W as int64, exactly."""
+        """x (M, K) small integers (int8, int64 or integral float32) → x @ W as int64, exactly."""
+        x = x.to(self.dtype)
         if self.kernel == "float32":
-            return (x.to(torch.float32) @ self.w).to(torch.int64)
+            return (x @ self.w).to(torch.int64)
         if not x.is_cuda:
             return torch._int_mm(x, self.w).to(torch.int64)
         m, k = x.shape
@@ -112,9 +123,25 @@ class Gemm:
         xp[:m, :k] = x
         return torch._int_mm(xp, self.w)[:m, :self.layer.weight.shape[1]].to(torch.int64)
 
-    def __call__(self, x: Tensor) -> Tensor:
-        """The layer's requantised, clamped int64 output for int8 inputs x (M, K)."""
+    def accumulate_taps(self, src: Tensor, offsets: list[int], length: int) -> Tensor:
+        """Σ_t src[o_t : o_t + length] @ W_t as int64, exactly, where W_t is the t-th block of
+        ``src.shape[1]`` weight rows: a convolution's GEMM without building its im2col matrix.
+        Every partial sum is one the certificate bounds, so the order of the sum is free."""
+        c = src.shape[1]
+        src = src.to(self.dtype)
+        if self.kernel != "float32" or c < self.TAP_GEMM_MIN_K:
+            return self.accumulate(torch.cat([src[o:o + length] for o in offsets], 1))
+        acc = torch.zeros((length, self.w.shape[1]), dtype=torch.float32, device=src.device)
+        for t, o in enumerate(offsets):
+            acc.addmm_(src[o:o + length], self.w[t * c:(t + 1) * c])
+        return acc.to(torch.int64)
+
+    def requantise(self, acc: Tensor) -> Tensor:
+        """clamp((acc + b) · M + 2^(S−1) >> S, lo, hi), in place on int64 accumulators."""
         lay = self.layer
-        acc = (self.accumulate(x) + lay.bias) * lay.mult
-        out = (acc + self.half) >> lay.shift
-        return torch.maximum(torch.minimum(out, lay.hi), lay.lo)
+        acc.add_(lay.bias).mul_(lay.mult).add_(self.half).bitwise_right_shift_(lay.shift)
+        return acc.clamp_(lay.lo, lay.hi)
+
+    def __call__(self, x: Tensor) -> Tensor:
+        """The layer's requantised, clamped int64 output for inputs x (M, K) in the int8 range."""
+        return self.requantise(self.accumulate(x))

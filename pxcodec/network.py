@@ -40,6 +40,10 @@ class IntegerPixelCNN:
             disable_tf32()
         self.kernel = kernel
         on = {name: layer.to(self.device) for name, layer in layers.items()}
+        # The shipped first layer also computes the head's linear skip; split its channels so
+        # the encoder computes each part only where it is needed.
+        c = config.channels
+        on["first"], on["skip"] = on["first"].columns(0, c), on["first"].columns(c, on["first"].weight.shape[1])
         self.gemms = {name: Gemm(layer, self._choose(layer, kernel)) for name, layer in on.items()}
         self.head_bias = head_bias.to(self.device)
         self.param_lo = param_lo.to(self.device)
@@ -58,18 +62,14 @@ class IntegerPixelCNN:
             return "int8"
 
     # -- shared layer sequence ------------------------------------------------------------
-    def _first(self, cols: Tensor) -> tuple[Tensor, Tensor]:
-        out = self.gemms["first"](cols)
-        return out[:, :self.cfg.channels], out[:, self.cfg.channels:]
-
-    def _block(self, b: int, cols: Tensor, h: Tensor) -> Tensor:
-        u = self.gemms[f"conv{b}"](cols)
-        v = self.gemms[f"mix{b}"](u.to(torch.int8))
-        return torch.clamp(h + v, 0, 127)
+    def _block(self, b: int, u: Tensor, h: Tensor) -> Tensor:
+        """Block ``b`` after its masked convolution gave ``u``: 1×1 mix, residual, clamp."""
+        v = self.gemms[f"mix{b}"](u)
+        return v.add_(h).clamp_(0, 127)
 
     def _head(self, h: Tensor, skip: Tensor) -> Tensor:
-        p = self.gemms["head"](h.to(torch.int8)) + skip + self.head_bias
-        return torch.maximum(torch.minimum(p, self.param_hi), self.param_lo)
+        p = self.gemms["head"](h)
+        return p.add_(skip).add_(self.head_bias).clamp_(self.param_lo, self.param_hi)
 
     # -- encoder: whole bands -------------------------------------------------------------
     def band_params(self, rgb: Tensor, context: int) -> Tensor:
@@ -83,24 +83,25 @@ class IntegerPixelCNN:
         a = pixel_codes(rgb)
         # Layer by layer over the whole band, but each GEMM over a block of at most GEMM_PIXELS
         # pixels, so memory stays bounded on wide images; activations are kept as int8. The
-        # head's skip term is recomputed per block (cheap) rather than stored for the band.
+        # head's skip term is computed in the head's pass rather than stored for the band.
         step = max(1, self.GEMM_PIXELS // w)
         h = torch.empty((rows, w, self.cfg.channels), dtype=torch.int8, device=self.device)
         for r0 in range(0, rows, step):
             r1 = min(rows, r0 + step)
-            h[r0:r1] = self._first(_im2col(a, self.cfg.first_taps, r0, r1))[0].to(torch.int8).view(r1 - r0, w, -1)
+            h[r0:r1] = _conv(self.gemms["first"], a, self.cfg.first_taps, r0, r1).to(torch.int8).view(r1 - r0, w, -1)
         for b in range(self.cfg.blocks):
             new = torch.empty_like(h)
             for r0 in range(0 if b + 1 < self.cfg.blocks else context, rows, step):
                 r1 = min(rows, r0 + step)
-                here = h[r0:r1].reshape(-1, self.cfg.channels).to(torch.int64)
-                new[r0:r1] = self._block(b, _im2col(h, BLOCK_TAPS, r0, r1), here).to(torch.int8).view(r1 - r0, w, -1)
+                here = h[r0:r1].reshape(-1, self.cfg.channels)
+                u = _conv(self.gemms[f"conv{b}"], h, BLOCK_TAPS, r0, r1)
+                new[r0:r1] = self._block(b, u, here).to(torch.int8).view(r1 - r0, w, -1)
             h = new
         out = []
         for r0 in range(context, rows, step):
             r1 = min(rows, r0 + step)
-            skip = self._first(_im2col(a, self.cfg.first_taps, r0, r1))[1]
-            out.append(self._head(h[r0:r1].reshape(-1, self.cfg.channels).to(torch.int64), skip))
+            skip = _conv(self.gemms["skip"], a, self.cfg.first_taps, r0, r1)
+            out.append(self._head(h[r0:r1].reshape(-1, self.cfg.channels), skip))
         return torch.cat(out) if out else torch.empty((0, self.cfg.params_per_pixel), dtype=torch.int64,
                                                       device=self.device)
 
@@ -109,16 +110,24 @@ class IntegerPixelCNN:
         return Wavefront(self, width)
 
 
-def _im2col(a: Tensor, taps: tuple[Tap, ...], r0: int, r1: int) -> Tensor:
-    """Rows [r0, r1) of (H, W, C) int8 → (n, T·C): each pixel's taps, zeros outside the array."""
+def _conv(gemm: Gemm, a: Tensor, taps: tuple[Tap, ...], r0: int, r1: int) -> Tensor:
+    """``gemm`` over the taps of rows [r0, r1) of (H, W, C) activations: (n·W, N) int64, zeros
+    standing for what lies outside the array.
+
+    The rows (with the rows above that the taps reach) are zero-padded and flattened; then every
+    tap is one contiguous slice of that buffer, so the convolution is a sum of plain GEMMs and
+    no im2col matrix is built. Outputs at the padding columns are computed and dropped.
+    """
     _, w, c = a.shape
     r = max(max(-dy, abs(dx)) for dy, dx in taps)
-    padded = torch.zeros((r1 - r0 + r, w + 2 * r, c), dtype=a.dtype, device=a.device)
+    wp, n = w + 2 * r, r1 - r0
+    padded = torch.zeros((n + r, wp, c), dtype=gemm.dtype, device=a.device)
     above = min(r, r0)
     padded[r - above:, r:r + w] = a[r0 - above:r1]
-    n = r1 - r0
-    cols = [padded[r + dy:r + dy + n, r + dx:r + dx + w] for dy, dx in taps]
-    return torch.stack(cols, 2).reshape(n * w, len(taps) * c)
+    length = (n - 1) * wp + w
+    acc = gemm.accumulate_taps(padded.view(-1, c), [r + (r + dy) * wp + dx for dy, dx in taps], length)
+    n_out = acc.shape[1]
+    return gemm.requantise(acc.as_strided((n, w, n_out), (wp * n_out, n_out, 1)).reshape(n * w, n_out))
 
 
 class Wavefront:
@@ -145,11 +154,11 @@ class Wavefront:
         net, n = self.net, ys.shape[0]
         here = (ys % self.rows) * self.wp + xs + self.pad
         cols = self.inputs[self._slots(ys, xs, self.first_dy, self.first_dx)].view(n, -1)
-        h, skip = net._first(cols)
+        h, skip = net.gemms["first"](cols), net.gemms["skip"](cols)
         self.levels[0][here] = h.to(torch.int8)
         block_idx = self._slots(ys, xs, self.block_dy, self.block_dx)
         for b in range(net.cfg.blocks):
-            h = net._block(b, self.levels[b][block_idx].view(n, -1), h)
+            h = net._block(b, net.gemms[f"conv{b}"](self.levels[b][block_idx].view(n, -1)), h)
             if b + 1 < net.cfg.blocks:  # the last level is read only at the pixel itself
                 self.levels[b + 1][here] = h.to(torch.int8)
         return net._head(h, skip)
