@@ -111,9 +111,27 @@ def test_certificate_refuses_non_int8_weights_and_overflowing_requantisation(mod
         weights.build(_doctored(model, "head.mult", lambda m: m * 2**30))
 
 
+def test_certificate_refuses_mixture_tables_that_could_overflow(model):
+    """Mixture weights 16× larger would let the weighted 256-way sums pass 2^31."""
+    with pytest.raises(CertificateError, match="mixture"):
+        weights.build(_doctored(model, "table.exp", lambda e: e * 16))
+
+
 def test_gemm_chunking_does_not_change_parameters(model, kodak_crop, monkeypatch):
     net = weights.load(model)
     pixels = torch.from_numpy(kodak_crop)
     whole = net.band_params(pixels, 3)
     monkeypatch.setattr(net, "GEMM_PIXELS", 37)  # row blocks of one row, and ragged head chunks
     assert torch.equal(net.band_params(pixels, 3), whole)
+
+
+def test_numpy_and_torch_window_gathers_give_identical_pmfs(model, kodak_crop):
+    """The CPU's numpy gather and the torch gather (used on other devices) agree exactly."""
+    net = weights.build(weights.read(model.path))  # a private copy: the test changes it
+    pixels = torch.from_numpy(kodak_crop)
+    params = net.band_params(pixels, 0).to(torch.int64)
+    known = pixels.reshape(-1, 3).to(torch.int64)
+    mix = net.mixture
+    fast = [mix.pmf(*mix.channel(params, c, known)) for c in range(3)]
+    mix._np_windows = None
+    assert all(torch.equal(mix.pmf(*mix.channel(params, c, known)), p) for c, p in enumerate(fast))
