@@ -8,6 +8,7 @@ rebuilding the identical PMFs from what it has decoded so far.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -76,33 +77,47 @@ def _band_chunks(net: IntegerPixelCNN, img: torch.Tensor, y0: int, y1: int, chan
         yield a, b, order[a:b], x.cpu().numpy(), pmfs
 
 
+def _encode_band(net: IntegerPixelCNN, img: torch.Tensor, y0: int, y1: int, channels: int,
+                 batch_rows: int) -> tuple[bytes, float]:
+    """One band's stream and its ideal code length in bits."""
+    positions = band_symbol_order(y0, y1, img.shape[1], net.cfg.reach_right, channels)[2]
+    enc = StreamEncoder()
+    ideal = 0.0
+    for a, b, _, x, pmfs in _band_chunks(net, img, y0, y1, channels, batch_rows):
+        pos = positions[:, a:b] - channels * a
+        symbols = np.empty(channels * (b - a), dtype=np.int64)
+        table = np.empty((channels * (b - a), 256), dtype=np.int64)
+        for c, pmf in enumerate(pmfs):
+            symbols[pos[c]] = x[:, c]
+            table[pos[c]] = pmf
+        mass = np.take_along_axis(table, symbols[:, None], 1)[:, 0]
+        ideal -= float(np.log2(mass / table.sum(1)).sum())
+        enc.encode(symbols, table)
+    return enc.finish(), ideal
+
+
 def encode_pixels(pixels: np.ndarray, model: weights.ModelFile | None = None, *, device: str = "cpu",
                   kernel: str = "auto", batch_rows: int = BATCH_ROWS, stream_rows: int = STREAM_ROWS,
                   progress: Progress | None = None) -> tuple[list[bytes], float]:
     """Model-code (H, W, 3) colour or (H, W) grey uint8 pixels: one stream per band of
-    ``stream_rows`` rows, and the ideal code length in bits."""
+    ``stream_rows`` rows, and the ideal code length in bits.
+
+    Bands are independent for the encoder (each reads its context rows from the image), so up
+    to ``torch.get_num_threads()`` of them are coded at once in threads; the bytes are the same.
+    """
     net = weights.load(model or weights.by_name(), kernel, device)
     channels = 3 if pixels.ndim == 3 else 1
-    h, w = pixels.shape[:2]
+    h = pixels.shape[0]
     img = torch.from_numpy(as_rgb(pixels))
+    bands = [(y0, min(h, y0 + stream_rows)) for y0 in range(0, h, stream_rows)]
     streams, ideal = [], 0.0
-    for y0 in range(0, h, stream_rows):
-        y1 = min(h, y0 + stream_rows)
-        positions = band_symbol_order(y0, y1, w, net.cfg.reach_right, channels)[2]
-        enc = StreamEncoder()
-        for a, b, _, x, pmfs in _band_chunks(net, img, y0, y1, channels, batch_rows):
-            pos = positions[:, a:b] - channels * a
-            symbols = np.empty(channels * (b - a), dtype=np.int64)
-            table = np.empty((channels * (b - a), 256), dtype=np.int64)
-            for c, pmf in enumerate(pmfs):
-                symbols[pos[c]] = x[:, c]
-                table[pos[c]] = pmf
-            mass = np.take_along_axis(table, symbols[:, None], 1)[:, 0]
-            ideal -= float(np.log2(mass / table.sum(1)).sum())
-            enc.encode(symbols, table)
-        streams.append(enc.finish())
-        if progress:
-            progress(y1, h)
+    with ThreadPoolExecutor(max(1, min(torch.get_num_threads(), len(bands)))) as pool:
+        done = pool.map(lambda band: _encode_band(net, img, *band, channels, batch_rows), bands)
+        for (_, y1), (stream, bits) in zip(bands, done):
+            streams.append(stream)
+            ideal += bits
+            if progress:
+                progress(y1, h)
     return streams, ideal
 
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from pxcodec import weights
+from pxcodec import neural, weights
 from pxcodec.coder import StreamDecoder, StreamEncoder
 from pxcodec.errors import CertificateError
 
@@ -85,6 +85,20 @@ def test_batch_rows_and_threads_do_not_change_bytes(model, kodak_portrait):
     finally:
         torch.set_num_threads(old)
     assert one == two
+
+
+def test_bands_coded_in_threads_give_the_serial_streams(model, kodak_portrait):
+    """With two threads the encoder codes bands concurrently; streams come back in order."""
+    old = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        serial = neural.encode_pixels(kodak_portrait, model, stream_rows=16)
+        torch.set_num_threads(2)
+        threaded = neural.encode_pixels(kodak_portrait, model, stream_rows=16)
+    finally:
+        torch.set_num_threads(old)
+    assert len(serial[0]) == 4 and threaded[0] == serial[0]
+    assert threaded[1] == pytest.approx(serial[1])
 
 
 def _doctored(model, name: str, value) -> dict:
