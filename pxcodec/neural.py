@@ -24,6 +24,9 @@ STREAM_ROWS = 128
 BATCH_ROWS = 64
 #: Pixels whose PMFs the encoder materialises at once.
 PMF_CHUNK = 4096
+#: Most band pixels the encoder works on at once, over all threads: bands are coded
+#: concurrently only while they are narrow enough, so peak memory stays bounded (DESIGN C3).
+PIXELS_IN_FLIGHT = 1 << 20
 
 Progress = Callable[[int, int], None]
 
@@ -103,7 +106,8 @@ def encode_pixels(pixels: np.ndarray, model: weights.ModelFile | None = None, *,
     ``stream_rows`` rows, and the ideal code length in bits.
 
     Bands are independent for the encoder (each reads its context rows from the image), so up
-    to ``torch.get_num_threads()`` of them are coded at once in threads; the bytes are the same.
+    to ``torch.get_num_threads()`` of them (and at most ``PIXELS_IN_FLIGHT`` pixels) are coded
+    at once in threads; the bytes are the same.
     """
     net = weights.load(model or weights.by_name(), kernel, device)
     channels = 3 if pixels.ndim == 3 else 1
@@ -111,7 +115,8 @@ def encode_pixels(pixels: np.ndarray, model: weights.ModelFile | None = None, *,
     img = torch.from_numpy(as_rgb(pixels))
     bands = [(y0, min(h, y0 + stream_rows)) for y0 in range(0, h, stream_rows)]
     streams, ideal = [], 0.0
-    with ThreadPoolExecutor(max(1, min(torch.get_num_threads(), len(bands)))) as pool:
+    workers = min(torch.get_num_threads(), len(bands), PIXELS_IN_FLIGHT // (stream_rows * pixels.shape[1]))
+    with ThreadPoolExecutor(max(1, workers)) as pool:
         done = pool.map(lambda band: _encode_band(net, img, *band, channels, batch_rows), bands)
         for (_, y1), (stream, bits) in zip(bands, done):
             streams.append(stream)
