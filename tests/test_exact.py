@@ -15,32 +15,47 @@ from .conftest import decode, encode
 def test_decoder_receives_the_encoders_pmfs(model, kodak_crop, monkeypatch):
     """Every PMF the decoder hands the coder equals, integer for integer and in the same order
     within each stream, the PMF the encoder used."""
-    seen: dict[str, dict[int, list[np.ndarray]]] = {"enc": {}, "dec": {}}
+    pmfs: dict[int, list[np.ndarray]] = {}
+    stream_of: dict[int, bytes] = {}  # coder id → its stream's bytes, to pair the two sides
     alive = []  # keeps every coder alive, so that ids stay unique
-    enc_encode, dec_decode = StreamEncoder.encode, StreamDecoder.decode
+    enc_encode, enc_finish = StreamEncoder.encode, StreamEncoder.finish
+    dec_init, dec_decode = StreamDecoder.__init__, StreamDecoder.decode
+
+    def record(self, pmf):
+        alive.append(self)
+        pmfs.setdefault(id(self), []).append(pmf.copy())
 
     def record_enc(self, symbols, pmf):
-        alive.append(self)
-        seen["enc"].setdefault(id(self), []).append(pmf.copy())
+        record(self, pmf)
         return enc_encode(self, symbols, pmf)
 
-    def record_dec(self, pmf):
+    def record_finish(self):
+        stream_of[id(self)] = enc_finish(self)
+        return stream_of[id(self)]
+
+    def record_init(self, data):
         alive.append(self)
-        seen["dec"].setdefault(id(self), []).append(pmf.copy())
+        stream_of[id(self)] = bytes(data)
+        dec_init(self, data)
+
+    def record_dec(self, pmf):
+        record(self, pmf)
         return dec_decode(self, pmf)
 
     monkeypatch.setattr(StreamEncoder, "encode", record_enc)
+    monkeypatch.setattr(StreamEncoder, "finish", record_finish)
+    monkeypatch.setattr(StreamDecoder, "__init__", record_init)
     monkeypatch.setattr(StreamDecoder, "decode", record_dec)
     pixels = kodak_crop[:40, :30]
     data = encode(pixels, model, stream_rows=16).data  # three bands
     assert np.array_equal(decode(data), pixels)
-    # dicts keep first-use order, which is band order on both sides
-    enc = [np.concatenate(v) for v in seen["enc"].values()]
-    dec = [np.concatenate(v) for v in seen["dec"].values()]
-    assert len(enc) == len(dec) == 3
-    for e, d in zip(enc, dec):
-        assert e.dtype == d.dtype == np.int64
-        assert np.array_equal(e, d)
+    sides = {}
+    for coder, chunks in pmfs.items():
+        sides.setdefault(stream_of[coder], []).append(np.concatenate(chunks))
+    assert len(sides) == 3
+    for enc, dec in sides.values():
+        assert enc.dtype == dec.dtype == np.int64
+        assert np.array_equal(enc, dec)
 
 
 def test_band_params_equal_wavefront_params(model, kodak_crop):
