@@ -294,10 +294,11 @@ def info(src: Path) -> None:
     click.echo(f"{src}: {header.width}×{header.height} {_mode(header.mode)}, {len(data):,} bytes, "
                f"{_rate(len(data), header)}")
     if header.mode in container.MODEL_CODED:
-        click.echo(f"model {header.fingerprint.hex()[:16]} ({model}), {header.bands} band(s) "
-                   f"of {header.stream_rows} rows, format version {container.VERSION}")
+        kind = "independent" if header.independent else "dependent"
+        click.echo(f"model {header.fingerprint.hex()[:16]} ({model}), {header.bands} {kind} band(s) "
+                   f"of {header.stream_rows} rows, format version {header.version}")
     else:
-        click.echo(f"kept as a PNG inside the file (no model), format version {container.VERSION}")
+        click.echo(f"kept as a PNG inside the file (no model), format version {header.version}")
 
 
 @main.command()

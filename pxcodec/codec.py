@@ -33,22 +33,22 @@ def content_crc(picture: Picture) -> int:
 
 def encode(picture: Picture, model: weights.ModelFile | None = None, *, device: str = "cpu",
            kernel: str = "auto", batch_rows: int = BATCH_ROWS, stream_rows: int = STREAM_ROWS,
-           progress: Progress | None = None) -> Encoded:
-    """The .pxc bytes of a picture."""
+           independent: bool = True, progress: Progress | None = None) -> Encoded:
+    """The .pxc bytes of a picture (``independent`` bands: see ``neural.encode_pixels``)."""
     streams: list[bytes] = []
     ideal, fingerprint = 0.0, bytes(32)
     if picture.mode in container.MODEL_CODED:
         model = model or weights.by_name()
         streams, ideal = neural.encode_pixels(picture.pixels, model, device=device, kernel=kernel,
                                               batch_rows=batch_rows, stream_rows=stream_rows,
-                                              progress=progress)
+                                              independent=independent, progress=progress)
         fingerprint = model.fingerprint
     if picture.alpha is not None:
         streams.append(planes.pack_alpha(picture.alpha))
     if picture.png is not None:
         streams.append(picture.png)
     header = container.Header(fingerprint, picture.width, picture.height, picture.mode, stream_rows,
-                              content_crc(picture), metadata.pack(picture.meta))
+                              content_crc(picture), metadata.pack(picture.meta), independent)
     return Encoded(container.pack(header, streams), ideal)
 
 
@@ -61,7 +61,8 @@ def decode(data: bytes, *, device: str = "cpu", kernel: str = "auto",
     if mode in container.MODEL_CODED:
         channels = 3 if mode in ("RGB", "RGBA") else 1
         picture.pixels = neural.decode_pixels(streams[:header.bands], header.fingerprint, h, w, channels,
-                                              header.stream_rows, device=device, kernel=kernel,
+                                              header.stream_rows, header.independent, device=device,
+                                              kernel=kernel,
                                               progress=progress)
     if mode in ("RGBA", "LA"):
         picture.alpha = planes.unpack_alpha(streams[-1], h, w)

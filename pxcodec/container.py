@@ -14,7 +14,11 @@ from dataclasses import dataclass, field
 from .errors import CorruptError, NotPxcError, TruncatedError, UnsupportedVersionError
 
 MAGIC = b"\x89PXC\r\n\x1a\n"
-VERSION = 1
+#: The version this install writes, and those it reads (version 1 had no flags: dependent bands).
+VERSION = 2
+READS = (1, 2)
+#: Header flag: each band is coded without the rows above it, so bands decode side by side.
+INDEPENDENT_BANDS = 1
 #: Pixel modes: code → name. RGB and L are model-coded; RGBA and LA add an alpha stream;
 #: PNG is the lossless fallback (one stream holding a PNG file, no model).
 MODES = {1: "RGB", 2: "L", 3: "RGBA", 4: "LA", 5: "PNG"}
@@ -41,6 +45,8 @@ class Header:
     stream_rows: int
     pixel_crc: int
     metadata: bytes = b""
+    independent: bool = True
+    version: int = VERSION
     stream_lengths: list[int] = field(default_factory=list)
     stream_crcs: list[int] = field(default_factory=list)
 
@@ -62,7 +68,8 @@ def pack(header: Header, streams: list[bytes]) -> bytes:
     """The bytes of a .pxc file."""
     if len(streams) != header.stream_count:
         raise ValueError(f"{len(streams)} streams where the header needs {header.stream_count}")
-    fixed = _FIXED.pack(MAGIC, VERSION, 0, header.size(), header.fingerprint, header.width,
+    flags = INDEPENDENT_BANDS if header.independent else 0
+    fixed = _FIXED.pack(MAGIC, VERSION, flags, header.size(), header.fingerprint, header.width,
                         header.height, MODE_CODES[header.mode], header.stream_rows,
                         header.stream_count, header.pixel_crc, len(header.metadata))
     table = b"".join(_STREAM.pack(len(s), zlib.crc32(s)) for s in streams)
@@ -80,11 +87,12 @@ def unpack(data: bytes) -> tuple[Header, list[bytes]]:
     if len(data) < len(MAGIC) + 2:
         raise TruncatedError(f"truncated pxc file: {len(data)} bytes")
     (version,) = struct.unpack_from("<H", data, len(MAGIC))
-    if version != VERSION:
-        raise UnsupportedVersionError(f"pxc format version {version}; this install reads version {VERSION}")
+    if version not in READS:
+        raise UnsupportedVersionError(f"pxc format version {version}; this install reads versions "
+                                      f"{', '.join(map(str, READS))}")
     if len(data) < _FIXED.size:
         raise TruncatedError(f"truncated pxc file: {len(data)} bytes, header needs {_FIXED.size}")
-    (_, _, _, header_size, fingerprint, width, height, mode, stream_rows, count, pixel_crc,
+    (_, _, flags, header_size, fingerprint, width, height, mode, stream_rows, count, pixel_crc,
      meta_len) = _FIXED.unpack_from(data)
     if header_size > len(data):
         raise TruncatedError(f"truncated pxc file: header needs {header_size} bytes, file has {len(data)}")
@@ -97,7 +105,10 @@ def unpack(data: bytes) -> tuple[Header, list[bytes]]:
         raise CorruptError(f"corrupt pxc header: unknown pixel mode {mode}")
     if not (1 <= width <= MAX_SIDE and 1 <= height <= MAX_SIDE and width * height <= MAX_PIXELS):
         raise CorruptError(f"corrupt pxc header: implausible size {width}×{height}")
-    header = Header(fingerprint, width, height, MODES[mode], stream_rows, pixel_crc)
+    if flags & ~(INDEPENDENT_BANDS if version >= 2 else 0):
+        raise CorruptError(f"corrupt pxc header: unknown flags {flags:#06x}")
+    header = Header(fingerprint, width, height, MODES[mode], stream_rows, pixel_crc,
+                    independent=bool(flags & INDEPENDENT_BANDS), version=version)
     if stream_rows < 1 or count != header.stream_count:
         raise CorruptError("corrupt pxc header: stream layout does not match the image size")
     header.metadata = data[_FIXED.size:_FIXED.size + meta_len]

@@ -63,6 +63,10 @@ class IntLayer:
         """Certificate: per output channel, the largest |partial sum| of x @ W."""
         return self.weight.abs().to(torch.int64).sum(0) * self.in_max
 
+    def reach(self) -> Tensor:
+        """Per output channel, the largest |requantised output| before clamping, on any input."""
+        return ((self.bound() + self.bias.abs()) * self.mult + (1 << (self.shift - 1))) >> self.shift
+
     def certify(self, kernel: str) -> None:
         """Raise ``CertificateError`` unless ``kernel`` is exact for this layer on any input."""
         if kernel not in KERNELS:
@@ -97,7 +101,10 @@ class Gemm:
         layer.certify(kernel)
         self.layer = layer
         self.kernel = kernel
-        self.half = 1 << (layer.shift - 1)  # rounds the shift to nearest, ties upward
+        # (acc + b)·M + 2^(S−1) as acc·M + offset: one fused op; the 2^(S−1) rounds to nearest.
+        self.offset = layer.bias * layer.mult + (1 << (layer.shift - 1))
+        #: Whether the clamp can bind: skipped where the certificate shows it never does.
+        self.clamps = bool((layer.lo >= -layer.reach()).any() or (layer.hi < layer.reach()).any())
         #: The input dtype the kernel multiplies; callers may hand it over already converted.
         self.dtype = torch.float32 if kernel == "float32" else torch.int8
         w = layer.weight
@@ -137,10 +144,10 @@ class Gemm:
         return acc.to(torch.int64)
 
     def requantise(self, acc: Tensor) -> Tensor:
-        """clamp((acc + b) · M + 2^(S−1) >> S, lo, hi), in place on int64 accumulators."""
+        """clamp((acc + b) · M + 2^(S−1) >> S, lo, hi) of int64 accumulators."""
         lay = self.layer
-        acc.add_(lay.bias).mul_(lay.mult).add_(self.half).bitwise_right_shift_(lay.shift)
-        return acc.clamp_(lay.lo, lay.hi)
+        out = torch.addcmul(self.offset, acc, lay.mult).bitwise_right_shift_(lay.shift)
+        return out.clamp_(lay.lo, lay.hi) if self.clamps else out
 
     def __call__(self, x: Tensor) -> Tensor:
         """The layer's requantised, clamped int64 output for inputs x (M, K) in the int8 range."""

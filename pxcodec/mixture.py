@@ -191,11 +191,11 @@ class IntegerMixture:
         row = (logscale - RANGE["logscale"][0]) * g + (mean - whole * g)
         start = self.OFFSET - whole                                      # column of symbol 0
         gap = torch.clamp(logit.max(-1, keepdim=True).values - logit, 0, LOGIT_GAP)
-        w = self.exp[gap]                                                # (n, K) ≤ 2^WEIGHT_BITS
+        w = torch.take(self.exp, gap)                                    # (n, K) ≤ 2^WEIGHT_BITS
         pmf = self._weighted_windows(row, start, w)
-        cdf = self.cdf.view(-1, self.cdf.shape[-1])
-        low = cdf[row, start]                                            # CDF below symbol 0
-        high = (1 << CDF_BITS) - cdf[row, start + 256]                   # mass above symbol 255
+        at = row * self.cdf.shape[-1] + start
+        low = torch.take(self.cdf, at)                                   # CDF below symbol 0
+        high = (1 << CDF_BITS) - torch.take(self.cdf, at + 256)          # mass above symbol 255
         pmf[:, 0] += (low * w).sum(-1)
         pmf[:, 255] += (high * w).sum(-1)
         return pmf + (w.sum(-1, keepdim=True) >> 2)

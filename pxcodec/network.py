@@ -43,6 +43,7 @@ class IntegerPixelCNN:
         # The shipped first layer also computes the head's linear skip; split its channels so
         # the encoder computes each part only where it is needed.
         c = config.channels
+        on["first+skip"] = on["first"]  # the decoder's: one GEMM per step for both parts
         on["first"], on["skip"] = on["first"].columns(0, c), on["first"].columns(c, on["first"].weight.shape[1])
         self.gemms = {name: Gemm(layer, self._choose(layer, kernel)) for name, layer in on.items()}
         self.head_bias = head_bias.to(self.device)
@@ -106,8 +107,8 @@ class IntegerPixelCNN:
                                                       device=self.device)
 
     # -- decoder: one wavefront step at a time -------------------------------------------
-    def wavefront(self, width: int) -> "Wavefront":
-        return Wavefront(self, width)
+    def wavefront(self, width: int, lanes: int = 1) -> "Wavefront":
+        return Wavefront(self, width, lanes)
 
 
 def _conv(gemm: Gemm, a: Tensor, taps: tuple[Tap, ...], r0: int, r1: int) -> Tensor:
@@ -131,38 +132,55 @@ def _conv(gemm: Gemm, a: Tensor, taps: tuple[Tap, ...], r0: int, r1: int) -> Ten
 
 
 class Wavefront:
-    """Decoder-side caches and the per-step trunk of ``IntegerPixelCNN`` (DESIGN C2, C3)."""
+    """Decoder-side caches and the per-step trunk of ``IntegerPixelCNN`` (DESIGN C2, C3).
 
-    def __init__(self, net: IntegerPixelCNN, width: int):
+    The caches serve ``lanes`` runs of rows at once: a lane is decoded as an image of its own
+    (an independent band of rows, or the whole image), with its own ``rows`` cache rows, so
+    the pixels of several lanes share each wavefront step and its GEMMs.
+    """
+
+    def __init__(self, net: IntegerPixelCNN, width: int, lanes: int = 1):
         cfg = net.cfg
         self.net = net
         self.pad = cfg.first_kernel // 2
         self.rows = cfg.first_kernel // 2 + 2
         self.wp = width + 2 * self.pad
         dev = net.device
-        self.inputs = torch.zeros((self.rows * self.wp, 4), dtype=torch.int8, device=dev)
-        self.levels = [torch.zeros((self.rows * self.wp, cfg.channels), dtype=torch.int8, device=dev)
+        self.inputs = torch.zeros((lanes * self.rows * self.wp, 4), dtype=torch.int8, device=dev)
+        self.levels = [torch.zeros((lanes * self.rows * self.wp, cfg.channels), dtype=torch.int8, device=dev)
                        for _ in range(cfg.blocks)]
         self.first_dy, self.first_dx = (torch.tensor(v, device=dev) for v in zip(*cfg.first_taps))
         self.block_dy, self.block_dx = (torch.tensor(v, device=dev) for v in zip(*BLOCK_TAPS))
 
-    def _slots(self, ys: Tensor, xs: Tensor, dy: Tensor, dx: Tensor) -> Tensor:
-        return ((ys[:, None] + dy) % self.rows) * self.wp + xs[:, None] + dx + self.pad
+    def bytes_per_lane(self) -> int:
+        """Cache bytes one lane needs (input codes and every level's activations)."""
+        return self.rows * self.wp * (4 + self.net.cfg.channels * self.net.cfg.blocks)
 
-    def params(self, ys: Tensor, xs: Tensor) -> Tensor:
-        """Head parameters (n, P) of pixels (ys, xs); every earlier step must be complete."""
-        net, n = self.net, ys.shape[0]
-        here = (ys % self.rows) * self.wp + xs + self.pad
-        cols = self.inputs[self._slots(ys, xs, self.first_dy, self.first_dx)].view(n, -1)
-        h, skip = net.gemms["first"](cols), net.gemms["skip"](cols)
-        self.levels[0][here] = h.to(torch.int8)
-        block_idx = self._slots(ys, xs, self.block_dy, self.block_dx)
+    def _slots(self, lanes: Tensor, ys: Tensor, xs: Tensor, dy: Tensor, dx: Tensor) -> Tensor:
+        """Flat cache rows of the taps (dy, dx) of pixels (ys, xs) in ``lanes``, (n · taps,)."""
+        rows = lanes[:, None] * self.rows + (ys[:, None] + dy) % self.rows
+        return (rows * self.wp + (xs[:, None] + dx + self.pad)).view(-1)
+
+    def _here(self, lanes: Tensor, ys: Tensor, xs: Tensor) -> Tensor:
+        return (lanes * self.rows + ys % self.rows) * self.wp + xs + self.pad
+
+    def params(self, lanes: Tensor, ys: Tensor, xs: Tensor) -> Tensor:
+        """Head parameters (n, P) of pixels (ys, xs), rows counted within each pixel's lane;
+        every earlier step must be complete."""
+        net, n, c = self.net, ys.shape[0], self.net.cfg.channels
+        here = self._here(lanes, ys, xs)
+        cols = self.inputs.index_select(0, self._slots(lanes, ys, xs, self.first_dy, self.first_dx))
+        first = net.gemms["first+skip"](cols.view(n, -1))
+        h, skip = first[:, :c], first[:, c:]
+        self.levels[0].index_copy_(0, here, h.to(torch.int8))
+        block_idx = self._slots(lanes, ys, xs, self.block_dy, self.block_dx)
         for b in range(net.cfg.blocks):
-            h = net._block(b, net.gemms[f"conv{b}"](self.levels[b][block_idx].view(n, -1)), h)
+            u = net.gemms[f"conv{b}"](self.levels[b].index_select(0, block_idx).view(n, -1))
+            h = net._block(b, u, h)
             if b + 1 < net.cfg.blocks:  # the last level is read only at the pixel itself
-                self.levels[b + 1][here] = h.to(torch.int8)
+                self.levels[b + 1].index_copy_(0, here, h.to(torch.int8))
         return net._head(h, skip)
 
-    def put_pixels(self, ys: Tensor, xs: Tensor, rgb: Tensor) -> None:
+    def put_pixels(self, lanes: Tensor, ys: Tensor, xs: Tensor, rgb: Tensor) -> None:
         """Record decoded pixels (n, 3) uint8 so later steps can read them."""
-        self.inputs[(ys % self.rows) * self.wp + xs + self.pad] = pixel_codes(rgb)
+        self.inputs.index_copy_(0, self._here(lanes, ys, xs), pixel_codes(rgb))

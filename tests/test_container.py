@@ -11,7 +11,7 @@ from pxcodec import container
 from pxcodec.errors import (CorruptError, NotPxcError, TruncatedError, UnknownModelError,
                             UnsupportedVersionError)
 
-from .conftest import reseal
+from .conftest import IMAGES, load, reseal
 
 
 @pytest.fixture(scope="module")
@@ -39,9 +39,31 @@ def test_truncated_anywhere(good):
 
 def test_unknown_version(good):
     data = bytearray(good)
-    struct.pack_into("<H", data, 8, 2)
-    with pytest.raises(UnsupportedVersionError, match="version 2"):
+    struct.pack_into("<H", data, 8, 3)
+    with pytest.raises(UnsupportedVersionError, match="version 3"):
         pxcodec.decompress(bytes(data))
+
+
+@pytest.mark.parametrize("version, flags", [(2, 2), (2, 0x8001), (1, 1)])
+def test_unknown_flags_are_corrupt(good, version, flags):
+    """Flags a version does not define are refused, not ignored (version 1 defined none)."""
+    data = bytearray(good)
+    struct.pack_into("<HH", data, 8, version, flags)
+    with pytest.raises(CorruptError, match="flags"):
+        pxcodec.decompress(reseal(data))
+
+
+def test_version_1_files_still_decode():
+    """A file written by format version 1 (bands read the rows above them) decodes exactly."""
+    data = (IMAGES / "kodim04-40x30-v1.pxc").read_bytes()
+    header = pxcodec.info(data)
+    assert (header.version, header.independent, header.bands) == (1, False, 3)
+    assert np.array_equal(pxcodec.decompress(data, as_array=True), load("kodim04-48x64.png")[:40, :30])
+
+
+def test_new_files_are_version_2_with_independent_bands(good):
+    header = pxcodec.info(good)
+    assert (header.version, header.independent) == (container.VERSION, True) == (2, True)
 
 
 def test_flipped_header_byte(good):

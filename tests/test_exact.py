@@ -12,9 +12,10 @@ from pxcodec.errors import CertificateError
 from .conftest import decode, encode
 
 
-def test_decoder_receives_the_encoders_pmfs(model, kodak_crop, monkeypatch):
+@pytest.mark.parametrize("independent", [True, False])
+def test_decoder_receives_the_encoders_pmfs(model, kodak_crop, monkeypatch, independent):
     """Every PMF the decoder hands the coder equals, integer for integer and in the same order
-    within each stream, the PMF the encoder used."""
+    within each stream, the PMF the encoder used: bands side by side or as one wavefront."""
     pmfs: dict[int, list[np.ndarray]] = {}
     stream_of: dict[int, bytes] = {}  # coder id → its stream's bytes, to pair the two sides
     alive = []  # keeps every coder alive, so that ids stay unique
@@ -47,7 +48,7 @@ def test_decoder_receives_the_encoders_pmfs(model, kodak_crop, monkeypatch):
     monkeypatch.setattr(StreamDecoder, "__init__", record_init)
     monkeypatch.setattr(StreamDecoder, "decode", record_dec)
     pixels = kodak_crop[:40, :30]
-    data = encode(pixels, model, stream_rows=16).data  # three bands
+    data = encode(pixels, model, stream_rows=16, independent=independent).data  # three bands
     assert np.array_equal(decode(data), pixels)
     sides = {}
     for coder, chunks in pmfs.items():
@@ -59,21 +60,42 @@ def test_decoder_receives_the_encoders_pmfs(model, kodak_crop, monkeypatch):
 
 
 def test_band_params_equal_wavefront_params(model, kodak_crop):
-    """The encoder's batched trunk and the decoder's per-step trunk give the same parameters."""
+    """The encoder's batched trunk and the decoder's per-step trunk give the same parameters,
+    also for two lanes (independent bands of different heights) sharing the steps."""
     net = weights.load(model)
-    pixels = torch.from_numpy(kodak_crop[:20, :24].copy())
-    h, w, _ = pixels.shape
-    batched = net.band_params(pixels, 0).view(h, w, -1)
-    wave = net.wavefront(w)
+    pixels = torch.from_numpy(kodak_crop[:33, :24].copy())
+    w = pixels.shape[1]
+    lanes = [(0, 20), (20, 33)]
+    batched = [net.band_params(pixels[a:b], 0).view(b - a, w, -1) for a, b in lanes]
+    wave = net.wavefront(w, len(lanes))
     r = net.cfg.reach_right
-    for t in range((w - 1) + (r + 1) * (h - 1) + 1):
-        ys = torch.arange(h)
-        ys = ys[(t - (r + 1) * ys >= 0) & (t - (r + 1) * ys < w)]
+    for t in range((w - 1) + (r + 1) * 19 + 1):
+        parts = []
+        for i, (a, b) in enumerate(lanes):
+            ys = torch.arange(b - a)
+            ys = ys[(t - (r + 1) * ys >= 0) & (t - (r + 1) * ys < w)]
+            parts.append((torch.full_like(ys, i), ys))
+        lane, ys = (torch.cat(v) for v in zip(*parts))
         xs = t - (r + 1) * ys
         if not len(ys):
             continue
-        assert torch.equal(wave.params(ys, xs), batched[ys, xs])
-        wave.put_pixels(ys, xs, pixels[ys, xs])
+        expected = torch.cat([batched[i][y, x][None] for i, y, x in zip(lane, ys, xs)])
+        assert torch.equal(wave.params(lane, ys, xs), expected)
+        first = torch.tensor([a for a, _ in lanes])
+        wave.put_pixels(lane, ys, xs, pixels[first[lane] + ys, xs])
+
+
+def test_independent_bands_do_not_read_the_rows_above(model, kodak_crop):
+    """Changing the first band changes no later band's stream when bands are independent, and
+    does change the next band's stream when they read the rows above them."""
+    pixels = kodak_crop[:48, :40].copy()
+    changed = pixels.copy()
+    changed[10:16] = 255 - changed[10:16]
+    for independent in (True, False):
+        a, _ = neural.encode_pixels(pixels, model, stream_rows=16, independent=independent)
+        b, _ = neural.encode_pixels(changed, model, stream_rows=16, independent=independent)
+        assert a[0] != b[0] and a[2] == b[2]
+        assert (a[1] == b[1]) == independent
 
 
 @pytest.mark.parametrize("kernel", ["int8", "float32"])
