@@ -137,8 +137,8 @@ def encode_pixels(pixels: np.ndarray, model: weights.ModelFile | None = None, *,
 
 
 def pixel_costs(pixels: np.ndarray, model: weights.ModelFile | None = None, *, device: str = "cpu",
-                kernel: str = "auto", batch_rows: int = BATCH_ROWS, independent: bool = True,
-                progress: Progress | None = None) -> np.ndarray:
+                kernel: str = "auto", batch_rows: int = BATCH_ROWS, stream_rows: int = STREAM_ROWS,
+                independent: bool = True, progress: Progress | None = None) -> np.ndarray:
     """The model's code length in bits of every coded subpixel, (H, W, channels) float64:
     −log2 of the exact integer probability the coder uses (bands as ``encode_pixels`` codes them)."""
     net = weights.load(model or weights.by_name(), kernel, device)
@@ -146,8 +146,8 @@ def pixel_costs(pixels: np.ndarray, model: weights.ModelFile | None = None, *, d
     h, w = pixels.shape[:2]
     img = torch.from_numpy(as_rgb(pixels))
     costs = np.zeros((h * w, channels))
-    for y0 in range(0, h, STREAM_ROWS):
-        y1 = min(h, y0 + STREAM_ROWS)
+    for y0 in range(0, h, stream_rows):
+        y1 = min(h, y0 + stream_rows)
         for _, _, idx, x, pmfs in _band_chunks(net, img, y0, y1, channels, batch_rows, independent):
             for c, pmf in enumerate(pmfs):
                 mass = np.take_along_axis(pmf, x[:, c:c + 1], 1)[:, 0]
