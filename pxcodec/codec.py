@@ -61,7 +61,8 @@ def decode(data: bytes, *, device: str = "cpu", kernel: str = "auto",
     if mode in container.MODEL_CODED:
         channels = 3 if mode in ("RGB", "RGBA") else 1
         picture.pixels = neural.decode_pixels(streams[:header.bands], header.fingerprint, h, w, channels,
-                                              header.stream_rows, header.independent, device=device,
+                                              header.stream_rows, header.independent,
+                                              adaptive=header.version >= 2, device=device,
                                               kernel=kernel,
                                               progress=progress)
     if mode in ("RGBA", "LA"):

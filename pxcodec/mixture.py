@@ -160,10 +160,13 @@ class IntegerMixture:
     def _groups(self, params: Tensor) -> list[Tensor]:
         return list(params.view(params.shape[0], len(GRID), 3, self.k).unbind(1))
 
-    def channel(self, params: Tensor, ch: int, known: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def channel(self, params: Tensor, ch: int, known: Tensor, scale_offset: Tensor | int = 0
+                ) -> tuple[Tensor, Tensor, Tensor]:
         """Logits, conditioned means and log-scales (n, K) of channel ``ch``.
 
-        ``known`` (n, ≥ch) holds the already coded channels of the same pixels.
+        ``known`` (n, ≥ch) holds the already coded channels of the same pixels; ``scale_offset``
+        (an int, or (n, 1)) is added to every log-scale before its clamp: the per-band scale
+        adaptation the encoder chooses and the stream carries.
         """
         logit, mean, logscale, coef = self._groups(params)
         lo, hi = RANGE["mean"]
@@ -177,7 +180,10 @@ class IntegerMixture:
                 dg = known[:, 1:2] * GRID["mean"] - mg
                 m = torch.clamp(m + torch.div(dr * coef[:, 1] + dg * coef[:, 2], GRID["coef"],
                                               rounding_mode="floor"), lo, hi)
-        return logit[:, ch], m, logscale[:, ch]
+        s = logscale[:, ch]
+        if not isinstance(scale_offset, int) or scale_offset:
+            s = torch.clamp(s + scale_offset, *RANGE["logscale"])
+        return logit[:, ch], m, s
 
     def pmf(self, logit: Tensor, mean: Tensor, logscale: Tensor) -> Tensor:
         """(n, 256) int64 masses, each ≥ 1, from one channel's (n, K) integer parameters."""
@@ -185,13 +191,29 @@ class IntegerMixture:
                           for a in range(0, logit.shape[0], self.CHUNK)]) if logit.shape[0] else \
             torch.zeros((0, 256), dtype=torch.int64, device=logit.device)
 
-    def _pmf(self, logit: Tensor, mean: Tensor, logscale: Tensor) -> Tensor:
+    def bits(self, logit: Tensor, mean: Tensor, logscale: Tensor, x: Tensor) -> Tensor:
+        """−log2 of the probability ``pmf`` gives symbols x (n,), from K CDF lookups per symbol
+        instead of 256 masses: pmf[x] = Σ_k w_k·(CDF_k above x − CDF_k below x) + Σw >> 2, and
+        every PMF sums to Σ_k w_k·2^16 + 256·(Σw >> 2)."""
+        row, start, w = self._locate(logit, mean, logscale)
+        at = row * self.cdf.shape[-1] + start + x[:, None]
+        top = torch.where(x[:, None] < 255, torch.take(self.cdf, at + 1), 1 << CDF_BITS)
+        bottom = torch.where(x[:, None] > 0, torch.take(self.cdf, at), 0)
+        floor = w.sum(-1) >> 2
+        mass = ((top - bottom) * w).sum(-1) + floor
+        total = (w.sum(-1) << CDF_BITS) + 256 * floor
+        return torch.log2(total.double()) - torch.log2(mass.double())
+
+    def _locate(self, logit: Tensor, mean: Tensor, logscale: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Per component: CDF table row, column of the edge below symbol 0, and mixture weight."""
         g = GRID["mean"]
         whole = torch.div(mean, g, rounding_mode="floor")
         row = (logscale - RANGE["logscale"][0]) * g + (mean - whole * g)
-        start = self.OFFSET - whole                                      # column of symbol 0
         gap = torch.clamp(logit.max(-1, keepdim=True).values - logit, 0, LOGIT_GAP)
-        w = torch.take(self.exp, gap)                                    # (n, K) ≤ 2^WEIGHT_BITS
+        return row, self.OFFSET - whole, torch.take(self.exp, gap)      # weights ≤ 2^WEIGHT_BITS
+
+    def _pmf(self, logit: Tensor, mean: Tensor, logscale: Tensor) -> Tensor:
+        row, start, w = self._locate(logit, mean, logscale)
         pmf = self._weighted_windows(row, start, w)
         at = row * self.cdf.shape[-1] + start
         low = torch.take(self.cdf, at)                                   # CDF below symbol 0

@@ -7,6 +7,8 @@ rebuilding the identical PMFs from what it has decoded so far.
 """
 from __future__ import annotations
 
+import math
+import struct
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -15,6 +17,7 @@ import torch
 
 from . import weights
 from .coder import StreamDecoder, StreamEncoder
+from .errors import CorruptError
 from .network import IntegerPixelCNN, Wavefront
 from .schedule import band_symbol_order, step_count, step_rows
 
@@ -29,6 +32,11 @@ PMF_CHUNK = 4096
 PIXELS_IN_FLIGHT = 1 << 20
 #: Most decoder cache bytes at once: independent bands beyond it are decoded group by group (C3).
 LANE_CACHE_BYTES = 1 << 28
+#: Largest log-scale offset (grid units of 1/16) a band may carry, and the pixels of a band
+#: the encoder's search for it evaluates.
+MAX_SCALE_OFFSET = 32
+OFFSET_SAMPLE = 16384
+_OFFSETS = struct.Struct("<bbbb")
 
 Progress = Callable[[int, int], None]
 
@@ -57,11 +65,36 @@ def _chunks(steps: np.ndarray, size: int) -> list[tuple[int, int]]:
     return list(zip(cuts[:-1], cuts[1:]))
 
 
+def choose_scale_offsets(net: IntegerPixelCNN, params: torch.Tensor, pixels: torch.Tensor,
+                         channels: int) -> list[int]:
+    """Per coded channel, the log-scale offset in ±``MAX_SCALE_OFFSET`` that minimises the exact
+    code length of (up to ``OFFSET_SAMPLE`` evenly spaced) pixels of a band: forward adaptation
+    of the model's confidence to the image, found coarse to fine (steps 8, 4, 2, 1)."""
+    pick = torch.arange(0, pixels.shape[0], max(1, pixels.shape[0] // OFFSET_SAMPLE), device=params.device)
+    p, x = params[pick].to(torch.int64), pixels[pick].to(params.device)
+    offsets = []
+    for c in range(channels):
+        cost: dict[int, float] = {}
+
+        def bits(d: int) -> float:
+            if abs(d) > MAX_SCALE_OFFSET:
+                return math.inf
+            if d not in cost:
+                cost[d] = float(net.mixture.bits(*net.mixture.channel(p, c, x, d), x[:, c]).sum())
+            return cost[d]
+
+        best = min(range(-MAX_SCALE_OFFSET, MAX_SCALE_OFFSET + 1, 8), key=bits)
+        for step in (4, 2, 1):
+            best = min((best - step, best, best + step), key=bits)
+        offsets.append(best)
+    return offsets
+
+
 def channel_pmfs(net: IntegerPixelCNN, params: torch.Tensor, pixels: torch.Tensor,
-                 channels: int = 3) -> list[torch.Tensor]:
-    """The (n, 256) integer PMFs of the coded channels of pixels whose values are known."""
+                 offsets: list[int]) -> list[torch.Tensor]:
+    """The (n, 256) integer PMFs of the coded channels (one per offset) of known pixels."""
     p = params.to(torch.int64)
-    return [net.mixture.pmf(*net.mixture.channel(p, c, pixels)) for c in range(channels)]
+    return [net.mixture.pmf(*net.mixture.channel(p, c, pixels, d)) for c, d in enumerate(offsets)]
 
 
 def as_rgb(pixels: np.ndarray) -> np.ndarray:
@@ -69,29 +102,50 @@ def as_rgb(pixels: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(pixels if pixels.ndim == 3 else np.repeat(pixels[..., None], 3, 2))
 
 
+def pack_offsets(offsets: list[int]) -> bytes:
+    """The 4-byte prefix of a band's stream: one signed log-scale offset per channel, then 0."""
+    return _OFFSETS.pack(*(offsets + [0, 0])[:3], 0)
+
+
+def unpack_offsets(stream: bytes) -> tuple[list[int], bytes]:
+    """A band stream's offsets (R, G, B) and the coder's words after them; bad ones are corrupt."""
+    if len(stream) < _OFFSETS.size:
+        raise CorruptError("band stream too short for its scale offsets")
+    *offsets, zero = _OFFSETS.unpack_from(stream)
+    if zero or max(map(abs, offsets)) > MAX_SCALE_OFFSET:
+        raise CorruptError(f"band stream has impossible scale offsets {offsets}")
+    return offsets, stream[_OFFSETS.size:]
+
+
 def _band_chunks(net: IntegerPixelCNN, img: torch.Tensor, y0: int, y1: int, channels: int,
                  batch_rows: int, independent: bool
-                 ) -> Iterator[tuple[int, int, np.ndarray, np.ndarray, list[np.ndarray]]]:
-    """A band's pixels in stream order, chunk by chunk: (a, b, band pixel indices, pixel values
-    (n, 3), one (n, 256) integer PMF per coded channel) for sorted positions [a, b)."""
+                 ) -> tuple[list[int], Iterator[tuple[int, int, np.ndarray, np.ndarray, list[np.ndarray]]]]:
+    """A band's scale offsets, and its pixels in stream order chunk by chunk: (a, b, band pixel
+    indices, pixel values (n, 3), one (n, 256) integer PMF per coded channel) for sorted
+    positions [a, b)."""
     w = img.shape[1]
     params = _band_params(net, img, y0, y1, batch_rows, independent)
     band = img[y0:y1].reshape(-1, 3).to(torch.int64)
+    offsets = choose_scale_offsets(net, params, band, channels)
     order, steps, _ = band_symbol_order(y0, y1, w, net.cfg.reach_right, channels)
-    for a, b in _chunks(steps, PMF_CHUNK):
-        idx = torch.from_numpy(order[a:b])
-        x = band[idx].to(net.device)
-        pmfs = [p.cpu().numpy() for p in channel_pmfs(net, params[idx.to(params.device)], x, channels)]
-        yield a, b, order[a:b], x.cpu().numpy(), pmfs
+
+    def chunks() -> Iterator[tuple[int, int, np.ndarray, np.ndarray, list[np.ndarray]]]:
+        for a, b in _chunks(steps, PMF_CHUNK):
+            idx = torch.from_numpy(order[a:b])
+            x = band[idx].to(net.device)
+            pmfs = [p.cpu().numpy() for p in channel_pmfs(net, params[idx.to(params.device)], x, offsets)]
+            yield a, b, order[a:b], x.cpu().numpy(), pmfs
+    return offsets, chunks()
 
 
 def _encode_band(net: IntegerPixelCNN, img: torch.Tensor, y0: int, y1: int, channels: int,
                  batch_rows: int, independent: bool) -> tuple[bytes, float]:
-    """One band's stream and its ideal code length in bits."""
+    """One band's stream (its scale offsets, then the coder's words) and its ideal bits."""
     positions = band_symbol_order(y0, y1, img.shape[1], net.cfg.reach_right, channels)[2]
     enc = StreamEncoder()
     ideal = 0.0
-    for a, b, _, x, pmfs in _band_chunks(net, img, y0, y1, channels, batch_rows, independent):
+    offsets, chunks = _band_chunks(net, img, y0, y1, channels, batch_rows, independent)
+    for a, b, _, x, pmfs in chunks:
         pos = positions[:, a:b] - channels * a
         symbols = np.empty(channels * (b - a), dtype=np.int64)
         table = np.empty((channels * (b - a), 256), dtype=np.int64)
@@ -101,7 +155,7 @@ def _encode_band(net: IntegerPixelCNN, img: torch.Tensor, y0: int, y1: int, chan
         mass = np.take_along_axis(table, symbols[:, None], 1)[:, 0]
         ideal -= float(np.log2(mass / table.sum(1)).sum())
         enc.encode(symbols, table)
-    return enc.finish(), ideal
+    return pack_offsets(offsets) + enc.finish(), ideal
 
 
 def encode_pixels(pixels: np.ndarray, model: weights.ModelFile | None = None, *, device: str = "cpu",
@@ -148,7 +202,7 @@ def pixel_costs(pixels: np.ndarray, model: weights.ModelFile | None = None, *, d
     costs = np.zeros((h * w, channels))
     for y0 in range(0, h, stream_rows):
         y1 = min(h, y0 + stream_rows)
-        for _, _, idx, x, pmfs in _band_chunks(net, img, y0, y1, channels, batch_rows, independent):
+        for _, _, idx, x, pmfs in _band_chunks(net, img, y0, y1, channels, batch_rows, independent)[1]:
             for c, pmf in enumerate(pmfs):
                 mass = np.take_along_axis(pmf, x[:, c:c + 1], 1)[:, 0]
                 costs[y0 * w + idx, c] = -np.log2(mass / pmf.sum(1))
@@ -158,18 +212,21 @@ def pixel_costs(pixels: np.ndarray, model: weights.ModelFile | None = None, *, d
 
 
 def decode_pixels(streams: list[bytes], fingerprint: bytes, height: int, width: int, channels: int,
-                  stream_rows: int, independent: bool, *, device: str = "cpu", kernel: str = "auto",
-                  progress: Progress | None = None) -> np.ndarray:
+                  stream_rows: int, independent: bool, adaptive: bool = True, *, device: str = "cpu",
+                  kernel: str = "auto", progress: Progress | None = None) -> np.ndarray:
     """Inverse of ``encode_pixels``: (H, W, 3) colour or (H, W) grey uint8 pixels.
 
     Independent bands are decoded side by side as lanes of one wavefront (at most
     ``LANE_CACHE_BYTES`` of caches at a time); dependent bands as one lane, the whole image.
+    ``adaptive`` streams start with their band's scale offsets (format version 2).
     """
     net = weights.load(weights.by_fingerprint(fingerprint), kernel, device)
     h, w = height, width
     bands = [(y0, min(h, y0 + stream_rows)) for y0 in range(0, h, stream_rows)]
     lanes = bands if independent else [(0, h)]
-    decoders = [StreamDecoder(s) for s in streams]
+    split = [unpack_offsets(s) if adaptive else ([0, 0, 0], s) for s in streams]
+    offsets = torch.tensor([o for o, _ in split], dtype=torch.int64, device=net.device).view(-1, 3)
+    decoders = [StreamDecoder(s) for _, s in split]
     out = torch.zeros((h, w, 3), dtype=torch.uint8)
     per_lane = net.wavefront(w, 0).bytes_per_lane()
     group = max(1, LANE_CACHE_BYTES // per_lane)
@@ -180,7 +237,7 @@ def decode_pixels(streams: list[bytes], fingerprint: bytes, height: int, width: 
     for g in groups:
         wave = net.wavefront(w, len(g))
         for t in range(step_count(max(b - a for a, b in g), w, r)):
-            _decode_step(net, wave, t, g, w, stream_rows, channels, decoders, out)
+            _decode_step(net, wave, t, g, w, stream_rows, channels, decoders, offsets, out)
             done += 1
             if progress and (done % every == 0 or done == total):
                 progress(done, total)
@@ -189,8 +246,10 @@ def decode_pixels(streams: list[bytes], fingerprint: bytes, height: int, width: 
 
 
 def _decode_step(net: IntegerPixelCNN, wave: Wavefront, t: int, lanes: list[tuple[int, int]], w: int,
-                 stream_rows: int, channels: int, decoders: list[StreamDecoder], out: torch.Tensor) -> None:
-    """Decode the pixels of step ``t`` of every lane (rows [y0, y1) each) into ``out``."""
+                 stream_rows: int, channels: int, decoders: list[StreamDecoder], offsets: torch.Tensor,
+                 out: torch.Tensor) -> None:
+    """Decode the pixels of step ``t`` of every lane (rows [y0, y1) each) into ``out``, with
+    each band's scale ``offsets`` (bands, 3)."""
     r = net.cfg.reach_right
     lane_ids, local, segments, n = [], [], [], 0
     for i, (y0, y1) in enumerate(lanes):
@@ -208,8 +267,10 @@ def _decode_step(net: IntegerPixelCNN, wave: Wavefront, t: int, lanes: list[tupl
     xs = t - (r + 1) * ys
     params = wave.params(lane, ys, xs)
     known = torch.zeros((n, 3), dtype=torch.int64, device=net.device)
+    band_of = torch.from_numpy(np.repeat([band for band, _, _ in segments], [b - a for _, a, b in segments]))
+    delta = offsets[band_of.to(net.device)]
     for c in range(channels):
-        pmf = net.mixture.pmf(*net.mixture.channel(params, c, known)).cpu().numpy()
+        pmf = net.mixture.pmf(*net.mixture.channel(params, c, known, delta[:, c:c + 1])).cpu().numpy()
         col = np.concatenate([decoders[band].decode(pmf[a:b]) for band, a, b in segments])
         known[:, c] = torch.from_numpy(col).to(net.device)
     if channels == 1:

@@ -7,7 +7,7 @@ import torch
 
 from pxcodec import neural, weights
 from pxcodec.coder import StreamDecoder, StreamEncoder
-from pxcodec.errors import CertificateError
+from pxcodec.errors import CertificateError, CorruptError
 
 from .conftest import decode, encode
 
@@ -186,3 +186,37 @@ def test_numpy_and_torch_window_gathers_give_identical_pmfs(model, kodak_crop):
     fast = [mix.pmf(*mix.channel(params, c, known)) for c in range(3)]
     mix._np_windows = None
     assert all(torch.equal(mix.pmf(*mix.channel(params, c, known)), p) for c, p in enumerate(fast))
+
+
+def test_symbol_bits_equal_the_pmfs_bits(model, kodak_crop):
+    """``IntegerMixture.bits`` (K lookups per symbol) gives the code length of the full PMF."""
+    net = weights.load(model)
+    pixels = torch.from_numpy(kodak_crop[:16, :32].copy())
+    params = net.band_params(pixels, 0).to(torch.int64)
+    x = pixels.reshape(-1, 3).to(torch.int64)
+    x[::7] = 0
+    x[3::7] = 255  # the two end symbols carry the tails
+    for c in range(3):
+        for offset in (-5, 0, 9):
+            parts = net.mixture.channel(params, c, x, offset)
+            pmf = net.mixture.pmf(*parts)
+            full = -torch.log2(pmf.gather(1, x[:, c:c + 1])[:, 0].double() / pmf.sum(1).double())
+            assert torch.allclose(net.mixture.bits(*parts, x[:, c]), full, rtol=0, atol=1e-9)
+
+
+def test_scale_offsets_follow_the_image(model, kodak_crop):
+    """A photo with added noise gets wider distributions (positive offsets) in every channel,
+    and its stream carries them for the decoder."""
+    rng = np.random.default_rng(0)
+    noisy = np.clip(kodak_crop[:32, :48] + rng.integers(-24, 25, (32, 48, 3)), 0, 255).astype(np.uint8)
+    streams, _ = neural.encode_pixels(noisy, model)
+    offsets, _ = neural.unpack_offsets(streams[0])
+    assert all(d > 0 for d in offsets)
+    assert np.array_equal(decode(encode(noisy, model).data), noisy)
+
+
+@pytest.mark.parametrize("stream", [b"", b"\x00\x00", bytes([0, 0, 0, 1] + [0] * 8),
+                                    bytes([neural.MAX_SCALE_OFFSET + 1] + [0] * 11)])
+def test_bad_scale_offsets_are_corrupt(stream):
+    with pytest.raises(CorruptError, match="offsets"):
+        neural.unpack_offsets(stream)
