@@ -27,17 +27,18 @@ from pxcodec import bench, weights  # noqa: E402
 from pxcodec.data import SHARED_DATA, load_rgb  # noqa: E402
 
 
-def float_bpsp(run: Path, paths: list[Path]) -> float:
-    """Bits per subpixel of the float (QAT, averaged) model of a training run on whole images."""
+def float_bpsp(run: Path, paths: list[Path]) -> tuple[float, int]:
+    """Bits per subpixel of the float (QAT, averaged) model of a training run's checkpoint on
+    whole images, and the checkpoint's step (the shipped model's only if it was exported there)."""
     from pxcodec.train import load_checkpoint
-    model, _ = load_checkpoint(run)
+    model, state = load_checkpoint(run)
     bits = subpixels = 0
     with torch.no_grad():
         for p in paths:
             x = load_rgb(p)[None]
             bits += float(model.nll(x).double().sum()) / math.log(2)
             subpixels += x.numel()
-    return bits / subpixels
+    return bits / subpixels, state["step"]
 
 
 def main() -> None:
@@ -64,12 +65,13 @@ def main() -> None:
     extra = {"model": model.name, "fingerprint": model.fingerprint.hex(), "macs_per_pixel": cfg.macs_per_pixel,
              "threads": args.threads, "repeat": args.repeat}
     if args.run:
-        extra["float_bpsp"] = float_bpsp(args.run, paths)
+        extra["float_bpsp"], extra["float_step"] = float_bpsp(args.run, paths)
     print()
     print(bench.table(rows))
     summary = {**bench.summary(rows), **extra}
     if "float_bpsp" in extra:
-        print(f"float (QAT) model {extra['float_bpsp']:.4f} bpsp, integer model ideal {summary['ideal_bpsp']:.4f}, "
+        print(f"float (QAT) model at step {extra['float_step']:,} {extra['float_bpsp']:.4f} bpsp, "
+              f"integer model ideal {summary['ideal_bpsp']:.4f}, "
               f"real files {summary['pxc_bpsp']:.4f}")
     print(f"{cfg.macs_per_pixel:,} MACs/pixel; median encode {summary['median_encode_s']:.2f} s, "
           f"decode {summary['median_decode_s']:.2f} s ({args.threads} threads)")
