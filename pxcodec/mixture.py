@@ -160,13 +160,13 @@ class IntegerMixture:
     def _groups(self, params: Tensor) -> list[Tensor]:
         return list(params.view(params.shape[0], len(GRID), 3, self.k).unbind(1))
 
-    def channel(self, params: Tensor, ch: int, known: Tensor, scale_offset: Tensor | int = 0
-                ) -> tuple[Tensor, Tensor, Tensor]:
+    def channel(self, params: Tensor, ch: int, known: Tensor, scale_offset: Tensor | int = 0,
+                mean_offset: Tensor | int = 0) -> tuple[Tensor, Tensor, Tensor]:
         """Logits, conditioned means and log-scales (n, K) of channel ``ch``.
 
-        ``known`` (n, ≥ch) holds the already coded channels of the same pixels; ``scale_offset``
-        (an int, or (n, 1)) is added to every log-scale before its clamp: the per-band scale
-        adaptation the encoder chooses and the stream carries.
+        ``known`` (n, ≥ch) holds the already coded channels of the same pixels. The offsets (ints,
+        or (n, 1)) are added to every log-scale and to the conditioned mean before their clamps:
+        the per-band adaptation the encoder chooses and the stream carries (``adapt``).
         """
         logit, mean, logscale, coef = self._groups(params)
         lo, hi = RANGE["mean"]
@@ -180,6 +180,8 @@ class IntegerMixture:
                 dg = known[:, 1:2] * GRID["mean"] - mg
                 m = torch.clamp(m + torch.div(dr * coef[:, 1] + dg * coef[:, 2], GRID["coef"],
                                               rounding_mode="floor"), lo, hi)
+        if not isinstance(mean_offset, int) or mean_offset:
+            m = torch.clamp(m + mean_offset, lo, hi)
         s = logscale[:, ch]
         if not isinstance(scale_offset, int) or scale_offset:
             s = torch.clamp(s + scale_offset, *RANGE["logscale"])

@@ -7,17 +7,15 @@ rebuilding the identical PMFs from what it has decoded so far.
 """
 from __future__ import annotations
 
-import math
-import struct
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
 
-from . import weights
+from . import adapt, weights
+from .adapt import Offsets
 from .coder import StreamDecoder, StreamEncoder
-from .errors import CorruptError
 from .network import IntegerPixelCNN, Wavefront
 from .schedule import band_symbol_order, step_count, step_rows
 
@@ -32,11 +30,6 @@ PMF_CHUNK = 4096
 PIXELS_IN_FLIGHT = 1 << 20
 #: Most decoder cache bytes at once: independent bands beyond it are decoded group by group (C3).
 LANE_CACHE_BYTES = 1 << 28
-#: Largest log-scale offset (grid units of 1/16) a band may carry, and the pixels of a band
-#: the encoder's search for it evaluates.
-MAX_SCALE_OFFSET = 32
-OFFSET_SAMPLE = 16384
-_OFFSETS = struct.Struct("<bbbb")
 
 Progress = Callable[[int, int], None]
 
@@ -65,36 +58,12 @@ def _chunks(steps: np.ndarray, size: int) -> list[tuple[int, int]]:
     return list(zip(cuts[:-1], cuts[1:]))
 
 
-def choose_scale_offsets(net: IntegerPixelCNN, params: torch.Tensor, pixels: torch.Tensor,
-                         channels: int) -> list[int]:
-    """Per coded channel, the log-scale offset in ±``MAX_SCALE_OFFSET`` that minimises the exact
-    code length of (up to ``OFFSET_SAMPLE`` evenly spaced) pixels of a band: forward adaptation
-    of the model's confidence to the image, found coarse to fine (steps 8, 4, 2, 1)."""
-    pick = torch.arange(0, pixels.shape[0], max(1, pixels.shape[0] // OFFSET_SAMPLE), device=params.device)
-    p, x = params[pick].to(torch.int64), pixels[pick].to(params.device)
-    offsets = []
-    for c in range(channels):
-        cost: dict[int, float] = {}
-
-        def bits(d: int) -> float:
-            if abs(d) > MAX_SCALE_OFFSET:
-                return math.inf
-            if d not in cost:
-                cost[d] = float(net.mixture.bits(*net.mixture.channel(p, c, x, d), x[:, c]).sum())
-            return cost[d]
-
-        best = min(range(-MAX_SCALE_OFFSET, MAX_SCALE_OFFSET + 1, 8), key=bits)
-        for step in (4, 2, 1):
-            best = min((best - step, best, best + step), key=bits)
-        offsets.append(best)
-    return offsets
-
-
-def channel_pmfs(net: IntegerPixelCNN, params: torch.Tensor, pixels: torch.Tensor,
-                 offsets: list[int]) -> list[torch.Tensor]:
-    """The (n, 256) integer PMFs of the coded channels (one per offset) of known pixels."""
+def channel_pmfs(net: IntegerPixelCNN, params: torch.Tensor, pixels: torch.Tensor, offsets: Offsets,
+                 channels: int) -> list[torch.Tensor]:
+    """The (n, 256) integer PMFs of the coded channels of known pixels, with a band's offsets."""
     p = params.to(torch.int64)
-    return [net.mixture.pmf(*net.mixture.channel(p, c, pixels, d)) for c, d in enumerate(offsets)]
+    return [net.mixture.pmf(*net.mixture.channel(p, c, pixels, offsets.scale[c], offsets.mean[c]))
+            for c in range(channels)]
 
 
 def as_rgb(pixels: np.ndarray) -> np.ndarray:
@@ -102,45 +71,30 @@ def as_rgb(pixels: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(pixels if pixels.ndim == 3 else np.repeat(pixels[..., None], 3, 2))
 
 
-def pack_offsets(offsets: list[int]) -> bytes:
-    """The 4-byte prefix of a band's stream: one signed log-scale offset per channel, then 0."""
-    return _OFFSETS.pack(*(offsets + [0, 0])[:3], 0)
-
-
-def unpack_offsets(stream: bytes) -> tuple[list[int], bytes]:
-    """A band stream's offsets (R, G, B) and the coder's words after them; bad ones are corrupt."""
-    if len(stream) < _OFFSETS.size:
-        raise CorruptError("band stream too short for its scale offsets")
-    *offsets, zero = _OFFSETS.unpack_from(stream)
-    if zero or max(map(abs, offsets)) > MAX_SCALE_OFFSET:
-        raise CorruptError(f"band stream has impossible scale offsets {offsets}")
-    return offsets, stream[_OFFSETS.size:]
-
-
 def _band_chunks(net: IntegerPixelCNN, img: torch.Tensor, y0: int, y1: int, channels: int,
                  batch_rows: int, independent: bool
-                 ) -> tuple[list[int], Iterator[tuple[int, int, np.ndarray, np.ndarray, list[np.ndarray]]]]:
-    """A band's scale offsets, and its pixels in stream order chunk by chunk: (a, b, band pixel
+                 ) -> tuple[Offsets, Iterator[tuple[int, int, np.ndarray, np.ndarray, list[np.ndarray]]]]:
+    """A band's adaptation offsets, and its pixels in stream order chunk by chunk: (a, b, band pixel
     indices, pixel values (n, 3), one (n, 256) integer PMF per coded channel) for sorted
     positions [a, b)."""
     w = img.shape[1]
     params = _band_params(net, img, y0, y1, batch_rows, independent)
     band = img[y0:y1].reshape(-1, 3).to(torch.int64)
-    offsets = choose_scale_offsets(net, params, band, channels)
+    offsets = adapt.choose(net, params, band, channels)
     order, steps, _ = band_symbol_order(y0, y1, w, net.cfg.reach_right, channels)
 
     def chunks() -> Iterator[tuple[int, int, np.ndarray, np.ndarray, list[np.ndarray]]]:
         for a, b in _chunks(steps, PMF_CHUNK):
             idx = torch.from_numpy(order[a:b])
             x = band[idx].to(net.device)
-            pmfs = [p.cpu().numpy() for p in channel_pmfs(net, params[idx.to(params.device)], x, offsets)]
+            pmfs = [p.cpu().numpy() for p in channel_pmfs(net, params[idx.to(params.device)], x, offsets, channels)]
             yield a, b, order[a:b], x.cpu().numpy(), pmfs
     return offsets, chunks()
 
 
 def _encode_band(net: IntegerPixelCNN, img: torch.Tensor, y0: int, y1: int, channels: int,
                  batch_rows: int, independent: bool) -> tuple[bytes, float]:
-    """One band's stream (its scale offsets, then the coder's words) and its ideal bits."""
+    """One band's stream (its adaptation offsets, then the coder's words) and its ideal bits."""
     positions = band_symbol_order(y0, y1, img.shape[1], net.cfg.reach_right, channels)[2]
     enc = StreamEncoder()
     ideal = 0.0
@@ -155,7 +109,7 @@ def _encode_band(net: IntegerPixelCNN, img: torch.Tensor, y0: int, y1: int, chan
         mass = np.take_along_axis(table, symbols[:, None], 1)[:, 0]
         ideal -= float(np.log2(mass / table.sum(1)).sum())
         enc.encode(symbols, table)
-    return pack_offsets(offsets) + enc.finish(), ideal
+    return offsets.pack() + enc.finish(), ideal
 
 
 def encode_pixels(pixels: np.ndarray, model: weights.ModelFile | None = None, *, device: str = "cpu",
@@ -218,14 +172,14 @@ def decode_pixels(streams: list[bytes], fingerprint: bytes, height: int, width: 
 
     Independent bands are decoded side by side as lanes of one wavefront (at most
     ``LANE_CACHE_BYTES`` of caches at a time); dependent bands as one lane, the whole image.
-    ``adaptive`` streams start with their band's scale offsets (format version 2).
+    ``adaptive`` streams start with their band's adaptation offsets (format version 2).
     """
     net = weights.load(weights.by_fingerprint(fingerprint), kernel, device)
     h, w = height, width
     bands = [(y0, min(h, y0 + stream_rows)) for y0 in range(0, h, stream_rows)]
     lanes = bands if independent else [(0, h)]
-    split = [unpack_offsets(s) if adaptive else ([0, 0, 0], s) for s in streams]
-    offsets = torch.tensor([o for o, _ in split], dtype=torch.int64, device=net.device).view(-1, 3)
+    split = [adapt.Offsets.unpack(s) if adaptive else (adapt.Offsets(), s) for s in streams]
+    offsets = torch.tensor([o.as_tensor() for o, _ in split], dtype=torch.int64, device=net.device).view(-1, 6)
     decoders = [StreamDecoder(s) for _, s in split]
     out = torch.zeros((h, w, 3), dtype=torch.uint8)
     per_lane = net.wavefront(w, 0).bytes_per_lane()
@@ -249,7 +203,7 @@ def _decode_step(net: IntegerPixelCNN, wave: Wavefront, t: int, lanes: list[tupl
                  stream_rows: int, channels: int, decoders: list[StreamDecoder], offsets: torch.Tensor,
                  out: torch.Tensor) -> None:
     """Decode the pixels of step ``t`` of every lane (rows [y0, y1) each) into ``out``, with
-    each band's scale ``offsets`` (bands, 3)."""
+    each band's adaptation ``offsets`` (bands, 6: scale R G B, mean R G B)."""
     r = net.cfg.reach_right
     lane_ids, local, segments, n = [], [], [], 0
     for i, (y0, y1) in enumerate(lanes):
@@ -270,7 +224,8 @@ def _decode_step(net: IntegerPixelCNN, wave: Wavefront, t: int, lanes: list[tupl
     band_of = torch.from_numpy(np.repeat([band for band, _, _ in segments], [b - a for _, a, b in segments]))
     delta = offsets[band_of.to(net.device)]
     for c in range(channels):
-        pmf = net.mixture.pmf(*net.mixture.channel(params, c, known, delta[:, c:c + 1])).cpu().numpy()
+        parts = net.mixture.channel(params, c, known, delta[:, c:c + 1], delta[:, 3 + c:4 + c])
+        pmf = net.mixture.pmf(*parts).cpu().numpy()
         col = np.concatenate([decoders[band].decode(pmf[a:b]) for band, a, b in segments])
         known[:, c] = torch.from_numpy(col).to(net.device)
     if channels == 1:

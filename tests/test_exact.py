@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 import torch
 
-from pxcodec import neural, weights
+from pxcodec import adapt, neural, weights
 from pxcodec.coder import StreamDecoder, StreamEncoder
 from pxcodec.errors import CertificateError, CorruptError
+from pxcodec.mixture import GRID
 
 from .conftest import decode, encode
 
@@ -204,19 +205,34 @@ def test_symbol_bits_equal_the_pmfs_bits(model, kodak_crop):
             assert torch.allclose(net.mixture.bits(*parts, x[:, c]), full, rtol=0, atol=1e-9)
 
 
-def test_scale_offsets_follow_the_image(model, kodak_crop):
-    """A photo with added noise gets wider distributions (positive offsets) in every channel,
-    and its stream carries them for the decoder."""
+def test_adaptation_follows_the_image(model, kodak_crop):
+    """A photo with added noise gets wider distributions (positive scale offsets) in every
+    channel, and the stream carries them for the decoder; a model whose means are one level too
+    high gets mean offsets that take that level back."""
     rng = np.random.default_rng(0)
     noisy = np.clip(kodak_crop[:32, :48] + rng.integers(-24, 25, (32, 48, 3)), 0, 255).astype(np.uint8)
     streams, _ = neural.encode_pixels(noisy, model)
-    offsets, _ = neural.unpack_offsets(streams[0])
-    assert all(d > 0 for d in offsets)
+    offsets, _ = adapt.Offsets.unpack(streams[0])
+    assert all(d > 0 for d in offsets.scale)
     assert np.array_equal(decode(encode(noisy, model).data), noisy)
+    net = weights.load(model)
+    pixels = torch.from_numpy(kodak_crop[:32, :48].copy())
+    params = net.band_params(pixels, 0)
+    k = net.cfg.components
+    params[:, 3 * k:6 * k] += GRID["mean"]  # every component's mean one level higher
+    shifted = adapt.choose(net, params, pixels.reshape(-1, 3).to(torch.int64), 3)
+    unshifted = adapt.choose(net, net.band_params(pixels, 0), pixels.reshape(-1, 3).to(torch.int64), 3)
+    assert abs(shifted.mean[0] - unshifted.mean[0] + GRID["mean"]) <= 3
 
 
-@pytest.mark.parametrize("stream", [b"", b"\x00\x00", bytes([0, 0, 0, 1] + [0] * 8),
-                                    bytes([neural.MAX_SCALE_OFFSET + 1] + [0] * 11)])
-def test_bad_scale_offsets_are_corrupt(stream):
+@pytest.mark.parametrize("stream", [b"", bytes(4), bytes([0] * 7 + [1] + [0] * 8),
+                                    bytes([adapt.MAX_SCALE + 1] + [0] * 15),
+                                    bytes([0, 0, 0, 0, 0, 256 - adapt.MAX_MEAN - 1] + [0] * 10)])
+def test_bad_adaptation_offsets_are_corrupt(stream):
     with pytest.raises(CorruptError, match="offsets"):
-        neural.unpack_offsets(stream)
+        adapt.Offsets.unpack(stream)
+
+
+def test_offsets_round_trip_through_the_prefix():
+    offsets = adapt.Offsets([-32, 5, 0], [7, -32, 32])
+    assert adapt.Offsets.unpack(offsets.pack() + b"rest") == (offsets, b"rest")
