@@ -120,7 +120,7 @@ def encode_pixels(pixels: np.ndarray, model: weights.ModelFile | None = None, *,
 
     ``independent`` bands see no rows above their own, so a decoder runs them side by side in
     the same wavefront steps (about W + (r+1)·stream_rows steps instead of W + (r+1)·H); the
-    lost context costs about 0.1–0.2 % (README, Results). Otherwise each band reads the rows
+    lost context costs about 0.25 % (benchmarks/bands.py). Otherwise each band reads the rows
     above it and the decoder walks the whole image as one wavefront.
 
     Bands are independent for the encoder (each reads its context rows from the image), so up
