@@ -48,7 +48,7 @@ class Offsets:
             raise CorruptError(f"band stream has impossible adaptation offsets {values}")
         return cls(scale, mean), stream[_PREFIX.size:]
 
-    def as_tensor(self) -> list[int]:
+    def as_row(self) -> list[int]:
         """(scale R, G, B, mean R, G, B), the decoder's per-band row."""
         return self.scale + self.mean
 

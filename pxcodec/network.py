@@ -152,9 +152,12 @@ class Wavefront:
         self.first_dy, self.first_dx = (torch.tensor(v, device=dev) for v in zip(*cfg.first_taps))
         self.block_dy, self.block_dx = (torch.tensor(v, device=dev) for v in zip(*BLOCK_TAPS))
 
-    def bytes_per_lane(self) -> int:
-        """Cache bytes one lane needs (input codes and every level's activations)."""
-        return self.rows * self.wp * (4 + self.net.cfg.channels * self.net.cfg.blocks)
+    @staticmethod
+    def lane_bytes(cfg: ModelConfig, width: int) -> int:
+        """Cache bytes one lane of ``width`` pixels needs (input codes and every level's
+        activations), without allocating them."""
+        rows, pad = cfg.first_kernel // 2 + 2, cfg.first_kernel // 2
+        return rows * (width + 2 * pad) * (4 + cfg.channels * cfg.blocks)
 
     def _slots(self, lanes: Tensor, ys: Tensor, xs: Tensor, dy: Tensor, dx: Tensor) -> Tensor:
         """Flat cache rows of the taps (dy, dx) of pixels (ys, xs) in ``lanes``, (n · taps,)."""

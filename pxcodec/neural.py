@@ -179,11 +179,10 @@ def decode_pixels(streams: list[bytes], fingerprint: bytes, height: int, width: 
     bands = [(y0, min(h, y0 + stream_rows)) for y0 in range(0, h, stream_rows)]
     lanes = bands if independent else [(0, h)]
     split = [adapt.Offsets.unpack(s) if adaptive else (adapt.Offsets(), s) for s in streams]
-    offsets = torch.tensor([o.as_tensor() for o, _ in split], dtype=torch.int64, device=net.device).view(-1, 6)
+    offsets = torch.tensor([o.as_row() for o, _ in split], dtype=torch.int64, device=net.device).view(-1, 6)
     decoders = [StreamDecoder(s) for _, s in split]
     out = torch.zeros((h, w, 3), dtype=torch.uint8)
-    per_lane = net.wavefront(w, 0).bytes_per_lane()
-    group = max(1, LANE_CACHE_BYTES // per_lane)
+    group = max(1, LANE_CACHE_BYTES // Wavefront.lane_bytes(net.cfg, w))
     groups = [lanes[i:i + group] for i in range(0, len(lanes), group)]
     r = net.cfg.reach_right
     total = sum(step_count(max(b - a for a, b in g), w, r) for g in groups)
@@ -205,13 +204,14 @@ def _decode_step(net: IntegerPixelCNN, wave: Wavefront, t: int, lanes: list[tupl
     """Decode the pixels of step ``t`` of every lane (rows [y0, y1) each) into ``out``, with
     each band's adaptation ``offsets`` (bands, 6: scale R G B, mean R G B)."""
     r = net.cfg.reach_right
-    lane_ids, local, segments, n = [], [], [], 0
+    lane_ids, local, rows, segments, n = [], [], [], [], 0
     for i, (y0, y1) in enumerate(lanes):
         a, b = step_rows(t, y1 - y0, w, r)
         if a >= b:  # finished lanes, and images narrower than r + 1 columns, have empty steps
             continue
         lane_ids.append(np.full(b - a, i))
         local.append(np.arange(a, b))
+        rows.append(np.arange(y0 + a, y0 + b))
         segments += [(band, n + s, n + e) for band, s, e in _segments(y0 + a, y0 + b, stream_rows)]
         n += b - a
     if not n:
@@ -232,8 +232,7 @@ def _decode_step(net: IntegerPixelCNN, wave: Wavefront, t: int, lanes: list[tupl
         known[:, 1:] = known[:, :1]
     rgb = known.to(torch.uint8)
     wave.put_pixels(lane, ys, xs, rgb)
-    first = torch.tensor([y0 for y0, _ in lanes], device=net.device)
-    out[(first[lane] + ys).cpu(), xs.cpu()] = rgb.cpu()
+    out[torch.from_numpy(np.concatenate(rows)), xs.cpu()] = rgb.cpu()
 
 
 def _segments(y0: int, y1: int, stream_rows: int) -> list[tuple[int, int, int]]:
