@@ -42,5 +42,5 @@ class StreamDecoder:
         """The next n symbols, given their integer masses (n, 256)."""
         try:
             return np.asarray(self._coder.decode(_FAMILY, pmf.astype(np.float64)), dtype=np.int64)
-        except (ValueError, RuntimeError) as exc:  # constriction reports a bad stream this way
+        except (ValueError, RuntimeError, AssertionError) as exc:  # constriction's ways to report a bad stream
             raise CorruptError(f"stream does not decode: {exc}") from exc

@@ -128,20 +128,26 @@ class IntegerMixture:
     OFFSET = -RANGE["mean"][0] // 16 + 256
     CHUNK = 512  # pixels per pass; keeps the (n, K, 256) gather in cache
 
-    def __init__(self, tables: dict[str, np.ndarray], components: int, device: torch.device):
+    def __init__(self, tables: dict[str, np.ndarray], components: int, device: torch.device,
+                 numpy: bool | None = None):
         self.k = components
         self.exp = torch.as_tensor(tables["exp"], dtype=torch.int64, device=device)
         cdf = self._cdf_table(tables)                                   # (L, 16, 577)
         self.mass = torch.diff(cdf, dim=-1).to(torch.int32).to(device)  # (L, 16, 576)
         self.cdf = cdf.to(torch.int32).to(device)
-        if components * int(self.exp.max()) * int(self.mass.max()) >= 2**31:
+        weight_sum = components * int(self.exp.max())
+        if (weight_sum << CDF_BITS) + (weight_sum >> 2) >= 2**31:
             raise CertificateError("mixture tables too large: weighted masses could overflow int32")
         self.windows = self.mass.view(-1, self.mass.shape[-1]).unfold(1, 256, 1)  # (L·16, 321, 256)
-        # On the CPU, numpy gathers these overlapping windows about 3× faster than torch: a
-        # window is row ``offset`` of this strided view of the flat table.
-        flat = self.mass.view(-1).numpy() if self.mass.device.type == "cpu" else None
-        self._np_windows = None if flat is None else \
-            np.lib.stride_tricks.as_strided(flat, (flat.size - 255, 256), (flat.itemsize,) * 2, writeable=False)
+        # On the CPU the PMFs are computed in numpy (``_pmf_numpy``), where a window is row
+        # ``offset`` of a strided view of the flat mass table; ``numpy=False`` keeps torch.
+        self._np_windows = None
+        if numpy if numpy is not None else self.mass.device.type == "cpu":
+            flat = self.mass.view(-1).numpy()
+            self._np_windows = np.lib.stride_tricks.as_strided(flat, (flat.size - 255, 256), (flat.itemsize,) * 2,
+                                                               writeable=False)
+            self._np_cdf = self.cdf.view(-1).numpy()
+            self._np_exp = self.exp.numpy().astype(np.int32)
 
     @classmethod
     def _cdf_table(cls, tables: dict[str, np.ndarray]) -> Tensor:
@@ -189,9 +195,11 @@ class IntegerMixture:
 
     def pmf(self, logit: Tensor, mean: Tensor, logscale: Tensor) -> Tensor:
         """(n, 256) int64 masses, each ≥ 1, from one channel's (n, K) integer parameters."""
+        n = logit.shape[0]
+        if n <= self.CHUNK:
+            return self._pmf(logit, mean, logscale)
         return torch.cat([self._pmf(*(t[a:a + self.CHUNK] for t in (logit, mean, logscale)))
-                          for a in range(0, logit.shape[0], self.CHUNK)]) if logit.shape[0] else \
-            torch.zeros((0, 256), dtype=torch.int64, device=logit.device)
+                          for a in range(0, n, self.CHUNK)])
 
     def bits(self, logit: Tensor, mean: Tensor, logscale: Tensor, x: Tensor) -> Tensor:
         """−log2 of the probability ``pmf`` gives symbols x (n,), from K CDF lookups per symbol
@@ -215,8 +223,14 @@ class IntegerMixture:
         return row, self.OFFSET - whole, torch.take(self.exp, gap)      # weights ≤ 2^WEIGHT_BITS
 
     def _pmf(self, logit: Tensor, mean: Tensor, logscale: Tensor) -> Tensor:
+        """Σ_k w_k · (component k's 256 masses), the tails folded into symbols 0 and 255, plus
+        the floor Σw >> 2. Sums stay below K · 2^WEIGHT_BITS · 2^CDF_BITS < 2^31 (certified at
+        load), so int32 arithmetic is exact."""
+        if self._np_windows is not None:
+            return torch.from_numpy(self._pmf_numpy(logit.numpy(), mean.numpy(), logscale.numpy()))
         row, start, w = self._locate(logit, mean, logscale)
-        pmf = self._weighted_windows(row, start, w)
+        w32 = w.to(torch.int32)
+        pmf = (self.windows[row, start] * w32.unsqueeze(-1)).sum(1, dtype=torch.int64)
         at = row * self.cdf.shape[-1] + start
         low = torch.take(self.cdf, at)                                   # CDF below symbol 0
         high = (1 << CDF_BITS) - torch.take(self.cdf, at + 256)          # mass above symbol 255
@@ -224,11 +238,18 @@ class IntegerMixture:
         pmf[:, 255] += (high * w).sum(-1)
         return pmf + (w.sum(-1, keepdim=True) >> 2)
 
-    def _weighted_windows(self, row: Tensor, start: Tensor, w: Tensor) -> Tensor:
-        """Σ_k w_k · (component k's 256 masses), (n, 256) int64. Sums stay below
-        K · 2^WEIGHT_BITS · 2^CDF_BITS < 2^31, so int32 arithmetic is exact."""
-        w32 = w.to(torch.int32)
-        if self._np_windows is None:
-            return (self.windows[row, start] * w32.unsqueeze(-1)).sum(1, dtype=torch.int64)
-        mass = self._np_windows[(row * self.mass.shape[-1] + start).numpy()]   # (n, K, 256) int32
-        return torch.from_numpy(np.einsum("nks,nk->ns", mass, w32.numpy()).astype(np.int64))
+    def _pmf_numpy(self, logit: np.ndarray, mean: np.ndarray, logscale: np.ndarray) -> np.ndarray:
+        """``_pmf`` in numpy, for the CPU: the same integers, with a fraction of torch's per-call
+        overhead on the decoder's small batches, and a strided gather of the mass windows."""
+        g = GRID["mean"]
+        whole = mean // g
+        row = (logscale - RANGE["logscale"][0]) * g + (mean - whole * g)
+        w = self._np_exp[np.minimum(logit.max(1, keepdims=True) - logit, LOGIT_GAP)]
+        start = self.OFFSET - whole
+        pmf = np.einsum("nks,nk->ns", self._np_windows[row * self.mass.shape[-1] + start], w)
+        at = row * self.cdf.shape[-1] + start
+        ws = w.sum(1)
+        pmf[:, 0] += (self._np_cdf[at] * w).sum(1)
+        pmf[:, 255] += (ws << CDF_BITS) - (self._np_cdf[at + 256] * w).sum(1)
+        pmf += (ws >> 2)[:, None]
+        return pmf.astype(np.int64)

@@ -8,12 +8,11 @@ rebuilding the identical PMFs from what it has decoded so far.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
 
-from . import adapt, weights
+from . import adapt, parallel, weights
 from .adapt import Offsets
 from .coder import StreamDecoder, StreamEncoder
 from .network import IntegerPixelCNN, Wavefront
@@ -123,25 +122,29 @@ def encode_pixels(pixels: np.ndarray, model: weights.ModelFile | None = None, *,
     lost context costs about 0.25 % (benchmarks/bands.py). Otherwise each band reads the rows
     above it and the decoder walks the whole image as one wavefront.
 
-    Bands are independent for the encoder (each reads its context rows from the image), so up
-    to ``torch.get_num_threads()`` of them (and at most ``PIXELS_IN_FLIGHT`` pixels) are coded
-    at once in threads; the bytes are the same.
+    Bands are independent for the encoder (each reads its context rows from the image), so on
+    the CPU they are coded in ``torch.get_num_threads()`` forked worker processes (while at most
+    ``PIXELS_IN_FLIGHT`` pixels are in flight; ``parallel``); the bytes are the same.
     """
     net = weights.load(model or weights.by_name(), kernel, device)
     channels = 3 if pixels.ndim == 3 else 1
     h = pixels.shape[0]
     img = torch.from_numpy(as_rgb(pixels))
     bands = [(y0, min(h, y0 + stream_rows)) for y0 in range(0, h, stream_rows)]
-    streams, ideal = [], 0.0
-    workers = min(torch.get_num_threads(), len(bands), PIXELS_IN_FLIGHT // (stream_rows * pixels.shape[1]))
-    with ThreadPoolExecutor(max(1, workers)) as pool:
-        done = pool.map(lambda band: _encode_band(net, img, *band, channels, batch_rows, independent), bands)
-        for (_, y1), (stream, bits) in zip(bands, done):
-            streams.append(stream)
-            ideal += bits
-            if progress:
-                progress(y1, h)
-    return streams, ideal
+
+    def job(i: int, report: Callable[[int], None]) -> tuple[bytes, float]:
+        coded = _encode_band(net, img, *bands[i], channels, batch_rows, independent)
+        report(bands[i][1] - bands[i][0])
+        return coded
+
+    workers = min(_workers(net), PIXELS_IN_FLIGHT // (stream_rows * pixels.shape[1]))
+    coded = parallel.run(job, len(bands), workers, progress and (lambda rows: progress(rows, h)))
+    return [stream for stream, _ in coded], sum(bits for _, bits in coded)
+
+
+def _workers(net: IntegerPixelCNN) -> int:
+    """Worker processes for independent bands: one per torch thread on the CPU, none on a GPU."""
+    return torch.get_num_threads() if net.device.type == "cpu" else 1
 
 
 def pixel_costs(pixels: np.ndarray, model: weights.ModelFile | None = None, *, device: str = "cpu",
@@ -171,7 +174,9 @@ def decode_pixels(streams: list[bytes], fingerprint: bytes, height: int, width: 
     """Inverse of ``encode_pixels``: (H, W, 3) colour or (H, W) grey uint8 pixels.
 
     Independent bands are decoded side by side as lanes of one wavefront (at most
-    ``LANE_CACHE_BYTES`` of caches at a time); dependent bands as one lane, the whole image.
+    ``LANE_CACHE_BYTES`` of caches at a time), on the CPU shared out between
+    ``torch.get_num_threads()`` forked worker processes (``parallel``); dependent bands as one
+    lane, the whole image, in this process.
     ``adaptive`` streams start with their band's adaptation offsets (format version 2).
     """
     net = weights.load(weights.by_fingerprint(fingerprint), kernel, device)
@@ -181,28 +186,37 @@ def decode_pixels(streams: list[bytes], fingerprint: bytes, height: int, width: 
     split = [adapt.Offsets.unpack(s) if adaptive else (adapt.Offsets(), s) for s in streams]
     offsets = torch.tensor([o.as_row() for o, _ in split], dtype=torch.int64, device=net.device).view(-1, 6)
     decoders = [StreamDecoder(s) for _, s in split]
-    out = torch.zeros((h, w, 3), dtype=torch.uint8)
-    group = max(1, LANE_CACHE_BYTES // Wavefront.lane_bytes(net.cfg, w))
-    groups = [lanes[i:i + group] for i in range(0, len(lanes), group)]
+    workers = min(_workers(net), len(lanes))
+    shares = [lanes[len(lanes) * i // workers:len(lanes) * (i + 1) // workers] for i in range(workers)]
+    group = max(1, LANE_CACHE_BYTES // workers // Wavefront.lane_bytes(net.cfg, w))
+    groups = [[share[i:i + group] for i in range(0, len(share), group)] for share in shares]
     r = net.cfg.reach_right
-    total = sum(step_count(max(b - a for a, b in g), w, r) for g in groups)
-    every, done = max(1, total // 100), 0
-    for g in groups:
-        wave = net.wavefront(w, len(g))
-        for t in range(step_count(max(b - a for a, b in g), w, r)):
-            _decode_step(net, wave, t, g, w, stream_rows, channels, decoders, offsets, out)
-            done += 1
-            if progress and (done % every == 0 or done == total):
-                progress(done, total)
-    pixels = out.numpy()
+    steps = [[step_count(max(b - a for a, b in g), w, r) for g in share] for share in groups]
+    total = sum(map(sum, steps))
+
+    def job(i: int, report: Callable[[int], None]) -> np.ndarray:
+        """The rows of share ``i``, its groups of lanes decoded one after another."""
+        y0 = shares[i][0][0]
+        out = torch.zeros((shares[i][-1][1] - y0, w, 3), dtype=torch.uint8)
+        done, every = 0, max(1, sum(steps[i]) // 100)
+        for g, count in zip(groups[i], steps[i]):
+            wave = net.wavefront(w, len(g))
+            for t in range(count):
+                _decode_step(net, wave, t, g, w, stream_rows, channels, decoders, offsets, out, y0)
+                done += 1
+                if done % every == 0 or done == sum(steps[i]):
+                    report(done)
+        return out.numpy()
+
+    pixels = np.concatenate(parallel.run(job, workers, workers, progress and (lambda d: progress(d, total))))
     return pixels if channels == 3 else np.ascontiguousarray(pixels[..., 0])
 
 
 def _decode_step(net: IntegerPixelCNN, wave: Wavefront, t: int, lanes: list[tuple[int, int]], w: int,
                  stream_rows: int, channels: int, decoders: list[StreamDecoder], offsets: torch.Tensor,
-                 out: torch.Tensor) -> None:
-    """Decode the pixels of step ``t`` of every lane (rows [y0, y1) each) into ``out``, with
-    each band's adaptation ``offsets`` (bands, 6: scale R G B, mean R G B)."""
+                 out: torch.Tensor, out_y0: int) -> None:
+    """Decode the pixels of step ``t`` of every lane (rows [y0, y1) each) into ``out`` (image
+    rows from ``out_y0``), with each band's adaptation ``offsets`` (bands, 6: scale R G B, mean R G B)."""
     r = net.cfg.reach_right
     lane_ids, local, rows, segments, n = [], [], [], [], 0
     for i, (y0, y1) in enumerate(lanes):
@@ -211,7 +225,7 @@ def _decode_step(net: IntegerPixelCNN, wave: Wavefront, t: int, lanes: list[tupl
             continue
         lane_ids.append(np.full(b - a, i))
         local.append(np.arange(a, b))
-        rows.append(np.arange(y0 + a, y0 + b))
+        rows.append(np.arange(y0 + a - out_y0, y0 + b - out_y0))
         segments += [(band, n + s, n + e) for band, s, e in _segments(y0 + a, y0 + b, stream_rows)]
         n += b - a
     if not n:

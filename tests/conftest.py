@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from pxcodec import codec, images, weights
@@ -33,6 +34,14 @@ def kodak_crop() -> np.ndarray:
 @pytest.fixture(scope="session")
 def kodak_portrait() -> np.ndarray:
     return load("kodim04-48x64.png")
+
+
+@pytest.fixture
+def threads():
+    """Set torch's CPU threads (which also sets the codec's worker processes) for one test."""
+    old = torch.get_num_threads()
+    yield torch.set_num_threads
+    torch.set_num_threads(old)
 
 
 def encode(pixels: np.ndarray, model=None, **kwargs) -> codec.Encoded:

@@ -8,15 +8,16 @@ import torch
 from pxcodec import adapt, neural, weights
 from pxcodec.coder import StreamDecoder, StreamEncoder
 from pxcodec.errors import CertificateError, CorruptError
-from pxcodec.mixture import GRID
+from pxcodec.mixture import GRID, IntegerMixture
 
 from .conftest import decode, encode
 
 
 @pytest.mark.parametrize("independent", [True, False])
-def test_decoder_receives_the_encoders_pmfs(model, kodak_crop, monkeypatch, independent):
+def test_decoder_receives_the_encoders_pmfs(model, kodak_crop, monkeypatch, threads, independent):
     """Every PMF the decoder hands the coder equals, integer for integer and in the same order
     within each stream, the PMF the encoder used: bands side by side or as one wavefront."""
+    threads(1)  # the coders are recorded in this process
     pmfs: dict[int, list[np.ndarray]] = {}
     stream_of: dict[int, bytes] = {}  # coder id → its stream's bytes, to pair the two sides
     alive = []  # keeps every coder alive, so that ids stay unique
@@ -113,30 +114,36 @@ def test_kernels_give_identical_parameters(model, kodak_crop):
     assert torch.equal(a, b)
 
 
-def test_batch_rows_and_threads_do_not_change_bytes(model, kodak_portrait):
-    old = torch.get_num_threads()
-    try:
-        torch.set_num_threads(1)
-        one = encode(kodak_portrait, model, batch_rows=5).data
-        torch.set_num_threads(2)
-        two = encode(kodak_portrait, model, batch_rows=64).data
-    finally:
-        torch.set_num_threads(old)
-    assert one == two
+def test_batch_rows_and_threads_do_not_change_bytes(model, kodak_portrait, threads):
+    threads(1)
+    one = encode(kodak_portrait, model, batch_rows=5).data
+    threads(2)
+    assert encode(kodak_portrait, model, batch_rows=64).data == one
 
 
-def test_bands_coded_in_threads_give_the_serial_streams(model, kodak_portrait):
-    """With two threads the encoder codes bands concurrently; streams come back in order."""
-    old = torch.get_num_threads()
-    try:
-        torch.set_num_threads(1)
-        serial = neural.encode_pixels(kodak_portrait, model, stream_rows=16)
-        torch.set_num_threads(2)
-        threaded = neural.encode_pixels(kodak_portrait, model, stream_rows=16)
-    finally:
-        torch.set_num_threads(old)
-    assert len(serial[0]) == 4 and threaded[0] == serial[0]
-    assert threaded[1] == pytest.approx(serial[1])
+def test_bands_coded_in_worker_processes_give_the_serial_streams(model, kodak_portrait, threads):
+    """With two threads the encoder codes bands in two forked workers; streams come back in
+    order, and the decoder shares the bands out the same way."""
+    threads(1)
+    serial = neural.encode_pixels(kodak_portrait, model, stream_rows=16)
+    threads(2)
+    forked = neural.encode_pixels(kodak_portrait, model, stream_rows=16)
+    seen: list[tuple[int, int]] = []
+    pixels = neural.decode_pixels(forked[0], model.fingerprint, *kodak_portrait.shape[:2], 3, 16, True,
+                                  progress=lambda done, total: seen.append((done, total)))
+    assert len(serial[0]) == 4 and forked[0] == serial[0]
+    assert forked[1] == pytest.approx(serial[1])
+    assert np.array_equal(pixels, kodak_portrait)
+    assert seen[-1][0] == seen[-1][1] and [d for d, _ in seen] == sorted(d for d, _ in seen)
+
+
+def test_a_corrupt_band_in_a_worker_raises_corrupt_error(model, kodak_portrait, threads):
+    """An error in a forked decoder worker reaches the caller with its own type."""
+    streams, _ = neural.encode_pixels(kodak_portrait, model, stream_rows=16)
+    streams[3] = streams[3][:8] + b"\xff" * (len(streams[3]) - 8)  # words no range coder writes
+    threads(2)
+    with pytest.raises(CorruptError):
+        neural.decode_pixels(streams, model.fingerprint, *kodak_portrait.shape[:2], 3, 16, True)
 
 
 def _doctored(model, name: str, value) -> dict:
@@ -177,16 +184,19 @@ def test_gemm_chunking_does_not_change_parameters(model, kodak_crop, monkeypatch
     assert torch.equal(net.band_params(pixels, 3), whole)
 
 
-def test_numpy_and_torch_window_gathers_give_identical_pmfs(model, kodak_crop):
-    """The CPU's numpy gather and the torch gather (used on other devices) agree exactly."""
-    net = weights.build(weights.read(model.path))  # a private copy: the test changes it
+def test_numpy_and_torch_mixtures_give_identical_pmfs(model, kodak_crop):
+    """The CPU's numpy PMFs and the torch PMFs (used on other devices) agree exactly, also on
+    adapted parameters pushed to the clamps and on symbols deep in the tails."""
+    net = weights.load(model)
+    tables = {k.split(".", 1)[1]: v for k, v in weights.read(model.path).items() if k.startswith("table.")}
+    torch_mix = IntegerMixture(tables, net.cfg.components, torch.device("cpu"), numpy=False)
     pixels = torch.from_numpy(kodak_crop)
     params = net.band_params(pixels, 0).to(torch.int64)
     known = pixels.reshape(-1, 3).to(torch.int64)
-    mix = net.mixture
-    fast = [mix.pmf(*mix.channel(params, c, known)) for c in range(3)]
-    mix._np_windows = None
-    assert all(torch.equal(mix.pmf(*mix.channel(params, c, known)), p) for c, p in enumerate(fast))
+    for c in range(3):
+        for scale, mean in ((0, 0), (-32, 32), (32, -32)):
+            parts = net.mixture.channel(params, c, known, scale, mean * 40)
+            assert torch.equal(net.mixture.pmf(*parts), torch_mix.pmf(*parts))
 
 
 def test_symbol_bits_equal_the_pmfs_bits(model, kodak_crop):
