@@ -16,6 +16,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+#: Integer arrays: ``IntegerMixture.channel`` and ``pmf`` take torch tensors or numpy arrays.
+Array = Tensor | np.ndarray
+
 from .errors import CertificateError
 
 #: Integer units per real unit of each parameter group.
@@ -139,15 +142,15 @@ class IntegerMixture:
         if (weight_sum << CDF_BITS) + (weight_sum >> 2) >= 2**31:
             raise CertificateError("mixture tables too large: weighted masses could overflow int32")
         self.windows = self.mass.view(-1, self.mass.shape[-1]).unfold(1, 256, 1)  # (L·16, 321, 256)
-        # On the CPU the PMFs are computed in numpy (``_pmf_numpy``), where a window is row
-        # ``offset`` of a strided view of the flat mass table; ``numpy=False`` keeps torch.
-        self._np_windows = None
-        if numpy if numpy is not None else self.mass.device.type == "cpu":
-            flat = self.mass.view(-1).numpy()
-            self._np_windows = np.lib.stride_tricks.as_strided(flat, (flat.size - 255, 256), (flat.itemsize,) * 2,
-                                                               writeable=False)
-            self._np_cdf = self.cdf.view(-1).numpy()
-            self._np_exp = self.exp.numpy().astype(np.int32)
+        # Host copies for numpy: numpy arrays in, numpy PMFs out (the decoder's small batches),
+        # and on the CPU tensors too, unless ``numpy=False``. A component's window is row
+        # ``offset`` of a strided view of the flat mass table.
+        flat = self.mass.view(-1).cpu().numpy()
+        self._np_windows = np.lib.stride_tricks.as_strided(flat, (flat.size - 255, 256), (flat.itemsize,) * 2,
+                                                           writeable=False)
+        self._np_cdf = self.cdf.view(-1).cpu().numpy()
+        self._np_exp = self.exp.cpu().numpy().astype(np.int32)
+        self._tensors_via_numpy = self.mass.device.type == "cpu" if numpy is None else numpy
 
     @classmethod
     def _cdf_table(cls, tables: dict[str, np.ndarray]) -> Tensor:
@@ -163,38 +166,36 @@ class IntegerMixture:
         idx = torch.clamp((t >> shift) + SIG_HALF * SIG_STEPS, 0, 2 * SIG_HALF * SIG_STEPS)
         return sig[idx]
 
-    def _groups(self, params: Tensor) -> list[Tensor]:
-        return list(params.view(params.shape[0], len(GRID), 3, self.k).unbind(1))
-
-    def channel(self, params: Tensor, ch: int, known: Tensor, scale_offset: Tensor | int = 0,
-                mean_offset: Tensor | int = 0) -> tuple[Tensor, Tensor, Tensor]:
+    def channel(self, params: Array, ch: int, known: Array, scale_offset: Array | int = 0,
+                mean_offset: Array | int = 0) -> tuple[Array, Array, Array]:
         """Logits, conditioned means and log-scales (n, K) of channel ``ch``.
 
         ``known`` (n, ≥ch) holds the already coded channels of the same pixels. The offsets (ints,
         or (n, 1)) are added to every log-scale and to the conditioned mean before their clamps:
-        the per-band adaptation the encoder chooses and the stream carries (``adapt``).
+        the per-band adaptation the encoder chooses and the stream carries (``adapt``). Written
+        with operators only, so it runs alike on torch tensors and numpy arrays (int64).
         """
-        logit, mean, logscale, coef = self._groups(params)
+        logit, mean, logscale, coef = (params.reshape(params.shape[0], len(GRID), 3, self.k)[:, i]
+                                       for i in range(len(GRID)))
+        g, c = GRID["mean"], GRID["coef"]
         lo, hi = RANGE["mean"]
         m = mean[:, ch]
         if ch >= 1:
-            dr = known[:, :1] * GRID["mean"] - mean[:, 0]
-            if ch == 1:
-                m = torch.clamp(m + torch.div(dr * coef[:, 0], GRID["coef"], rounding_mode="floor"), lo, hi)
-            else:
-                mg = torch.clamp(mean[:, 1] + torch.div(dr * coef[:, 0], GRID["coef"], rounding_mode="floor"), lo, hi)
-                dg = known[:, 1:2] * GRID["mean"] - mg
-                m = torch.clamp(m + torch.div(dr * coef[:, 1] + dg * coef[:, 2], GRID["coef"],
-                                              rounding_mode="floor"), lo, hi)
+            dr = known[:, :1] * g - mean[:, 0]
+            mg = (mean[:, 1] + dr * coef[:, 0] // c).clip(lo, hi)
+            m = mg if ch == 1 else (m + (dr * coef[:, 1] + (known[:, 1:2] * g - mg) * coef[:, 2]) // c).clip(lo, hi)
         if not isinstance(mean_offset, int) or mean_offset:
-            m = torch.clamp(m + mean_offset, lo, hi)
+            m = (m + mean_offset).clip(lo, hi)
         s = logscale[:, ch]
         if not isinstance(scale_offset, int) or scale_offset:
-            s = torch.clamp(s + scale_offset, *RANGE["logscale"])
+            s = (s + scale_offset).clip(*RANGE["logscale"])
         return logit[:, ch], m, s
 
-    def pmf(self, logit: Tensor, mean: Tensor, logscale: Tensor) -> Tensor:
-        """(n, 256) int64 masses, each ≥ 1, from one channel's (n, K) integer parameters."""
+    def pmf(self, logit: Array, mean: Array, logscale: Array) -> Array:
+        """(n, 256) int64 masses, each ≥ 1, from one channel's (n, K) integer parameters: a numpy
+        array for numpy parameters, a tensor on the parameters' device for tensors."""
+        if isinstance(logit, np.ndarray):
+            return self._pmf_numpy(logit, mean, logscale)
         n = logit.shape[0]
         if n <= self.CHUNK:
             return self._pmf(logit, mean, logscale)
@@ -226,7 +227,7 @@ class IntegerMixture:
         """Σ_k w_k · (component k's 256 masses), the tails folded into symbols 0 and 255, plus
         the floor Σw >> 2. Sums stay below K · 2^WEIGHT_BITS · 2^CDF_BITS < 2^31 (certified at
         load), so int32 arithmetic is exact."""
-        if self._np_windows is not None:
+        if self._tensors_via_numpy:
             return torch.from_numpy(self._pmf_numpy(logit.numpy(), mean.numpy(), logscale.numpy()))
         row, start, w = self._locate(logit, mean, logscale)
         w32 = w.to(torch.int32)
@@ -248,8 +249,8 @@ class IntegerMixture:
         start = self.OFFSET - whole
         pmf = np.einsum("nks,nk->ns", self._np_windows[row * self.mass.shape[-1] + start], w)
         at = row * self.cdf.shape[-1] + start
-        ws = w.sum(1)
-        pmf[:, 0] += (self._np_cdf[at] * w).sum(1)
-        pmf[:, 255] += (ws << CDF_BITS) - (self._np_cdf[at + 256] * w).sum(1)
+        ws = w.sum(1, dtype=np.int32)  # int32 throughout: numpy's mixed-type in-place adds are slow
+        pmf[:, 0] += (self._np_cdf[at] * w).sum(1, dtype=np.int32)
+        pmf[:, 255] += (ws << CDF_BITS) - (self._np_cdf[at + 256] * w).sum(1, dtype=np.int32)
         pmf += (ws >> 2)[:, None]
         return pmf.astype(np.int64)

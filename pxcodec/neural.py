@@ -184,7 +184,7 @@ def decode_pixels(streams: list[bytes], fingerprint: bytes, height: int, width: 
     bands = [(y0, min(h, y0 + stream_rows)) for y0 in range(0, h, stream_rows)]
     lanes = bands if independent else [(0, h)]
     split = [adapt.Offsets.unpack(s) if adaptive else (adapt.Offsets(), s) for s in streams]
-    offsets = torch.tensor([o.as_row() for o, _ in split], dtype=torch.int64, device=net.device).view(-1, 6)
+    offsets = np.array([o.as_row() for o, _ in split], dtype=np.int64).reshape(-1, 6)
     decoders = [StreamDecoder(s) for _, s in split]
     workers = min(_workers(net), len(lanes))
     shares = [lanes[len(lanes) * i // workers:len(lanes) * (i + 1) // workers] for i in range(workers)]
@@ -213,7 +213,7 @@ def decode_pixels(streams: list[bytes], fingerprint: bytes, height: int, width: 
 
 
 def _decode_step(net: IntegerPixelCNN, wave: Wavefront, t: int, lanes: list[tuple[int, int]], w: int,
-                 stream_rows: int, channels: int, decoders: list[StreamDecoder], offsets: torch.Tensor,
+                 stream_rows: int, channels: int, decoders: list[StreamDecoder], offsets: np.ndarray,
                  out: torch.Tensor, out_y0: int) -> None:
     """Decode the pixels of step ``t`` of every lane (rows [y0, y1) each) into ``out`` (image
     rows from ``out_y0``), with each band's adaptation ``offsets`` (bands, 6: scale R G B, mean R G B)."""
@@ -233,20 +233,17 @@ def _decode_step(net: IntegerPixelCNN, wave: Wavefront, t: int, lanes: list[tupl
     lane = torch.from_numpy(np.concatenate(lane_ids)).to(net.device)
     ys = torch.from_numpy(np.concatenate(local)).to(net.device)
     xs = t - (r + 1) * ys
-    params = wave.params(lane, ys, xs)
-    known = torch.zeros((n, 3), dtype=torch.int64, device=net.device)
-    band_of = torch.from_numpy(np.repeat([band for band, _, _ in segments], [b - a for _, a, b in segments]))
-    delta = offsets[band_of.to(net.device)]
+    params = wave.params(lane, ys, xs).cpu().numpy()  # the mixture runs in numpy: small batches
+    known = np.zeros((n, 3), dtype=np.int64)
+    delta = offsets[np.repeat([band for band, _, _ in segments], [b - a for _, a, b in segments])]
     for c in range(channels):
-        parts = net.mixture.channel(params, c, known, delta[:, c:c + 1], delta[:, 3 + c:4 + c])
-        pmf = net.mixture.pmf(*parts).cpu().numpy()
-        col = np.concatenate([decoders[band].decode(pmf[a:b]) for band, a, b in segments])
-        known[:, c] = torch.from_numpy(col).to(net.device)
+        pmf = net.mixture.pmf(*net.mixture.channel(params, c, known, delta[:, c:c + 1], delta[:, 3 + c:4 + c]))
+        known[:, c] = np.concatenate([decoders[band].decode(pmf[a:b]) for band, a, b in segments])
     if channels == 1:
         known[:, 1:] = known[:, :1]
-    rgb = known.to(torch.uint8)
-    wave.put_pixels(lane, ys, xs, rgb)
-    out[torch.from_numpy(np.concatenate(rows)), xs.cpu()] = rgb.cpu()
+    rgb = torch.from_numpy(known.astype(np.uint8))
+    wave.put_pixels(lane, ys, xs, rgb.to(net.device))
+    out[torch.from_numpy(np.concatenate(rows)), xs.cpu()] = rgb
 
 
 def _segments(y0: int, y1: int, stream_rows: int) -> list[tuple[int, int, int]]:

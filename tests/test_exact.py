@@ -185,8 +185,9 @@ def test_gemm_chunking_does_not_change_parameters(model, kodak_crop, monkeypatch
 
 
 def test_numpy_and_torch_mixtures_give_identical_pmfs(model, kodak_crop):
-    """The CPU's numpy PMFs and the torch PMFs (used on other devices) agree exactly, also on
-    adapted parameters pushed to the clamps and on symbols deep in the tails."""
+    """The mixture in numpy (the decoder's, and the CPU encoder's PMFs) and in torch (the
+    encoder's on other devices) gives identical parameters and PMFs, also with adaptation
+    offsets that push means and scales to their clamps."""
     net = weights.load(model)
     tables = {k.split(".", 1)[1]: v for k, v in weights.read(model.path).items() if k.startswith("table.")}
     torch_mix = IntegerMixture(tables, net.cfg.components, torch.device("cpu"), numpy=False)
@@ -196,6 +197,9 @@ def test_numpy_and_torch_mixtures_give_identical_pmfs(model, kodak_crop):
     for c in range(3):
         for scale, mean in ((0, 0), (-32, 32), (32, -32)):
             parts = net.mixture.channel(params, c, known, scale, mean * 40)
+            in_numpy = net.mixture.channel(params.numpy(), c, known.numpy(), scale, mean * 40)
+            assert all(np.array_equal(a.numpy(), b) for a, b in zip(parts, in_numpy))
+            assert np.array_equal(net.mixture.pmf(*in_numpy), torch_mix.pmf(*parts).numpy())
             assert torch.equal(net.mixture.pmf(*parts), torch_mix.pmf(*parts))
 
 
