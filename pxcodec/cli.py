@@ -294,9 +294,13 @@ def info(src: Path) -> None:
     click.echo(f"{src}: {header.width}×{header.height} {_mode(header.mode)}, {len(data):,} bytes, "
                f"{_rate(len(data), header)}")
     if header.mode in container.MODEL_CODED:
-        kind = "independent" if header.independent else "dependent"
-        click.echo(f"model {header.fingerprint.hex()[:16]} ({model}), {header.bands} {kind} band(s) "
-                   f"of {header.stream_rows} rows, format version {header.version}")
+        if header.stream_cols:
+            layout = (f"{header.tiles} independent tile(s) of {header.stream_rows} rows × "
+                      f"{header.stream_cols} columns")
+        else:
+            kind = "independent" if header.independent else "dependent"
+            layout = f"{header.bands} {kind} band(s) of {header.stream_rows} rows"
+        click.echo(f"model {header.fingerprint.hex()[:16]} ({model}), {layout}, format version {header.version}")
     else:
         click.echo(f"kept as a PNG inside the file (no model), format version {header.version}")
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from . import container, metadata, neural, planes, weights
 from .errors import CorruptError
 from .images import Picture
-from .neural import BATCH_ROWS, STREAM_ROWS, Progress
+from .neural import BATCH_ROWS, STREAM_COLS, STREAM_ROWS, Progress
 
 #: Subpixels per pixel of each mode (None: the fallback PNG's depth is not in the header).
 CHANNELS = {"RGB": 3, "L": 1, "RGBA": 4, "LA": 2, "PNG": None}
@@ -33,22 +33,26 @@ def content_crc(picture: Picture) -> int:
 
 def encode(picture: Picture, model: weights.ModelFile | None = None, *, device: str = "cpu",
            kernel: str = "auto", batch_rows: int = BATCH_ROWS, stream_rows: int = STREAM_ROWS,
-           independent: bool = True, progress: Progress | None = None) -> Encoded:
-    """The .pxc bytes of a picture (``independent`` bands: see ``neural.encode_pixels``)."""
+           stream_cols: int = STREAM_COLS, independent: bool = True,
+           progress: Progress | None = None) -> Encoded:
+    """The .pxc bytes of a picture (tiles and ``independent``: see ``neural.encode_pixels``;
+    dependent bands are never cut into tiles)."""
+    stream_cols = stream_cols if independent else 0
     streams: list[bytes] = []
     ideal, fingerprint = 0.0, bytes(32)
     if picture.mode in container.MODEL_CODED:
         model = model or weights.by_name()
         streams, ideal = neural.encode_pixels(picture.pixels, model, device=device, kernel=kernel,
                                               batch_rows=batch_rows, stream_rows=stream_rows,
-                                              independent=independent, progress=progress)
+                                              stream_cols=stream_cols, independent=independent,
+                                              progress=progress)
         fingerprint = model.fingerprint
     if picture.alpha is not None:
         streams.append(planes.pack_alpha(picture.alpha))
     if picture.png is not None:
         streams.append(picture.png)
     header = container.Header(fingerprint, picture.width, picture.height, picture.mode, stream_rows,
-                              content_crc(picture), metadata.pack(picture.meta), independent)
+                              content_crc(picture), metadata.pack(picture.meta), independent, stream_cols)
     return Encoded(container.pack(header, streams), ideal)
 
 
@@ -60,11 +64,10 @@ def decode(data: bytes, *, device: str = "cpu", kernel: str = "auto",
     picture = Picture(mode, w, h, meta=metadata.unpack(header.metadata))
     if mode in container.MODEL_CODED:
         channels = 3 if mode in ("RGB", "RGBA") else 1
-        picture.pixels = neural.decode_pixels(streams[:header.bands], header.fingerprint, h, w, channels,
+        picture.pixels = neural.decode_pixels(streams[:header.tiles], header.fingerprint, h, w, channels,
                                               header.stream_rows, header.independent,
-                                              adaptive=header.version >= 2, device=device,
-                                              kernel=kernel,
-                                              progress=progress)
+                                              adaptive=header.version >= 2, stream_cols=header.stream_cols,
+                                              device=device, kernel=kernel, progress=progress)
     if mode in ("RGBA", "LA"):
         picture.alpha = planes.unpack_alpha(streams[-1], h, w)
     if mode == "PNG":

@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from .errors import CorruptError, NotPxcError, TruncatedError, UnsupportedVersionError
 
 MAGIC = b"\x89PXC\r\n\x1a\n"
-#: The version this install writes, and those it reads (version 1 had no flags: dependent bands).
-VERSION = 2
-READS = (1, 2)
+#: The version this install writes, and those it reads (version 1 had no flags: dependent bands;
+#: version 2 had no tile columns: each band one stream).
+VERSION = 3
+READS = (1, 2, 3)
 #: Header flag: each band is coded without the rows above it, so bands decode side by side.
 INDEPENDENT_BANDS = 1
 #: Pixel modes: code → name. RGB and L are model-coded; RGBA and LA add an alpha stream;
@@ -29,7 +30,7 @@ EXTRA_STREAMS = {"RGB": 0, "L": 0, "RGBA": 1, "LA": 1, "PNG": 1}
 MAX_SIDE = 1 << 20
 MAX_PIXELS = 1 << 28
 
-_FIXED = struct.Struct("<8sHHI32sIIBxxxIIII")   # up to and including the metadata length
+_FIXED = struct.Struct("<8sHHI32sIIBxHIIII")    # up to and including the metadata length
 _STREAM = struct.Struct("<II")                   # length, CRC-32 of each stream
 _CRC = struct.Struct("<I")
 
@@ -46,19 +47,25 @@ class Header:
     pixel_crc: int
     metadata: bytes = b""
     independent: bool = True
+    stream_cols: int = 0  # columns per tile of a band; 0: one tile, the whole width
     version: int = VERSION
     stream_lengths: list[int] = field(default_factory=list)
     stream_crcs: list[int] = field(default_factory=list)
 
     @property
     def bands(self) -> int:
-        """Model-coded bands (each one stream); zero for the PNG fallback."""
+        """Model-coded bands of rows; zero for the PNG fallback."""
         return -(-self.height // self.stream_rows) if self.mode in MODEL_CODED else 0
 
     @property
+    def tiles(self) -> int:
+        """Model-coded streams: the tiles of every band (``schedule.stream_tiles``)."""
+        return self.bands * (-(-self.width // self.stream_cols) if self.stream_cols else 1)
+
+    @property
     def stream_count(self) -> int:
-        """Band streams, then the alpha plane or the fallback PNG where the mode has one."""
-        return self.bands + EXTRA_STREAMS[self.mode]
+        """Tile streams, then the alpha plane or the fallback PNG where the mode has one."""
+        return self.tiles + EXTRA_STREAMS[self.mode]
 
     def size(self) -> int:
         return _FIXED.size + len(self.metadata) + _STREAM.size * self.stream_count + _CRC.size
@@ -69,8 +76,10 @@ def pack(header: Header, streams: list[bytes]) -> bytes:
     if len(streams) != header.stream_count:
         raise ValueError(f"{len(streams)} streams where the header needs {header.stream_count}")
     flags = INDEPENDENT_BANDS if header.independent else 0
+    if header.stream_cols and not header.independent:
+        raise ValueError("tiles need independent bands")
     fixed = _FIXED.pack(MAGIC, VERSION, flags, header.size(), header.fingerprint, header.width,
-                        header.height, MODE_CODES[header.mode], header.stream_rows,
+                        header.height, MODE_CODES[header.mode], header.stream_cols, header.stream_rows,
                         header.stream_count, header.pixel_crc, len(header.metadata))
     table = b"".join(_STREAM.pack(len(s), zlib.crc32(s)) for s in streams)
     head = fixed + header.metadata + table
@@ -92,7 +101,7 @@ def unpack(data: bytes) -> tuple[Header, list[bytes]]:
                                       f"{', '.join(map(str, READS))}")
     if len(data) < _FIXED.size:
         raise TruncatedError(f"truncated pxc file: {len(data)} bytes, header needs {_FIXED.size}")
-    (_, _, flags, header_size, fingerprint, width, height, mode, stream_rows, count, pixel_crc,
+    (_, _, flags, header_size, fingerprint, width, height, mode, stream_cols, stream_rows, count, pixel_crc,
      meta_len) = _FIXED.unpack_from(data)
     if header_size > len(data):
         raise TruncatedError(f"truncated pxc file: header needs {header_size} bytes, file has {len(data)}")
@@ -107,8 +116,10 @@ def unpack(data: bytes) -> tuple[Header, list[bytes]]:
         raise CorruptError(f"corrupt pxc header: implausible size {width}×{height}")
     if flags & ~(INDEPENDENT_BANDS if version >= 2 else 0):
         raise CorruptError(f"corrupt pxc header: unknown flags {flags:#06x}")
+    if stream_cols and (version < 3 or not flags & INDEPENDENT_BANDS):
+        raise CorruptError("corrupt pxc header: tile columns in a file without independent tiles")
     header = Header(fingerprint, width, height, MODES[mode], stream_rows, pixel_crc,
-                    independent=bool(flags & INDEPENDENT_BANDS), version=version)
+                    independent=bool(flags & INDEPENDENT_BANDS), stream_cols=stream_cols, version=version)
     if stream_rows < 1 or count != header.stream_count:
         raise CorruptError("corrupt pxc header: stream layout does not match the image size")
     header.metadata = data[_FIXED.size:_FIXED.size + meta_len]

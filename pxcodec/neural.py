@@ -16,10 +16,11 @@ from . import adapt, parallel, weights
 from .adapt import Offsets
 from .coder import StreamDecoder, StreamEncoder
 from .network import IntegerPixelCNN, Wavefront
-from .schedule import band_symbol_order, step_count, step_rows
+from .schedule import Tile, band_symbol_order, step_count, step_rows, stream_tiles
 
-#: Rows per independently coded stream (a format parameter, recorded in each file).
+#: Rows and columns of the tile each stream codes (format parameters, recorded in each file).
 STREAM_ROWS = 128
+STREAM_COLS = 384
 #: Rows the encoder runs through the network at once (speed and memory only).
 BATCH_ROWS = 64
 #: Pixels whose PMFs the encoder materialises at once.
@@ -113,120 +114,135 @@ def _encode_band(net: IntegerPixelCNN, img: torch.Tensor, y0: int, y1: int, chan
 
 def encode_pixels(pixels: np.ndarray, model: weights.ModelFile | None = None, *, device: str = "cpu",
                   kernel: str = "auto", batch_rows: int = BATCH_ROWS, stream_rows: int = STREAM_ROWS,
-                  independent: bool = True, progress: Progress | None = None) -> tuple[list[bytes], float]:
-    """Model-code (H, W, 3) colour or (H, W) grey uint8 pixels: one stream per band of
-    ``stream_rows`` rows, and the ideal code length in bits.
+                  stream_cols: int = STREAM_COLS, independent: bool = True,
+                  progress: Progress | None = None) -> tuple[list[bytes], float]:
+    """Model-code (H, W, 3) colour or (H, W) grey uint8 pixels: one stream per tile
+    (``schedule.stream_tiles``), and the ideal code length in bits.
 
-    ``independent`` bands see no rows above their own, so a decoder runs them side by side in
-    the same wavefront steps (about W + (r+1)·stream_rows steps instead of W + (r+1)·H); the
-    lost context costs about 0.25 % (benchmarks/bands.py). Otherwise each band reads the rows
-    above it and the decoder walks the whole image as one wavefront.
+    ``independent`` tiles see nothing above or left of their own pixels (zeros, as outside the
+    image), so a decoder runs them side by side in the same wavefront steps (about
+    stream_cols + (r+1)·stream_rows steps instead of W + (r+1)·H); the lost context costs about
+    0.3 % (benchmarks/bands.py). Otherwise each band (never cut into tiles) reads the rows above
+    it and the decoder walks the whole image as one wavefront.
 
-    Bands are independent for the encoder (each reads its context rows from the image), so on
+    Tiles are independent for the encoder (each reads its context rows from the image), so on
     the CPU they are coded in ``torch.get_num_threads()`` forked worker processes (while at most
     ``PIXELS_IN_FLIGHT`` pixels are in flight; ``parallel``); the bytes are the same.
     """
     net = weights.load(model or weights.by_name(), kernel, device)
     channels = 3 if pixels.ndim == 3 else 1
-    h = pixels.shape[0]
+    h, w = pixels.shape[:2]
+    stream_cols = stream_cols if independent else 0  # dependent bands are never cut into tiles
     img = torch.from_numpy(as_rgb(pixels))
-    bands = [(y0, min(h, y0 + stream_rows)) for y0 in range(0, h, stream_rows)]
+    tiles = stream_tiles(h, w, stream_rows, stream_cols)
 
     def job(i: int, report: Callable[[int], None]) -> tuple[bytes, float]:
-        coded = _encode_band(net, img, *bands[i], channels, batch_rows, independent)
-        report(bands[i][1] - bands[i][0])
+        y0, y1, x0, x1 = tiles[i]
+        coded = _encode_band(net, img[:, x0:x1], y0, y1, channels, batch_rows, independent)
+        report((y1 - y0) * (x1 - x0))
         return coded
 
-    workers = min(_workers(net), PIXELS_IN_FLIGHT // (stream_rows * pixels.shape[1]))
-    coded = parallel.run(job, len(bands), workers, progress and (lambda rows: progress(rows, h)))
+    workers = min(_workers(net), PIXELS_IN_FLIGHT // (stream_rows * (stream_cols or w)))
+    coded = parallel.run(job, len(tiles), workers, progress and (lambda done: progress(done, h * w)))
     return [stream for stream, _ in coded], sum(bits for _, bits in coded)
 
 
 def _workers(net: IntegerPixelCNN) -> int:
-    """Worker processes for independent bands: one per torch thread on the CPU, none on a GPU."""
+    """Worker processes for independent tiles: one per torch thread on the CPU, none on a GPU."""
     return torch.get_num_threads() if net.device.type == "cpu" else 1
 
 
 def pixel_costs(pixels: np.ndarray, model: weights.ModelFile | None = None, *, device: str = "cpu",
                 kernel: str = "auto", batch_rows: int = BATCH_ROWS, stream_rows: int = STREAM_ROWS,
-                independent: bool = True, progress: Progress | None = None) -> np.ndarray:
+                stream_cols: int = STREAM_COLS, independent: bool = True,
+                progress: Progress | None = None) -> np.ndarray:
     """The model's code length in bits of every coded subpixel, (H, W, channels) float64:
-    −log2 of the exact integer probability the coder uses (bands as ``encode_pixels`` codes them)."""
+    −log2 of the exact integer probability the coder uses (tiles as ``encode_pixels`` codes them)."""
     net = weights.load(model or weights.by_name(), kernel, device)
     channels = 3 if pixels.ndim == 3 else 1
     h, w = pixels.shape[:2]
     img = torch.from_numpy(as_rgb(pixels))
-    costs = np.zeros((h * w, channels))
-    for y0 in range(0, h, stream_rows):
-        y1 = min(h, y0 + stream_rows)
-        for _, _, idx, x, pmfs in _band_chunks(net, img, y0, y1, channels, batch_rows, independent)[1]:
+    costs = np.zeros((h, w, channels))
+    done = 0
+    for y0, y1, x0, x1 in stream_tiles(h, w, stream_rows, stream_cols if independent else 0):
+        tile = costs[y0:y1, x0:x1].reshape(-1, channels)  # a view while the tile is the whole width
+        for _, _, idx, x, pmfs in _band_chunks(net, img[:, x0:x1], y0, y1, channels, batch_rows, independent)[1]:
             for c, pmf in enumerate(pmfs):
                 mass = np.take_along_axis(pmf, x[:, c:c + 1], 1)[:, 0]
-                costs[y0 * w + idx, c] = -np.log2(mass / pmf.sum(1))
+                tile[idx, c] = -np.log2(mass / pmf.sum(1))
+        costs[y0:y1, x0:x1] = tile.reshape(y1 - y0, x1 - x0, channels)
+        done += (y1 - y0) * (x1 - x0)
         if progress:
-            progress(y1, h)
-    return costs.reshape(h, w, channels)
+            progress(done, h * w)
+    return costs
 
 
 def decode_pixels(streams: list[bytes], fingerprint: bytes, height: int, width: int, channels: int,
-                  stream_rows: int, independent: bool, adaptive: bool = True, *, device: str = "cpu",
-                  kernel: str = "auto", progress: Progress | None = None) -> np.ndarray:
+                  stream_rows: int, independent: bool, adaptive: bool = True, stream_cols: int = 0, *,
+                  device: str = "cpu", kernel: str = "auto", progress: Progress | None = None) -> np.ndarray:
     """Inverse of ``encode_pixels``: (H, W, 3) colour or (H, W) grey uint8 pixels.
 
-    Independent bands are decoded side by side as lanes of one wavefront (at most
+    Independent tiles are decoded side by side as lanes of one wavefront (at most
     ``LANE_CACHE_BYTES`` of caches at a time), on the CPU shared out between
     ``torch.get_num_threads()`` forked worker processes (``parallel``); dependent bands as one
-    lane, the whole image, in this process.
-    ``adaptive`` streams start with their band's adaptation offsets (format version 2).
+    lane, the whole image, in this process. ``adaptive`` streams start with their tile's
+    adaptation offsets (format version 2 on).
     """
     net = weights.load(weights.by_fingerprint(fingerprint), kernel, device)
     h, w = height, width
-    bands = [(y0, min(h, y0 + stream_rows)) for y0 in range(0, h, stream_rows)]
-    lanes = bands if independent else [(0, h)]
+    lanes = list(zip(stream_tiles(h, w, stream_rows, stream_cols), range(len(streams)))) if independent \
+        else [(Tile(0, h, 0, w), 0)]
     split = [adapt.Offsets.unpack(s) if adaptive else (adapt.Offsets(), s) for s in streams]
     offsets = np.array([o.as_row() for o, _ in split], dtype=np.int64).reshape(-1, 6)
     decoders = [StreamDecoder(s) for _, s in split]
     workers = min(_workers(net), len(lanes))
     shares = [lanes[len(lanes) * i // workers:len(lanes) * (i + 1) // workers] for i in range(workers)]
-    group = max(1, LANE_CACHE_BYTES // workers // Wavefront.lane_bytes(net.cfg, w))
+    lane_w = max(tile.x1 - tile.x0 for tile, _ in lanes)
+    group = max(1, LANE_CACHE_BYTES // workers // Wavefront.lane_bytes(net.cfg, lane_w))
     groups = [[share[i:i + group] for i in range(0, len(share), group)] for share in shares]
     r = net.cfg.reach_right
-    steps = [[step_count(max(b - a for a, b in g), w, r) for g in share] for share in groups]
+    steps = [[max(step_count(t.y1 - t.y0, t.x1 - t.x0, r) for t, _ in g) for g in share] for share in groups]
     total = sum(map(sum, steps))
 
-    def job(i: int, report: Callable[[int], None]) -> np.ndarray:
-        """The rows of share ``i``, its groups of lanes decoded one after another."""
-        y0 = shares[i][0][0]
-        out = torch.zeros((shares[i][-1][1] - y0, w, 3), dtype=torch.uint8)
+    def job(i: int, report: Callable[[int], None]) -> list[np.ndarray]:
+        """The pixels of the tiles of share ``i``, its groups of lanes decoded one after another."""
+        y0 = min(t.y0 for t, _ in shares[i])
+        out = torch.zeros((max(t.y1 for t, _ in shares[i]) - y0, w, 3), dtype=torch.uint8)
         done, every = 0, max(1, sum(steps[i]) // 100)
         for g, count in zip(groups[i], steps[i]):
-            wave = net.wavefront(w, len(g))
+            wave = net.wavefront(lane_w, len(g))
             for t in range(count):
-                _decode_step(net, wave, t, g, w, stream_rows, channels, decoders, offsets, out, y0)
+                _decode_step(net, wave, t, g, stream_rows, channels, decoders, offsets, out, y0)
                 done += 1
                 if done % every == 0 or done == sum(steps[i]):
                     report(done)
-        return out.numpy()
+        return [out[t.y0 - y0:t.y1 - y0, t.x0:t.x1].numpy() for t, _ in shares[i]]
 
-    pixels = np.concatenate(parallel.run(job, workers, workers, progress and (lambda d: progress(d, total))))
+    pixels = np.zeros((h, w, 3), dtype=np.uint8)
+    parts = parallel.run(job, workers, workers, progress and (lambda d: progress(d, total)))
+    for share, tiles in zip(shares, parts):
+        for (t, _), part in zip(share, tiles):
+            pixels[t.y0:t.y1, t.x0:t.x1] = part
     return pixels if channels == 3 else np.ascontiguousarray(pixels[..., 0])
 
 
-def _decode_step(net: IntegerPixelCNN, wave: Wavefront, t: int, lanes: list[tuple[int, int]], w: int,
+def _decode_step(net: IntegerPixelCNN, wave: Wavefront, t: int, lanes: list[tuple[Tile, int]],
                  stream_rows: int, channels: int, decoders: list[StreamDecoder], offsets: np.ndarray,
                  out: torch.Tensor, out_y0: int) -> None:
-    """Decode the pixels of step ``t`` of every lane (rows [y0, y1) each) into ``out`` (image
-    rows from ``out_y0``), with each band's adaptation ``offsets`` (bands, 6: scale R G B, mean R G B)."""
+    """Decode the pixels of step ``t`` of every lane (a tile, and the stream of its first
+    ``stream_rows`` rows) into ``out`` (image rows from ``out_y0``), with each stream's
+    adaptation ``offsets`` (streams, 6: scale R G B, mean R G B)."""
     r = net.cfg.reach_right
-    lane_ids, local, rows, segments, n = [], [], [], [], 0
-    for i, (y0, y1) in enumerate(lanes):
-        a, b = step_rows(t, y1 - y0, w, r)
-        if a >= b:  # finished lanes, and images narrower than r + 1 columns, have empty steps
+    lane_ids, local, rows, x0s, segments, n = [], [], [], [], [], 0
+    for i, (tile, stream) in enumerate(lanes):
+        a, b = step_rows(t, tile.y1 - tile.y0, tile.x1 - tile.x0, r)
+        if a >= b:  # finished lanes, and tiles narrower than r + 1 columns, have empty steps
             continue
         lane_ids.append(np.full(b - a, i))
         local.append(np.arange(a, b))
-        rows.append(np.arange(y0 + a - out_y0, y0 + b - out_y0))
-        segments += [(band, n + s, n + e) for band, s, e in _segments(y0 + a, y0 + b, stream_rows)]
+        rows.append(np.arange(tile.y0 + a - out_y0, tile.y0 + b - out_y0))
+        x0s.append(np.full(b - a, tile.x0))
+        segments += [(stream + band, n + s, n + e) for band, s, e in _segments(a, b, stream_rows)]
         n += b - a
     if not n:
         return
@@ -235,19 +251,19 @@ def _decode_step(net: IntegerPixelCNN, wave: Wavefront, t: int, lanes: list[tupl
     xs = t - (r + 1) * ys
     params = wave.params(lane, ys, xs).cpu().numpy()  # the mixture runs in numpy: small batches
     known = np.zeros((n, 3), dtype=np.int64)
-    delta = offsets[np.repeat([band for band, _, _ in segments], [b - a for _, a, b in segments])]
+    delta = offsets[np.repeat([stream for stream, _, _ in segments], [b - a for _, a, b in segments])]
     for c in range(channels):
         pmf = net.mixture.pmf(*net.mixture.channel(params, c, known, delta[:, c:c + 1], delta[:, 3 + c:4 + c]))
-        known[:, c] = np.concatenate([decoders[band].decode(pmf[a:b]) for band, a, b in segments])
+        known[:, c] = np.concatenate([decoders[stream].decode(pmf[a:b]) for stream, a, b in segments])
     if channels == 1:
         known[:, 1:] = known[:, :1]
     rgb = torch.from_numpy(known.astype(np.uint8))
     wave.put_pixels(lane, ys, xs, rgb.to(net.device))
-    out[torch.from_numpy(np.concatenate(rows)), xs.cpu()] = rgb
+    out[torch.from_numpy(np.concatenate(rows)), xs.cpu() + torch.from_numpy(np.concatenate(x0s))] = rgb
 
 
 def _segments(y0: int, y1: int, stream_rows: int) -> list[tuple[int, int, int]]:
-    """(band, start, end) runs of the rows [y0, y1) of one step, by stream band."""
+    """(band, start, end) runs of the rows [y0, y1) of a lane's step, by band of the lane."""
     out = []
     y = y0
     while y < y1:

@@ -3,13 +3,33 @@
 Pixel (y, x) is decoded at step ``t = x + (r + 1)·y``, where ``r`` is the largest column offset
 to the right, in rows above, that any single layer reads: every activation the pixel needs was
 computed at an earlier step, so all pixels of one step form one batch. The image is cut into
-bands of ``stream_rows`` rows, each with its own coded stream; within a band's stream the
-symbols come step by step, and within a step all R values (by increasing y), then G, then B
-(greyscale images code only the first channel, with G = B = R as the network's context).
+bands of ``stream_rows`` rows, and (format version 3) each band into tiles of ``stream_cols``
+columns, each with its own coded stream; within a stream the symbols come step by step, and
+within a step all R values (by increasing y), then G, then B (greyscale images code only the
+first channel, with G = B = R as the network's context).
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
+
+
+class Tile(NamedTuple):
+    """The rectangle of rows [y0, y1) and columns [x0, x1) that one stream codes."""
+
+    y0: int
+    y1: int
+    x0: int
+    x1: int
+
+
+def stream_tiles(height: int, width: int, stream_rows: int, stream_cols: int = 0) -> list[Tile]:
+    """The streams' tiles in stream order: bands of ``stream_rows`` rows from the top, each cut
+    into tiles of ``stream_cols`` columns from the left (0: one tile, the whole width)."""
+    cols = stream_cols or width
+    return [Tile(y0, min(height, y0 + stream_rows), x0, min(width, x0 + cols))
+            for y0 in range(0, height, stream_rows) for x0 in range(0, width, cols)]
 
 
 def step_count(height: int, width: int, r: int) -> int:

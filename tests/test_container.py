@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import pxcodec
-from pxcodec import container
+from pxcodec import container, neural
 from pxcodec.errors import (CorruptError, NotPxcError, TruncatedError, UnknownModelError,
                             UnsupportedVersionError)
 
@@ -39,12 +39,12 @@ def test_truncated_anywhere(good):
 
 def test_unknown_version(good):
     data = bytearray(good)
-    struct.pack_into("<H", data, 8, 3)
-    with pytest.raises(UnsupportedVersionError, match="version 3"):
+    struct.pack_into("<H", data, 8, 4)
+    with pytest.raises(UnsupportedVersionError, match="version 4"):
         pxcodec.decompress(bytes(data))
 
 
-@pytest.mark.parametrize("version, flags", [(2, 2), (2, 0x8001), (1, 1)])
+@pytest.mark.parametrize("version, flags", [(3, 2), (3, 0x8001), (2, 2), (1, 1)])
 def test_unknown_flags_are_corrupt(good, version, flags):
     """Flags a version does not define are refused, not ignored (version 1 defined none)."""
     data = bytearray(good)
@@ -61,9 +61,28 @@ def test_version_1_files_still_decode():
     assert np.array_equal(pxcodec.decompress(data, as_array=True), load("kodim04-48x64.png")[:40, :30])
 
 
-def test_new_files_are_version_2_with_independent_bands(good):
+def test_version_2_files_still_decode():
+    """A file written by format version 2 (one stream per band of 16 rows, no tile columns)."""
+    data = (IMAGES / "kodim04-40x30-v2.pxc").read_bytes()
+    header = pxcodec.info(data)
+    assert (header.version, header.independent, header.stream_cols, header.tiles) == (2, True, 0, 3)
+    assert np.array_equal(pxcodec.decompress(data, as_array=True), load("kodim04-48x64.png")[:40, :30])
+
+
+def test_new_files_are_version_3_with_independent_tiles(good):
     header = pxcodec.info(good)
-    assert (header.version, header.independent) == (container.VERSION, True) == (2, True)
+    assert (header.version, header.independent) == (container.VERSION, True) == (3, True)
+    assert header.stream_cols == neural.STREAM_COLS
+
+
+@pytest.mark.parametrize("version, flags, cols", [(3, 0, 16), (2, 1, 16)])
+def test_tile_columns_need_version_3_and_independent_bands(good, version, flags, cols):
+    """Tile columns in a version-2 file, or with dependent bands, are refused as corrupt."""
+    data = bytearray(good)
+    struct.pack_into("<HH", data, 8, version, flags)
+    struct.pack_into("<H", data, 58, cols)
+    with pytest.raises(CorruptError, match="tile"):
+        pxcodec.decompress(reseal(data))
 
 
 def test_flipped_header_byte(good):

@@ -13,10 +13,10 @@ from pxcodec.mixture import GRID, IntegerMixture
 from .conftest import decode, encode
 
 
-@pytest.mark.parametrize("independent", [True, False])
-def test_decoder_receives_the_encoders_pmfs(model, kodak_crop, monkeypatch, threads, independent):
+@pytest.mark.parametrize("independent, cols, streams", [(True, 16, 6), (True, 0, 3), (False, 0, 3)])
+def test_decoder_receives_the_encoders_pmfs(model, kodak_crop, monkeypatch, threads, independent, cols, streams):
     """Every PMF the decoder hands the coder equals, integer for integer and in the same order
-    within each stream, the PMF the encoder used: bands side by side or as one wavefront."""
+    within each stream, the PMF the encoder used: tiles or bands side by side, or one wavefront."""
     threads(1)  # the coders are recorded in this process
     pmfs: dict[int, list[np.ndarray]] = {}
     stream_of: dict[int, bytes] = {}  # coder id → its stream's bytes, to pair the two sides
@@ -50,12 +50,12 @@ def test_decoder_receives_the_encoders_pmfs(model, kodak_crop, monkeypatch, thre
     monkeypatch.setattr(StreamDecoder, "__init__", record_init)
     monkeypatch.setattr(StreamDecoder, "decode", record_dec)
     pixels = kodak_crop[:40, :30]
-    data = encode(pixels, model, stream_rows=16, independent=independent).data  # three bands
+    data = encode(pixels, model, stream_rows=16, stream_cols=cols, independent=independent).data
     assert np.array_equal(decode(data), pixels)
     sides = {}
     for coder, chunks in pmfs.items():
         sides.setdefault(stream_of[coder], []).append(np.concatenate(chunks))
-    assert len(sides) == 3
+    assert len(sides) == streams
     for enc, dec in sides.values():
         assert enc.dtype == dec.dtype == np.int64
         assert np.array_equal(enc, dec)
@@ -98,6 +98,16 @@ def test_independent_bands_do_not_read_the_rows_above(model, kodak_crop):
         b, _ = neural.encode_pixels(changed, model, stream_rows=16, independent=independent)
         assert a[0] != b[0] and a[2] == b[2]
         assert (a[1] == b[1]) == independent
+
+
+def test_independent_tiles_do_not_read_the_tiles_left_of_them(model, kodak_crop):
+    """Changing a band's left tile changes neither its right tile's stream nor the next band's."""
+    pixels = kodak_crop[:32, :40].copy()
+    changed = pixels.copy()
+    changed[4:12, :20] = 255 - changed[4:12, :20]
+    a, _ = neural.encode_pixels(pixels, model, stream_rows=16, stream_cols=20)
+    b, _ = neural.encode_pixels(changed, model, stream_rows=16, stream_cols=20)
+    assert len(a) == 4 and a[0] != b[0] and a[1:] == b[1:]
 
 
 @pytest.mark.parametrize("kernel", ["int8", "float32"])

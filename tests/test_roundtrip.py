@@ -73,3 +73,19 @@ def test_bad_arrays_are_clear_errors():
 def test_very_wide_and_very_tall(shape):
     pixels = np.repeat(np.repeat(load("kodim15-64x48.png"), 32, axis=1), 9, axis=0)[:shape[0], :shape[1]]
     assert np.array_equal(roundtrip(pixels), pixels)
+
+
+@pytest.mark.parametrize("cols, channels", [(1, 3), (2, 3), (7, 3), (29, 3), (7, 4), (7, 1)])
+def test_tiles_of_any_width(model, threads, cols, channels):
+    """Bands of 16 rows cut into tiles of ``cols`` columns (the last one narrower, tiles
+    narrower than the wavefront's r + 1 = 3 columns, one tile), in colour, RGBA and grey: the same
+    pixels back from one process and from two workers whose shares split a band."""
+    crop = load("kodim04-48x64.png")[:37, :29]
+    pixels = {3: crop, 4: np.dstack([crop, crop[..., 1]]), 1: crop[..., 0].copy()}[channels]
+    data = encode(pixels, model, stream_rows=16, stream_cols=cols).data
+    header = pxcodec.info(data)
+    assert (header.stream_cols, header.tiles) == (cols, 3 * -(-29 // cols))
+    threads(1)
+    assert np.array_equal(decode(data), pixels)
+    threads(2)
+    assert np.array_equal(decode(data), pixels)
