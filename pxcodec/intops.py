@@ -8,7 +8,9 @@ kernels are offered; both give the same integers whenever their certificate hold
   any BLAS, thread count, batch shape or device (TF32 is disabled on CUDA).
 
 The certificate bounds every partial sum by ``Σ|w|·max|x|`` per output channel, from the
-weights alone, when a layer is built. A kernel whose bound fails is refused (DESIGN C1).
+weights alone, when a layer is built. A kernel whose bound fails is refused (DESIGN C1). The
+same bound decides how requantisation runs: in float64, a few SIMD-friendly passes, where every
+``(acc + b)·M + 2^(S−1)`` is certified below 2^53 (so each step is exact), else in int64.
 """
 from __future__ import annotations
 
@@ -22,8 +24,9 @@ from .errors import CertificateError
 KERNELS = ("int8", "float32")
 #: Largest partial sum magnitude each kernel represents exactly.
 EXACT_LIMIT = {"int8": 2**31 - 1, "float32": 2**24}
-#: Requantisation products must stay below this in int64.
+#: Requantisation products must stay below this in int64, and below this to run in float64.
 INT64_SAFE = 2**62
+FLOAT64_EXACT = 2**53
 
 
 def disable_tf32() -> None:
@@ -103,6 +106,13 @@ class Gemm:
         self.kernel = kernel
         # (acc + b)·M + 2^(S−1) as acc·M + offset: one fused op; the 2^(S−1) rounds to nearest.
         self.offset = layer.bias * layer.mult + (1 << (layer.shift - 1))
+        worst = int(((layer.bound() + layer.bias.abs()) * layer.mult + (1 << (layer.shift - 1))).max())
+        #: float64 requantisation (its operands, below 2^53, as float64 tensors), where exact.
+        self.float64 = None
+        if worst < FLOAT64_EXACT:
+            self.float64 = tuple(t.to(torch.float64) for t in (self.offset, layer.mult,
+                                                               torch.pow(2.0, -layer.shift.double()),
+                                                               layer.lo, layer.hi))
         #: Whether the clamp can bind: skipped where the certificate shows it never does.
         self.clamps = bool((layer.lo >= -layer.reach()).any() or (layer.hi < layer.reach()).any())
         #: The input dtype the kernel multiplies; callers may hand it over already converted.
@@ -118,17 +128,18 @@ class Gemm:
             self.w = w
 
     def accumulate(self, x: Tensor) -> Tensor:
-        """x (M, K) small integers (int8, int64 or integral float32) → x @ W as int64, exactly."""
+        """x (M, K) small integers (any integer or integral float dtype) → x @ W, exactly, in the
+        kernel's accumulator dtype (float32 or int32)."""
         x = x.to(self.dtype)
         if self.kernel == "float32":
-            return (x @ self.w).to(torch.int64)
+            return x @ self.w
         if not x.is_cuda:
-            return torch._int_mm(x, self.w).to(torch.int64)
+            return torch._int_mm(x, self.w)
         m, k = x.shape
         kp, n = self.w.shape
         xp = torch.zeros((max(m, 17), kp), dtype=torch.int8, device=x.device)
         xp[:m, :k] = x
-        return torch._int_mm(xp, self.w)[:m, :self.layer.weight.shape[1]].to(torch.int64)
+        return torch._int_mm(xp, self.w)[:m, :self.layer.weight.shape[1]]
 
     def accumulate_taps(self, src: Tensor, offsets: list[int], length: int) -> Tensor:
         """Σ_t src[o_t : o_t + length] @ W_t as int64, exactly, where W_t is the t-th block of
@@ -141,14 +152,21 @@ class Gemm:
         acc = torch.zeros((length, self.w.shape[1]), dtype=torch.float32, device=src.device)
         for t, o in enumerate(offsets):
             acc.addmm_(src[o:o + length], self.w[t * c:(t + 1) * c])
-        return acc.to(torch.int64)
+        return acc
 
     def requantise(self, acc: Tensor) -> Tensor:
-        """clamp((acc + b) · M + 2^(S−1) >> S, lo, hi) of int64 accumulators."""
-        lay = self.layer
-        out = torch.addcmul(self.offset, acc, lay.mult).bitwise_right_shift_(lay.shift)
-        return out.clamp_(lay.lo, lay.hi) if self.clamps else out
+        """clamp((acc + b) · M + 2^(S−1) >> S, lo, hi) of accumulators, as float32 (the outputs
+        are small integers, exact in float32, and the next GEMM's input dtype)."""
+        if self.float64 is not None:
+            offset, mult, scale, lo, hi = self.float64
+            out = torch.addcmul(offset, acc.to(torch.float64), mult).mul_(scale).floor_()
+        else:
+            lay = self.layer
+            out = torch.addcmul(self.offset, acc.to(torch.int64), lay.mult).bitwise_right_shift_(lay.shift)
+            lo, hi = lay.lo, lay.hi
+        return (out.clamp_(lo, hi) if self.clamps else out).to(torch.float32)
 
     def __call__(self, x: Tensor) -> Tensor:
-        """The layer's requantised, clamped int64 output for inputs x (M, K) in the int8 range."""
+        """The layer's requantised, clamped output (float32 integers) for inputs x (M, K) in the
+        int8 range."""
         return self.requantise(self.accumulate(x))

@@ -69,8 +69,9 @@ class IntegerPixelCNN:
         return v.add_(h).clamp_(0, 127)
 
     def _head(self, h: Tensor, skip: Tensor) -> Tensor:
+        """Head parameters (n, P) int64 from the last block's output and the skip term."""
         p = self.gemms["head"](h)
-        return p.add_(skip).add_(self.head_bias).clamp_(self.param_lo, self.param_hi)
+        return p.add_(skip).add_(self.head_bias).clamp_(self.param_lo, self.param_hi).to(torch.int64)
 
     # -- encoder: whole bands -------------------------------------------------------------
     def band_params(self, rgb: Tensor, context: int) -> Tensor:

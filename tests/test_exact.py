@@ -186,6 +186,25 @@ def test_certificate_refuses_mixture_tables_that_could_overflow(model):
         weights.build(_doctored(model, "table.exp", lambda e: e * 16))
 
 
+def test_float64_and_int64_requantisation_agree(model, kodak_crop):
+    """Where the certificate allows float64 requantisation it gives the int64 integers: on a
+    photo, and on layer inputs at the certificate's extremes."""
+    fast, exact = weights.build(weights.read(model.path)), weights.build(weights.read(model.path))
+    assert all(g.float64 is not None for g in fast.gemms.values())
+    for g in exact.gemms.values():
+        g.float64 = None
+    pixels = torch.from_numpy(kodak_crop)
+    assert torch.equal(fast.band_params(pixels, 0), exact.band_params(pixels, 0))
+    gen = torch.Generator().manual_seed(5)
+    for name, g in fast.gemms.items():
+        k = g.layer.weight.shape[0]
+        top = g.layer.in_max
+        x = torch.randint(-top, top + 1, (512, k), generator=gen)
+        x[:2] = top * torch.sign(g.layer.weight[:, :2].T.to(torch.int64))  # the bound, both signs
+        x[2:4] = -x[:2]
+        assert torch.equal(g(x), exact.gemms[name](x)), name
+
+
 def test_gemm_chunking_does_not_change_parameters(model, kodak_crop, monkeypatch):
     net = weights.load(model)
     pixels = torch.from_numpy(kodak_crop)
