@@ -79,8 +79,12 @@ def main() -> None:
     if args.card and args.limit is None:
         card_path = model.path.with_suffix(".json")
         card = json.loads(card_path.read_text())
-        card[args.set] = {k: round(v, 4) if isinstance(v, float) else v for k, v in summary.items()
-                         if k not in ("model", "fingerprint")}
+        entry = {k: round(v, 4) if isinstance(v, float) else v for k, v in summary.items()
+                 if k not in ("model", "fingerprint")}
+        if entry.get("float_step") != card["training"]["steps"]:  # the run went past the shipped model
+            entry.pop("float_bpsp", None)
+            entry.pop("float_step", None)
+        card[args.set] = entry
         card_path.write_text(json.dumps(card, indent=2) + "\n")
 
 

@@ -70,7 +70,9 @@ def _threads(n: int | None) -> None:
 
 _device = click.option("--device", default="cpu", show_default=True, help="cpu or cuda.")
 _force = click.option("--force", is_flag=True, help="Overwrite an existing output file.")
-_nthreads = click.option("--threads", type=int, default=None, help="CPU threads for torch.")
+_nthreads = click.option("--threads", type=int, default=None,
+                         help="CPU threads; compressing and decompressing, worker processes that share out "
+                              "a file's tiles (default: one per core).")
 
 
 @click.group(cls=_Group)
