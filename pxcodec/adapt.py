@@ -1,7 +1,7 @@
-"""Forward adaptation: per-band offsets that fit the model's distributions to one image.
+"""Forward adaptation: per-stream offsets that fit the model's distributions to one image.
 
-The encoder sees a whole band before coding it, so it can measure how the model's predictions
-miss on this image and say so in 8 bytes at the start of the band's stream: per channel, an
+The encoder sees a whole tile (or band) before coding it, so it can measure how the model's
+predictions miss on this image and say so in 8 bytes at the start of the tile's stream: per channel, an
 offset added to every log-scale (wider or narrower distributions) and one added to every
 conditioned mean (a bias), both on the model's integer grids. The decoder only applies them,
 so they cost no exactness (DESIGN C1): the offsets are data, not a computation to repeat.
@@ -49,7 +49,7 @@ class Offsets:
         return cls(scale, mean), stream[_PREFIX.size:]
 
     def as_row(self) -> list[int]:
-        """(scale R, G, B, mean R, G, B), the decoder's per-band row."""
+        """(scale R, G, B, mean R, G, B), the decoder's per-stream row."""
         return self.scale + self.mean
 
 

@@ -172,7 +172,7 @@ class IntegerMixture:
 
         ``known`` (n, ≥ch) holds the already coded channels of the same pixels. The offsets (ints,
         or (n, 1)) are added to every log-scale and to the conditioned mean before their clamps:
-        the per-band adaptation the encoder chooses and the stream carries (``adapt``). Written
+        the per-stream adaptation the encoder chooses and the stream carries (``adapt``). Written
         with operators only, so it runs alike on torch tensors and numpy arrays (int64).
         """
         logit, mean, logscale, coef = (params.reshape(params.shape[0], len(GRID), 3, self.k)[:, i]
