@@ -193,14 +193,16 @@ class IntegerMixture:
 
     def pmf(self, logit: Array, mean: Array, logscale: Array) -> Array:
         """(n, 256) int64 masses, each ≥ 1, from one channel's (n, K) integer parameters: a numpy
-        array for numpy parameters, a tensor on the parameters' device for tensors."""
-        if isinstance(logit, np.ndarray):
-            return self._pmf_numpy(logit, mean, logscale)
+        array for numpy parameters, a tensor on the parameters' device for tensors (computed in
+        numpy on the CPU unless ``numpy=False``). ``CHUNK`` pixels at a time, so that the
+        (CHUNK, K, 256) gather stays in cache."""
+        if isinstance(logit, Tensor) and self._tensors_via_numpy:
+            return torch.from_numpy(self.pmf(logit.numpy(), mean.numpy(), logscale.numpy()))
+        part, cat = (self._pmf_numpy, np.concatenate) if isinstance(logit, np.ndarray) else (self._pmf, torch.cat)
         n = logit.shape[0]
         if n <= self.CHUNK:
-            return self._pmf(logit, mean, logscale)
-        return torch.cat([self._pmf(*(t[a:a + self.CHUNK] for t in (logit, mean, logscale)))
-                          for a in range(0, n, self.CHUNK)])
+            return part(logit, mean, logscale)
+        return cat([part(*(t[a:a + self.CHUNK] for t in (logit, mean, logscale))) for a in range(0, n, self.CHUNK)])
 
     def bits(self, logit: Tensor, mean: Tensor, logscale: Tensor, x: Tensor) -> Tensor:
         """−log2 of the probability ``pmf`` gives symbols x (n,), from K CDF lookups per symbol
@@ -227,8 +229,6 @@ class IntegerMixture:
         """Σ_k w_k · (component k's 256 masses), the tails folded into symbols 0 and 255, plus
         the floor Σw >> 2. Sums stay below K · 2^WEIGHT_BITS · 2^CDF_BITS < 2^31 (certified at
         load), so int32 arithmetic is exact."""
-        if self._tensors_via_numpy:
-            return torch.from_numpy(self._pmf_numpy(logit.numpy(), mean.numpy(), logscale.numpy()))
         row, start, w = self._locate(logit, mean, logscale)
         w32 = w.to(torch.int32)
         pmf = (self.windows[row, start] * w32.unsqueeze(-1)).sum(1, dtype=torch.int64)

@@ -5,7 +5,9 @@ inputs already in memory, where a spawned one spends about 2.5 s importing torch
 must run torch on one thread: OpenMP's thread pool does not survive ``fork`` (a child that uses
 two threads hangs), so every worker sets one thread before it does anything else, as PyTorch's
 DataLoader workers do. Where ``fork`` is not available (or not safe: outside Linux) the jobs
-run one after another in this process.
+run one after another in this process. (Python 3.12 and later warn that forking a process with
+threads may deadlock: the idle OpenMP threads count. The workers take no lock those threads
+could hold; they only run the job.)
 """
 from __future__ import annotations
 
