@@ -297,7 +297,7 @@ def info(src: Path) -> None:
                f"{_rate(len(data), header)}")
     if header.mode in container.MODEL_CODED:
         if header.stream_cols:
-            layout = (f"{header.tiles} independent tile(s) of {header.stream_rows} rows × "
+            layout = (f"{header.tiles} independent tile(s) of up to {header.stream_rows} rows × "
                       f"{header.stream_cols} columns")
         else:
             kind = "independent" if header.independent else "dependent"

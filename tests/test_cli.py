@@ -59,6 +59,12 @@ def test_info(photo, tmp_path):
     res = run("info", tmp_path / "photo.pxc")
     assert res.exit_code == 0
     assert "64×48 RGB" in res.output and "bpsp" in res.output
+    assert "(pxc-a), 1 independent tile(s) of up to 128 rows × 384 columns, format version 3" in res.output
+
+
+def test_info_names_the_layout_of_older_files():
+    res = run("info", IMAGES / "kodim04-40x30-v1.pxc")
+    assert res.exit_code == 0 and "(pxc-a-23800), 3 dependent band(s) of 16 rows, format version 1" in res.output
 
 
 @pytest.mark.parametrize("content", [b"", b"garbage" * 10])
