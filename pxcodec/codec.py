@@ -37,7 +37,7 @@ def encode(picture: Picture, model: weights.ModelFile | None = None, *, device: 
            progress: Progress | None = None) -> Encoded:
     """The .pxc bytes of a picture (tiles and ``independent``: see ``neural.encode_pixels``;
     dependent bands are never cut into tiles)."""
-    stream_cols = stream_cols if independent else 0
+    stream_cols = neural.tile_columns(stream_cols, independent)
     streams: list[bytes] = []
     ideal, fingerprint = 0.0, bytes(32)
     if picture.mode in container.MODEL_CODED:

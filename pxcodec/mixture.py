@@ -131,8 +131,7 @@ class IntegerMixture:
     OFFSET = -RANGE["mean"][0] // 16 + 256
     CHUNK = 512  # pixels per pass; keeps the (n, K, 256) gather in cache
 
-    def __init__(self, tables: dict[str, np.ndarray], components: int, device: torch.device,
-                 numpy: bool | None = None):
+    def __init__(self, tables: dict[str, np.ndarray], components: int, device: torch.device):
         self.k = components
         self.exp = torch.as_tensor(tables["exp"], dtype=torch.int64, device=device)
         cdf = self._cdf_table(tables)                                   # (L, 16, 577)
@@ -142,15 +141,13 @@ class IntegerMixture:
         if (weight_sum << CDF_BITS) + (weight_sum >> 2) >= 2**31:
             raise CertificateError("mixture tables too large: weighted masses could overflow int32")
         self.windows = self.mass.view(-1, self.mass.shape[-1]).unfold(1, 256, 1)  # (L·16, 321, 256)
-        # Host copies for numpy: numpy arrays in, numpy PMFs out (the decoder's small batches),
-        # and on the CPU tensors too, unless ``numpy=False``. A component's window is row
-        # ``offset`` of a strided view of the flat mass table.
+        # Host copies for numpy: numpy arrays in, numpy PMFs out (what the CPU coder uses). A
+        # component's window is row ``offset`` of a strided view of the flat mass table.
         flat = self.mass.view(-1).cpu().numpy()
         self._np_windows = np.lib.stride_tricks.as_strided(flat, (flat.size - 255, 256), (flat.itemsize,) * 2,
                                                            writeable=False)
         self._np_cdf = self.cdf.view(-1).cpu().numpy()
         self._np_exp = self.exp.cpu().numpy().astype(np.int32)
-        self._tensors_via_numpy = self.mass.device.type == "cpu" if numpy is None else numpy
 
     @classmethod
     def _cdf_table(cls, tables: dict[str, np.ndarray]) -> Tensor:
@@ -193,11 +190,9 @@ class IntegerMixture:
 
     def pmf(self, logit: Array, mean: Array, logscale: Array) -> Array:
         """(n, 256) int64 masses, each ≥ 1, from one channel's (n, K) integer parameters: a numpy
-        array for numpy parameters, a tensor on the parameters' device for tensors (computed in
-        numpy on the CPU unless ``numpy=False``). ``CHUNK`` pixels at a time, so that the
-        (CHUNK, K, 256) gather stays in cache."""
-        if isinstance(logit, Tensor) and self._tensors_via_numpy:
-            return torch.from_numpy(self.pmf(logit.numpy(), mean.numpy(), logscale.numpy()))
+        array for numpy parameters (the CPU coder's path: far less per-call overhead than torch on
+        small batches), a tensor on the parameters' device for tensors. ``CHUNK`` pixels at a
+        time, so that the (CHUNK, K, 256) gather stays in cache."""
         part, cat = (self._pmf_numpy, np.concatenate) if isinstance(logit, np.ndarray) else (self._pmf, torch.cat)
         n = logit.shape[0]
         if n <= self.CHUNK:

@@ -136,7 +136,7 @@ def encode_pixels(pixels: np.ndarray, model: weights.ModelFile | None = None, *,
     net = weights.load(model or weights.by_name(), kernel, device)
     channels = 3 if pixels.ndim == 3 else 1
     h, w = pixels.shape[:2]
-    stream_cols = stream_cols if independent else 0  # dependent bands are never cut into tiles
+    stream_cols = tile_columns(stream_cols, independent)
     img = torch.from_numpy(as_rgb(pixels))
     tiles = stream_tiles(h, w, stream_rows, stream_cols)
 
@@ -149,6 +149,11 @@ def encode_pixels(pixels: np.ndarray, model: weights.ModelFile | None = None, *,
     workers = min(_workers(net), PIXELS_IN_FLIGHT // (stream_rows * (stream_cols or w)))
     coded = parallel.run(job, len(tiles), workers, progress and (lambda done: progress(done, h * w)))
     return [stream for stream, _ in coded], sum(bits for _, bits in coded)
+
+
+def tile_columns(stream_cols: int, independent: bool) -> int:
+    """The tile width a file records: dependent bands are never cut into tiles (0)."""
+    return stream_cols if independent else 0
 
 
 def _workers(net: IntegerPixelCNN) -> int:
@@ -168,8 +173,8 @@ def pixel_costs(pixels: np.ndarray, model: weights.ModelFile | None = None, *, d
     img = torch.from_numpy(as_rgb(pixels))
     costs = np.zeros((h, w, channels))
     done = 0
-    for y0, y1, x0, x1 in stream_tiles(h, w, stream_rows, stream_cols if independent else 0):
-        tile = costs[y0:y1, x0:x1].reshape(-1, channels)  # a view while the tile is the whole width
+    for y0, y1, x0, x1 in stream_tiles(h, w, stream_rows, tile_columns(stream_cols, independent)):
+        tile = np.empty(((y1 - y0) * (x1 - x0), channels))
         for _, _, idx, x, pmfs in _band_chunks(net, img[:, x0:x1], y0, y1, channels, batch_rows, independent)[1]:
             for c, pmf in enumerate(pmfs):
                 mass = np.take_along_axis(pmf, x[:, c:c + 1], 1)[:, 0]
@@ -211,16 +216,17 @@ def decode_pixels(streams: list[bytes], fingerprint: bytes, height: int, width: 
     def job(i: int, report: Callable[[int], None]) -> list[np.ndarray]:
         """The pixels of the tiles of share ``i``, its groups of lanes decoded one after another."""
         y0 = min(t.y0 for t, _ in shares[i])
-        out = torch.zeros((max(t.y1 for t, _ in shares[i]) - y0, w, 3), dtype=torch.uint8)
-        done, every = 0, max(1, sum(steps[i]) // 100)
+        out = np.zeros((max(t.y1 for t, _ in shares[i]) - y0, w, 3), dtype=np.uint8)
+        share_steps = sum(steps[i])
+        done, every = 0, max(1, share_steps // 100)
         for g, count in zip(groups[i], steps[i]):
             wave = net.wavefront(lane_w, len(g))
             for t in range(count):
                 _decode_step(net, wave, t, g, stream_rows, channels, decoders, offsets, out, y0)
                 done += 1
-                if done % every == 0 or done == sum(steps[i]):
+                if done % every == 0 or done == share_steps:
                     report(done)
-        return [out[t.y0 - y0:t.y1 - y0, t.x0:t.x1].numpy() for t, _ in shares[i]]
+        return [out[t.y0 - y0:t.y1 - y0, t.x0:t.x1] for t, _ in shares[i]]
 
     pixels = np.zeros((h, w, 3), dtype=np.uint8)
     parts = parallel.run(job, workers, workers, progress and (lambda d: progress(d, total)))
@@ -232,7 +238,7 @@ def decode_pixels(streams: list[bytes], fingerprint: bytes, height: int, width: 
 
 def _decode_step(net: IntegerPixelCNN, wave: Wavefront, t: int, lanes: list[tuple[Tile, int]],
                  stream_rows: int, channels: int, decoders: list[StreamDecoder], offsets: np.ndarray,
-                 out: torch.Tensor, out_y0: int) -> None:
+                 out: np.ndarray, out_y0: int) -> None:
     """Decode the pixels of step ``t`` of every lane (a tile, and the stream of its first
     ``stream_rows`` rows) into ``out`` (image rows from ``out_y0``), with each stream's
     adaptation ``offsets`` (streams, 6: scale R G B, mean R G B)."""
@@ -250,9 +256,9 @@ def _decode_step(net: IntegerPixelCNN, wave: Wavefront, t: int, lanes: list[tupl
         n += b - a
     if not n:
         return
-    lane = torch.from_numpy(np.concatenate(lane_ids)).to(net.device)
-    ys = torch.from_numpy(np.concatenate(local)).to(net.device)
-    xs = t - (r + 1) * ys
+    local_y = np.concatenate(local)
+    local_x = t - (r + 1) * local_y
+    lane, ys, xs = (torch.from_numpy(v).to(net.device) for v in (np.concatenate(lane_ids), local_y, local_x))
     params = wave.params(lane, ys, xs).cpu().numpy()  # the mixture runs in numpy: small batches
     known = np.zeros((n, 3), dtype=np.int64)
     delta = offsets[np.repeat([stream for stream, _, _ in segments], [b - a for _, a, b in segments])]
@@ -261,9 +267,9 @@ def _decode_step(net: IntegerPixelCNN, wave: Wavefront, t: int, lanes: list[tupl
         known[:, c] = np.concatenate([decoders[stream].decode(pmf[a:b]) for stream, a, b in segments])
     if channels == 1:
         known[:, 1:] = known[:, :1]
-    rgb = torch.from_numpy(known.astype(np.uint8))
-    wave.put_pixels(lane, ys, xs, rgb.to(net.device))
-    out[torch.from_numpy(np.concatenate(rows)), xs.cpu() + torch.from_numpy(np.concatenate(x0s))] = rgb
+    rgb = known.astype(np.uint8)
+    wave.put_pixels(lane, ys, xs, torch.from_numpy(rgb).to(net.device))
+    out[np.concatenate(rows), local_x + np.concatenate(x0s)] = rgb
 
 
 def _segments(y0: int, y1: int, stream_rows: int) -> list[tuple[int, int, int]]:
