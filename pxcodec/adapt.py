@@ -59,17 +59,22 @@ def choose(net: IntegerPixelCNN, params: torch.Tensor, pixels: torch.Tensor, cha
     Per channel (they are independent: a channel's mean depends on earlier channels' values,
     not on their offsets), coordinate descent: scale, then mean, then scale again, each a
     coarse-to-fine search (steps 8, 4, 2, 1) over exact integer code lengths that cost K table
-    lookups per symbol (``IntegerMixture.bits``).
+    lookups per symbol (``IntegerMixture.code_lengths``). The sample is small, so the search
+    runs in numpy on the host whatever the model's device.
     """
     step = max(1, pixels.shape[0] // SAMPLE)
-    pick = torch.arange(0, pixels.shape[0], step, device=params.device)
-    p, x = params[pick].to(torch.int64), pixels[pick].to(params.device)
+    p = params[::step].to(torch.int64).cpu().numpy()
+    x = pixels[::step].to(torch.int64).cpu().numpy()
+    mixture = net.mixture
     out = Offsets()
     for c in range(channels):
+        logit, mean0, scale0 = mixture.channel(p, c, x)
+        bits = mixture.code_lengths(logit, x[:, c])
+
         def cost(scale: int, mean: int) -> float:
             if abs(scale) > MAX_SCALE or abs(mean) > MAX_MEAN:
                 return math.inf
-            return float(net.mixture.bits(*net.mixture.channel(p, c, x, scale, mean), x[:, c]).sum())
+            return float(bits(*mixture.shift(mean0, scale0, scale, mean)).sum())
 
         scale = _search(lambda s: cost(s, 0), MAX_SCALE)
         mean = _search(lambda m: cost(scale, m), MAX_MEAN)

@@ -107,14 +107,22 @@ class Gemm:
         # (acc + b)·M + 2^(S−1) as acc·M + offset: one fused op; the 2^(S−1) rounds to nearest.
         self.offset = layer.bias * layer.mult + (1 << (layer.shift - 1))
         worst = int(((layer.bound() + layer.bias.abs()) * layer.mult + (1 << (layer.shift - 1))).max())
-        #: float64 requantisation (its operands, below 2^53, as float64 tensors), where exact.
+        #: float64 requantisation where exact: (acc·M + offset)·2^−S as one addcmul with 2^−S
+        #: folded into M and the offset (scaling by a power of two is exact, and every partial
+        #: value is an integer below 2^53 times 2^−S, so no step rounds).
         self.float64 = None
         if worst < FLOAT64_EXACT:
-            self.float64 = tuple(t.to(torch.float64) for t in (self.offset, layer.mult,
-                                                               torch.pow(2.0, -layer.shift.double()),
-                                                               layer.lo, layer.hi))
+            scale = torch.pow(2.0, -layer.shift.double())
+            self.float64 = (self.offset.double() * scale, layer.mult.double() * scale)
         #: Whether the clamp can bind: skipped where the certificate shows it never does.
         self.clamps = bool((layer.lo >= -layer.reach()).any() or (layer.hi < layer.reach()).any())
+        # Outputs are handed on as float32 and clamped after that conversion, which is monotonic:
+        # the same as clamping before it where the outputs (so also any bound that binds) are
+        # exact in float32.
+        out_max = torch.minimum(layer.reach(), torch.maximum(layer.lo.abs(), layer.hi.abs()))
+        if int(out_max.max()) >= EXACT_LIMIT["float32"]:
+            raise CertificateError(f"layer outputs reach {int(out_max.max())}, not exact in float32")
+        self.lo, self.hi = layer.lo.to(torch.float32), layer.hi.to(torch.float32)
         #: The input dtype the kernel multiplies; callers may hand it over already converted.
         self.dtype = torch.float32 if kernel == "float32" else torch.int8
         w = layer.weight
@@ -158,13 +166,13 @@ class Gemm:
         """clamp((acc + b) · M + 2^(S−1) >> S, lo, hi) of accumulators, as float32 (the outputs
         are small integers, exact in float32, and the next GEMM's input dtype)."""
         if self.float64 is not None:
-            offset, mult, scale, lo, hi = self.float64
-            out = torch.addcmul(offset, acc.to(torch.float64), mult).mul_(scale).floor_()
+            offset, mult = self.float64
+            out = torch.addcmul(offset, acc, mult).floor_()
         else:
             lay = self.layer
             out = torch.addcmul(self.offset, acc.to(torch.int64), lay.mult).bitwise_right_shift_(lay.shift)
-            lo, hi = lay.lo, lay.hi
-        return (out.clamp_(lo, hi) if self.clamps else out).to(torch.float32)
+        out = out.to(torch.float32)
+        return out.clamp_(self.lo, self.hi) if self.clamps else out
 
     def __call__(self, x: Tensor) -> Tensor:
         """The layer's requantised, clamped output (float32 integers) for inputs x (M, K) in the

@@ -10,6 +10,7 @@ PMF replaces ``exp``/``sigmoid`` by tables shipped inside the weights file (DESI
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -170,7 +171,8 @@ class IntegerMixture:
         ``known`` (n, ≥ch) holds the already coded channels of the same pixels. The offsets (ints,
         or (n, 1)) are added to every log-scale and to the conditioned mean before their clamps:
         the per-stream adaptation the encoder chooses and the stream carries (``adapt``). Written
-        with operators only, so it runs alike on torch tensors and numpy arrays (int64).
+        with operators only, so it runs alike on torch tensors and numpy arrays (int32 suffices:
+        every intermediate stays below 2^23).
         """
         logit, mean, logscale, coef = (params.reshape(params.shape[0], len(GRID), 3, self.k)[:, i]
                                        for i in range(len(GRID)))
@@ -181,15 +183,20 @@ class IntegerMixture:
             dr = known[:, :1] * g - mean[:, 0]
             mg = (mean[:, 1] + dr * coef[:, 0] // c).clip(lo, hi)
             m = mg if ch == 1 else (m + (dr * coef[:, 1] + (known[:, 1:2] * g - mg) * coef[:, 2]) // c).clip(lo, hi)
+        return (logit[:, ch], *self.shift(m, logscale[:, ch], scale_offset, mean_offset))
+
+    @staticmethod
+    def shift(mean: Array, logscale: Array, scale_offset: Array | int, mean_offset: Array | int
+              ) -> tuple[Array, Array]:
+        """Conditioned means and log-scales (n, K) moved by a stream's offsets, within their ranges."""
         if not isinstance(mean_offset, int) or mean_offset:
-            m = (m + mean_offset).clip(lo, hi)
-        s = logscale[:, ch]
+            mean = (mean + mean_offset).clip(*RANGE["mean"])
         if not isinstance(scale_offset, int) or scale_offset:
-            s = (s + scale_offset).clip(*RANGE["logscale"])
-        return logit[:, ch], m, s
+            logscale = (logscale + scale_offset).clip(*RANGE["logscale"])
+        return mean, logscale
 
     def pmf(self, logit: Array, mean: Array, logscale: Array) -> Array:
-        """(n, 256) int64 masses, each ≥ 1, from one channel's (n, K) integer parameters: a numpy
+        """(n, 256) int32 masses, each ≥ 1, from one channel's (n, K) integer parameters: a numpy
         array for numpy parameters (the CPU coder's path: far less per-call overhead than torch on
         small batches), a tensor on the parameters' device for tensors. ``CHUNK`` pixels at a
         time, so that the (CHUNK, K, 256) gather stays in cache."""
@@ -199,18 +206,30 @@ class IntegerMixture:
             return part(logit, mean, logscale)
         return cat([part(*(t[a:a + self.CHUNK] for t in (logit, mean, logscale))) for a in range(0, n, self.CHUNK)])
 
-    def bits(self, logit: Tensor, mean: Tensor, logscale: Tensor, x: Tensor) -> Tensor:
-        """−log2 of the probability ``pmf`` gives symbols x (n,), from K CDF lookups per symbol
-        instead of 256 masses: pmf[x] = Σ_k w_k·(CDF_k above x − CDF_k below x) + Σw >> 2, and
-        every PMF sums to Σ_k w_k·2^16 + 256·(Σw >> 2)."""
-        row, start, w = self._locate(logit, mean, logscale)
-        at = row * self.cdf.shape[-1] + start + x[:, None]
-        top = torch.where(x[:, None] < 255, torch.take(self.cdf, at + 1), 1 << CDF_BITS)
-        bottom = torch.where(x[:, None] > 0, torch.take(self.cdf, at), 0)
-        floor = w.sum(-1) >> 2
-        mass = ((top - bottom) * w).sum(-1) + floor
-        total = (w.sum(-1) << CDF_BITS) + 256 * floor
-        return torch.log2(total.double()) - torch.log2(mass.double())
+    def code_lengths(self, logit: np.ndarray, x: np.ndarray) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+        """The code lengths in bits (n,) of symbols x (n,) as a function of one channel's means
+        and log-scales (n, K), its logits fixed: −log2 of the probability ``pmf`` gives them.
+
+        What the encoder's adaptation search evaluates many times, so the mixture weights and the
+        PMF totals are computed once, and each evaluation costs K CDF lookups per symbol instead of
+        256 masses: pmf[x] = Σ_k w_k·(CDF_k above x − CDF_k below x) + Σw >> 2, and every PMF
+        sums to Σ_k w_k·2^16 + 256·(Σw >> 2).
+        """
+        w = self._np_exp[np.minimum(logit.max(1, keepdims=True) - logit, LOGIT_GAP)].astype(np.int64)
+        floor = w.sum(1) >> 2
+        log_total = np.log2(((w.sum(1) << CDF_BITS) + 256 * floor).astype(np.float64))
+        above = np.where(x < 255, 1, 0)[:, None]   # symbol 255's CDF above is 2^16: its tail
+        below = np.where(x > 0, 1, 0)[:, None]     # symbol 0's CDF below is 0: its tail
+        full = (1 - above) << CDF_BITS
+        cols, g = self.cdf.shape[-1], GRID["mean"]
+
+        def bits(mean: np.ndarray, logscale: np.ndarray) -> np.ndarray:
+            whole = mean // g
+            at = ((logscale - RANGE["logscale"][0]) * g + mean - whole * g) * cols + self.OFFSET - whole + x[:, None]
+            top = self._np_cdf[at + 1] * above + full
+            mass = ((top - self._np_cdf[at] * below) * w).sum(1) + floor
+            return log_total - np.log2(mass)
+        return bits
 
     def _locate(self, logit: Tensor, mean: Tensor, logscale: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Per component: CDF table row, column of the edge below symbol 0, and mixture weight."""
@@ -223,16 +242,16 @@ class IntegerMixture:
     def _pmf(self, logit: Tensor, mean: Tensor, logscale: Tensor) -> Tensor:
         """Σ_k w_k · (component k's 256 masses), the tails folded into symbols 0 and 255, plus
         the floor Σw >> 2. Sums stay below K · 2^WEIGHT_BITS · 2^CDF_BITS < 2^31 (certified at
-        load), so int32 arithmetic is exact."""
-        row, start, w = self._locate(logit, mean, logscale)
+        load), so int32 arithmetic is exact (torch's lookups want int64 indices)."""
+        row, start, w = self._locate(*(t.long() for t in (logit, mean, logscale)))
         w32 = w.to(torch.int32)
-        pmf = (self.windows[row, start] * w32.unsqueeze(-1)).sum(1, dtype=torch.int64)
+        pmf = (self.windows[row, start] * w32.unsqueeze(-1)).sum(1, dtype=torch.int32)
         at = row * self.cdf.shape[-1] + start
         low = torch.take(self.cdf, at)                                   # CDF below symbol 0
         high = (1 << CDF_BITS) - torch.take(self.cdf, at + 256)          # mass above symbol 255
-        pmf[:, 0] += (low * w).sum(-1)
-        pmf[:, 255] += (high * w).sum(-1)
-        return pmf + (w.sum(-1, keepdim=True) >> 2)
+        pmf[:, 0] += (low * w32).sum(-1, dtype=torch.int32)
+        pmf[:, 255] += (high * w32).sum(-1, dtype=torch.int32)
+        return pmf + (w32.sum(-1, keepdim=True, dtype=torch.int32) >> 2)
 
     def _pmf_numpy(self, logit: np.ndarray, mean: np.ndarray, logscale: np.ndarray) -> np.ndarray:
         """``_pmf`` in numpy, for the CPU: the same integers, with a fraction of torch's per-call
@@ -248,4 +267,4 @@ class IntegerMixture:
         pmf[:, 0] += (self._np_cdf[at] * w).sum(1, dtype=np.int32)
         pmf[:, 255] += (ws << CDF_BITS) - (self._np_cdf[at + 256] * w).sum(1, dtype=np.int32)
         pmf += (ws >> 2)[:, None]
-        return pmf.astype(np.int64)
+        return pmf

@@ -69,9 +69,10 @@ class IntegerPixelCNN:
         return v.add_(h).clamp_(0, 127)
 
     def _head(self, h: Tensor, skip: Tensor) -> Tensor:
-        """Head parameters (n, P) int64 from the last block's output and the skip term."""
+        """Head parameters (n, P) int32 (all within the mixture's ranges) from the last block's
+        output and the skip term."""
         p = self.gemms["head"](h)
-        return p.add_(skip).add_(self.head_bias).clamp_(self.param_lo, self.param_hi).to(torch.int64)
+        return p.add_(skip).add_(self.head_bias).clamp_(self.param_lo, self.param_hi).to(torch.int32)
 
     # -- encoder: whole bands -------------------------------------------------------------
     def band_params(self, rgb: Tensor, context: int) -> Tensor:
@@ -104,7 +105,7 @@ class IntegerPixelCNN:
             r1 = min(rows, r0 + step)
             skip = _conv(self.gemms["skip"], a, self.cfg.first_taps, r0, r1)
             out.append(self._head(h[r0:r1].reshape(-1, self.cfg.channels), skip))
-        return torch.cat(out) if out else torch.empty((0, self.cfg.params_per_pixel), dtype=torch.int64,
+        return torch.cat(out) if out else torch.empty((0, self.cfg.params_per_pixel), dtype=torch.int32,
                                                       device=self.device)
 
     # -- decoder: one wavefront step at a time -------------------------------------------

@@ -43,7 +43,7 @@ def _band_params(net: IntegerPixelCNN, rgb: torch.Tensor, y0: int, y1: int, batc
     for yb in range(y0, y1, batch_rows):
         ye = min(y1, yb + batch_rows)
         c0 = max(y0 if independent else 0, yb - ctx)
-        parts.append(net.band_params(rgb[c0:ye], yb - c0).to(torch.int32))
+        parts.append(net.band_params(rgb[c0:ye], yb - c0))
     return torch.cat(parts)
 
 
@@ -62,9 +62,8 @@ def channel_pmfs(net: IntegerPixelCNN, params: torch.Tensor, pixels: torch.Tenso
                  channels: int) -> list[np.ndarray]:
     """The (n, 256) integer PMFs of the coded channels of known pixels, with a tile's offsets;
     computed in numpy on the CPU (smaller per-call overhead), on the device elsewhere."""
-    p = params.to(torch.int64)
-    on_cpu = p.device.type == "cpu"
-    p, x = (p.numpy(), pixels.numpy()) if on_cpu else (p, pixels)
+    on_cpu = params.device.type == "cpu"
+    p, x = (params.numpy(), pixels.numpy()) if on_cpu else (params, pixels)
     pmfs = [net.mixture.pmf(*net.mixture.channel(p, c, x, offsets.scale[c], offsets.mean[c]))
             for c in range(channels)]
     return pmfs if on_cpu else [q.cpu().numpy() for q in pmfs]
@@ -83,7 +82,7 @@ def _band_chunks(net: IntegerPixelCNN, img: torch.Tensor, y0: int, y1: int, chan
     positions [a, b)."""
     w = img.shape[1]
     params = _band_params(net, img, y0, y1, batch_rows, independent)
-    band = img[y0:y1].reshape(-1, 3).to(torch.int64)
+    band = img[y0:y1].reshape(-1, 3).to(torch.int32)
     offsets = adapt.choose(net, params, band, channels)
     order, steps, _ = band_symbol_order(y0, y1, w, net.cfg.reach_right, channels)
 
@@ -105,8 +104,8 @@ def _encode_band(net: IntegerPixelCNN, img: torch.Tensor, y0: int, y1: int, chan
     offsets, chunks = _band_chunks(net, img, y0, y1, channels, batch_rows, independent)
     for a, b, _, x, pmfs in chunks:
         pos = positions[:, a:b] - channels * a
-        symbols = np.empty(channels * (b - a), dtype=np.int64)
-        table = np.empty((channels * (b - a), 256), dtype=np.int64)
+        symbols = np.empty(channels * (b - a), dtype=np.int32)
+        table = np.empty((channels * (b - a), 256), dtype=np.int32)
         for c, pmf in enumerate(pmfs):
             symbols[pos[c]] = x[:, c]
             table[pos[c]] = pmf
@@ -202,7 +201,7 @@ def decode_pixels(streams: list[bytes], fingerprint: bytes, height: int, width: 
     lanes = list(zip(stream_tiles(h, w, stream_rows, stream_cols), range(len(streams)))) if independent \
         else [(Tile(0, h, 0, w), 0)]
     split = [adapt.Offsets.unpack(s) if adaptive else (adapt.Offsets(), s) for s in streams]
-    offsets = np.array([o.as_row() for o, _ in split], dtype=np.int64).reshape(-1, 6)
+    offsets = np.array([o.as_row() for o, _ in split], dtype=np.int32).reshape(-1, 6)
     decoders = [StreamDecoder(s) for _, s in split]
     workers = min(_workers(net), len(lanes))
     shares = [lanes[len(lanes) * i // workers:len(lanes) * (i + 1) // workers] for i in range(workers)]
@@ -260,7 +259,7 @@ def _decode_step(net: IntegerPixelCNN, wave: Wavefront, t: int, lanes: list[tupl
     local_x = t - (r + 1) * local_y
     lane, ys, xs = (torch.from_numpy(v).to(net.device) for v in (np.concatenate(lane_ids), local_y, local_x))
     params = wave.params(lane, ys, xs).cpu().numpy()  # the mixture runs in numpy: small batches
-    known = np.zeros((n, 3), dtype=np.int64)
+    known = np.zeros((n, 3), dtype=np.int32)
     delta = offsets[np.repeat([stream for stream, _, _ in segments], [b - a for _, a, b in segments])]
     for c in range(channels):
         pmf = net.mixture.pmf(*net.mixture.channel(params, c, known, delta[:, c:c + 1], delta[:, 3 + c:4 + c]))

@@ -57,7 +57,7 @@ def test_decoder_receives_the_encoders_pmfs(model, kodak_crop, monkeypatch, thre
         sides.setdefault(stream_of[coder], []).append(np.concatenate(chunks))
     assert len(sides) == streams
     for enc, dec in sides.values():
-        assert enc.dtype == dec.dtype == np.int64
+        assert enc.dtype == dec.dtype == np.int32
         assert np.array_equal(enc, dec)
 
 
@@ -178,6 +178,9 @@ def test_certificate_refuses_non_int8_weights_and_overflowing_requantisation(mod
         weights.build(_doctored(model, "mix1.weight", lambda w: w.astype(np.int16) * 3))
     with pytest.raises(CertificateError, match="int64"):
         weights.build(_doctored(model, "head.mult", lambda m: m * 2**30))
+    # Unclamped head outputs 4096× larger could pass 2^24, where float32 stops being exact.
+    with pytest.raises(CertificateError, match="not exact in float32"):
+        weights.build(_doctored(model, "head.shift", lambda s: s - 12))
 
 
 def test_certificate_refuses_mixture_tables_that_could_overflow(model):
@@ -219,8 +222,8 @@ def test_numpy_and_torch_mixtures_give_identical_pmfs(model, kodak_crop):
     offsets that push means and scales to their clamps."""
     net = weights.load(model)
     pixels = torch.from_numpy(kodak_crop)
-    params = net.band_params(pixels, 0).to(torch.int64)
-    known = pixels.reshape(-1, 3).to(torch.int64)
+    params = net.band_params(pixels, 0)
+    known = pixels.reshape(-1, 3).to(torch.int32)
     for c in range(3):
         for scale, mean in ((0, 0), (-32, 32), (32, -32)):
             parts = net.mixture.channel(params, c, known, scale, mean * 40)
@@ -229,20 +232,23 @@ def test_numpy_and_torch_mixtures_give_identical_pmfs(model, kodak_crop):
             assert np.array_equal(net.mixture.pmf(*in_numpy), net.mixture.pmf(*parts).numpy())
 
 
-def test_symbol_bits_equal_the_pmfs_bits(model, kodak_crop):
-    """``IntegerMixture.bits`` (K lookups per symbol) gives the code length of the full PMF."""
+def test_code_lengths_equal_the_pmfs_bits(model, kodak_crop):
+    """``IntegerMixture.code_lengths`` (K lookups per symbol, what the adaptation search uses)
+    gives the code length of the full PMF, also where offsets push means and scales to their
+    clamps and for the end symbols that carry the tails."""
     net = weights.load(model)
     pixels = torch.from_numpy(kodak_crop[:16, :32].copy())
-    params = net.band_params(pixels, 0).to(torch.int64)
-    x = pixels.reshape(-1, 3).to(torch.int64)
+    params = net.band_params(pixels, 0).to(torch.int64).numpy()
+    x = pixels.reshape(-1, 3).to(torch.int64).numpy().copy()
     x[::7] = 0
-    x[3::7] = 255  # the two end symbols carry the tails
+    x[3::7] = 255
     for c in range(3):
-        for offset in (-5, 0, 9):
-            parts = net.mixture.channel(params, c, x, offset)
-            pmf = net.mixture.pmf(*parts)
-            full = -torch.log2(pmf.gather(1, x[:, c:c + 1])[:, 0].double() / pmf.sum(1).double())
-            assert torch.allclose(net.mixture.bits(*parts, x[:, c]), full, rtol=0, atol=1e-9)
+        logit, mean, scale = net.mixture.channel(params, c, x)
+        bits = net.mixture.code_lengths(logit, x[:, c])
+        for offsets in ((-5, 0), (0, 0), (9, 3), (40, -600), (-40, 6000)):
+            pmf = net.mixture.pmf(*net.mixture.channel(params, c, x, *offsets)).astype(np.int64)
+            full = -np.log2(np.take_along_axis(pmf, x[:, c:c + 1], 1)[:, 0] / pmf.sum(1))
+            assert np.allclose(bits(*net.mixture.shift(mean, scale, *offsets)), full, rtol=0, atol=1e-9)
 
 
 def test_adaptation_follows_the_image(model, kodak_crop):
