@@ -22,8 +22,9 @@ class StreamEncoder:
         self._coder = constriction.stream.queue.RangeEncoder()
 
     def encode(self, symbols: np.ndarray, pmf: np.ndarray) -> None:
-        """Append symbols (n,) with their integer masses (n, 256), in order."""
-        self._coder.encode(symbols.astype(np.int32), _FAMILY, pmf.astype(np.float64))
+        """Append symbols (n,) with their integer masses (n, 256), in order (integer arrays, or
+        float64 arrays of integers, which the coder takes without a copy)."""
+        self._coder.encode(np.asarray(symbols, dtype=np.int32), _FAMILY, np.asarray(pmf, dtype=np.float64))
 
     def finish(self) -> bytes:
         return self._coder.get_compressed().astype("<u4").tobytes()
@@ -41,6 +42,6 @@ class StreamDecoder:
     def decode(self, pmf: np.ndarray) -> np.ndarray:
         """The next n symbols, given their integer masses (n, 256)."""
         try:
-            return np.asarray(self._coder.decode(_FAMILY, pmf.astype(np.float64)), dtype=np.int64)
+            return np.asarray(self._coder.decode(_FAMILY, np.asarray(pmf, dtype=np.float64)), dtype=np.int64)
         except (ValueError, RuntimeError, AssertionError) as exc:  # constriction's ways to report a bad stream
             raise CorruptError(f"stream does not decode: {exc}") from exc

@@ -105,7 +105,7 @@ def _encode_band(net: IntegerPixelCNN, img: torch.Tensor, y0: int, y1: int, chan
     for a, b, _, x, pmfs in chunks:
         pos = positions[:, a:b] - channels * a
         symbols = np.empty(channels * (b - a), dtype=np.int32)
-        table = np.empty((channels * (b - a), 256), dtype=np.int32)
+        table = np.empty((channels * (b - a), 256))  # float64, what the coder takes: no copy
         for c, pmf in enumerate(pmfs):
             symbols[pos[c]] = x[:, c]
             table[pos[c]] = pmf
