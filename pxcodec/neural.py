@@ -32,6 +32,8 @@ PIXELS_IN_FLIGHT = 1 << 20
 LANE_CACHE_BYTES = 1 << 28
 
 Progress = Callable[[int, int], None]
+#: Row sums of PMF tables as a matrix-vector product: far faster than ``sum(1)`` on float64 rows.
+_ONES = np.ones(256)
 
 
 def _band_params(net: IntegerPixelCNN, rgb: torch.Tensor, y0: int, y1: int, batch_rows: int,
@@ -110,7 +112,7 @@ def _encode_band(net: IntegerPixelCNN, img: torch.Tensor, y0: int, y1: int, chan
             symbols[pos[c]] = x[:, c]
             table[pos[c]] = pmf
         mass = np.take_along_axis(table, symbols[:, None], 1)[:, 0]
-        ideal -= float(np.log2(mass / table.sum(1)).sum())
+        ideal -= float(np.log2(mass / (table @ _ONES)).sum())  # exact: integer sums below 2^39
         enc.encode(symbols, table)
     return offsets.pack() + enc.finish(), ideal
 
