@@ -80,7 +80,7 @@ def main() -> None:
             (streams, _), cum, total = profiled(lambda: neural.encode_pixels(pixels, model))
             runs["encode"].append(stage_seconds("encode", cum, total))
             decoded, cum, total = profiled(lambda: neural.decode_pixels(
-                streams, model.fingerprint, h, w, 3, neural.STREAM_ROWS, True, True, neural.STREAM_COLS))
+                streams, model.fingerprint, h, w, 3, neural.STREAM_ROWS, True, stream_cols=neural.STREAM_COLS))
             if not (decoded == pixels).all():
                 raise SystemExit(f"{path.name}: round trip is not exact")
             runs["decode"].append(stage_seconds("decode", cum, total))

@@ -1,15 +1,18 @@
 """Forward adaptation: per-stream offsets that fit the model's distributions to one image.
 
 The encoder sees a whole tile (or band) before coding it, so it can measure how the model's
-predictions miss on this image and say so in 8 bytes at the start of the tile's stream: per channel, an
-offset added to every log-scale (wider or narrower distributions) and one added to every
-conditioned mean (a bias), both on the model's integer grids. The decoder only applies them,
-so they cost no exactness (DESIGN C1): the offsets are data, not a computation to repeat.
+predictions miss on this image and say so in a few bytes at the start of the tile's stream: per
+channel, an offset added to every log-scale (wider or narrower distributions) and one added to
+every conditioned mean (a bias), and offsets to the three colour coefficients that condition G on
+R and B on R and G (how strongly this image's colours move together), all on the model's integer
+grids. The decoder only applies them, so they cost no exactness (DESIGN C1): the offsets are
+data, not a computation to repeat.
 """
 from __future__ import annotations
 
 import math
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -17,63 +20,83 @@ import torch
 from .errors import CorruptError
 from .network import IntegerPixelCNN
 
-#: Largest |offset|: log-scale grid units (1/16 of a natural-log unit) and mean grid units (1/16
-#: of a pixel level).
+#: Largest |offset|: log-scale grid units (1/16 of a natural-log unit), mean grid units (1/16
+#: of a pixel level) and colour-coefficient grid units (1/64).
 MAX_SCALE = 32
 MAX_MEAN = 32
+MAX_COEF = 32
 #: Pixels of a band (evenly spaced) on which the encoder measures candidate offsets.
 SAMPLE = 4096
-_PREFIX = struct.Struct("<8b")   # scale R G B, mean R G B, two zero bytes
+#: The stream prefix of each format version that has one: scale R G B, mean R G B, then zero
+#: bytes (versions 2 and 3), or coefficient G←R, B←R, B←G and zero bytes (version 4 on).
+_PREFIX = {2: struct.Struct("<6b2x"), 3: struct.Struct("<6b2x"), 4: struct.Struct("<9b3x")}
+_LIMITS = (MAX_SCALE,) * 3 + (MAX_MEAN,) * 3 + (MAX_COEF,) * 3
 
 
 @dataclass
 class Offsets:
-    """One band's offsets, per channel R, G, B (grey files use only R)."""
+    """One tile's offsets: scale and mean per channel R, G, B (grey files use only R), and the
+    colour coefficients G←R, B←R, B←G."""
 
     scale: list[int] = field(default_factory=lambda: [0, 0, 0])
     mean: list[int] = field(default_factory=lambda: [0, 0, 0])
+    coef: list[int] = field(default_factory=lambda: [0, 0, 0])
 
     def pack(self) -> bytes:
-        """The 8-byte prefix of the band's stream."""
-        return _PREFIX.pack(*self.scale, *self.mean, 0, 0)
+        """The prefix of the tile's stream, as the current format version writes it."""
+        return _PREFIX[max(_PREFIX)].pack(*self.as_row())
 
     @classmethod
-    def unpack(cls, stream: bytes) -> tuple["Offsets", bytes]:
-        """A band stream's offsets and the coder's words after them; impossible ones are corrupt."""
-        if len(stream) < _PREFIX.size:
+    def unpack(cls, stream: bytes, version: int) -> tuple["Offsets", bytes]:
+        """A stream's offsets and the coder's words after them, as format ``version`` wrote
+        them (version 1 streams have none: all zero); impossible ones are corrupt."""
+        if version not in _PREFIX:
+            return cls(), stream
+        layout = _PREFIX[version]
+        if len(stream) < layout.size:
             raise CorruptError("band stream too short for its adaptation offsets")
-        values = _PREFIX.unpack_from(stream)
-        scale, mean = list(values[:3]), list(values[3:6])
-        if any(values[6:]) or max(map(abs, scale)) > MAX_SCALE or max(map(abs, mean)) > MAX_MEAN:
-            raise CorruptError(f"band stream has impossible adaptation offsets {values}")
-        return cls(scale, mean), stream[_PREFIX.size:]
+        values = list(layout.unpack_from(stream))
+        padding = stream[len(values):layout.size]
+        if any(padding) or any(abs(v) > top for v, top in zip(values, _LIMITS)):
+            raise CorruptError(f"band stream has impossible adaptation offsets {stream[:layout.size].hex()}")
+        values += [0] * (9 - len(values))
+        return cls(values[:3], values[3:6], values[6:]), stream[layout.size:]
 
     def as_row(self) -> list[int]:
-        """(scale R, G, B, mean R, G, B), the decoder's per-stream row."""
-        return self.scale + self.mean
+        """(scale R, G, B, mean R, G, B, coefficient G←R, B←R, B←G), the decoder's per-stream row."""
+        return self.scale + self.mean + self.coef
 
 
 def choose(net: IntegerPixelCNN, params: torch.Tensor, pixels: torch.Tensor, channels: int) -> Offsets:
     """The offsets that minimise the exact code length of ``SAMPLE`` pixels of a band.
 
-    Per channel (they are independent: a channel's mean depends on earlier channels' values,
-    not on their offsets), coordinate descent: scale, then mean, then scale again, each a
-    coarse-to-fine search (steps 8, 4, 2, 1) over exact integer code lengths that cost K table
-    lookups per symbol (``IntegerMixture.code_lengths``). The sample is small, so the search
-    runs in numpy on the host whatever the model's device.
+    Channel by channel (a channel's mean depends on earlier channels' values and coefficients,
+    not on their scale or mean offsets), coordinate descent: first the channel's own colour
+    coefficients (G←R for G; B←R, B←G, B←R again for B), then its scale, mean and scale again,
+    each a coarse-to-fine search (steps 8, 4, 2, 1) over exact integer code lengths that cost K
+    table lookups per symbol (``IntegerMixture.code_lengths``). The sample is small, so the
+    search runs in numpy on the host whatever the model's device.
     """
     step = max(1, pixels.shape[0] // SAMPLE)
-    p = params[::step].to(torch.int64).cpu().numpy()
-    x = pixels[::step].to(torch.int64).cpu().numpy()
+    p = params[::step].cpu().numpy()
+    x = pixels[::step].to(torch.int32).cpu().numpy()
     mixture = net.mixture
     out = Offsets()
+    own_coefs = {1: [0], 2: [1, 2, 1]} if channels == 3 else {}
     for c in range(channels):
-        logit, mean0, scale0 = mixture.channel(p, c, x)
+        logit = mixture.channel(p, c, x)[0]
         bits = mixture.code_lengths(logit, x[:, c])
 
+        def coef_cost(j: int, value: int) -> float:
+            coef = out.coef.copy()
+            coef[j] = value
+            return float(bits(*mixture.channel(p, c, x, coef_offset=coef)[1:]).sum())
+
+        for j in own_coefs.get(c, []):
+            out.coef[j] = _search(lambda v: coef_cost(j, v), MAX_COEF)
+        _, mean0, scale0 = mixture.channel(p, c, x, coef_offset=out.coef)
+
         def cost(scale: int, mean: int) -> float:
-            if abs(scale) > MAX_SCALE or abs(mean) > MAX_MEAN:
-                return math.inf
             return float(bits(*mixture.shift(mean0, scale0, scale, mean)).sum())
 
         scale = _search(lambda s: cost(s, 0), MAX_SCALE)
@@ -83,11 +106,13 @@ def choose(net: IntegerPixelCNN, params: torch.Tensor, pixels: torch.Tensor, cha
     return out
 
 
-def _search(cost, limit: int) -> int:
+def _search(cost: Callable[[int], float], limit: int) -> int:
     """argmin of ``cost`` over the integers in ±limit: a grid of step 8, then steps 4, 2, 1."""
     seen: dict[int, float] = {}
 
     def f(v: int) -> float:
+        if abs(v) > limit:
+            return math.inf
         if v not in seen:
             seen[v] = cost(v)
         return seen[v]

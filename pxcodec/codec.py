@@ -66,7 +66,7 @@ def decode(data: bytes, *, device: str = "cpu", kernel: str = "auto",
         channels = 3 if mode in ("RGB", "RGBA") else 1
         picture.pixels = neural.decode_pixels(streams[:header.tiles], header.fingerprint, h, w, channels,
                                               header.stream_rows, header.independent,
-                                              adaptive=header.version >= 2, stream_cols=header.stream_cols,
+                                              version=header.version, stream_cols=header.stream_cols,
                                               device=device, kernel=kernel, progress=progress)
     if mode in ("RGBA", "LA"):
         picture.alpha = planes.unpack_alpha(streams[-1], h, w)

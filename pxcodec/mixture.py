@@ -10,7 +10,7 @@ PMF replaces ``exp``/``sigmoid`` by tables shipped inside the weights file (DESI
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -119,6 +119,13 @@ def clamp_head(p: Tensor) -> Tensor:
 
 # ----------------------------------------------------------------------------- integer (coding)
 
+def _moved(values: Array, offset: Array | int, group: str) -> Array:
+    """Integer parameters of ``group`` plus an offset, clamped to the group's range (as they are)."""
+    if isinstance(offset, int) and not offset:
+        return values
+    return (values + offset).clip(*RANGE[group])
+
+
 class IntegerMixture:
     """Exact 256-way integer PMFs from integer head parameters, through the shipped tables.
 
@@ -165,12 +172,14 @@ class IntegerMixture:
         return sig[idx]
 
     def channel(self, params: Array, ch: int, known: Array, scale_offset: Array | int = 0,
-                mean_offset: Array | int = 0) -> tuple[Array, Array, Array]:
+                mean_offset: Array | int = 0, coef_offset: Sequence[Array | int] = (0, 0, 0)
+                ) -> tuple[Array, Array, Array]:
         """Logits, conditioned means and log-scales (n, K) of channel ``ch``.
 
         ``known`` (n, ≥ch) holds the already coded channels of the same pixels. The offsets (ints,
-        or (n, 1)) are added to every log-scale and to the conditioned mean before their clamps:
-        the per-stream adaptation the encoder chooses and the stream carries (``adapt``). Written
+        or (n, 1)) are the per-stream adaptation the encoder chooses and the stream carries
+        (``adapt``): the colour coefficients' (G←R, B←R, B←G) are added to the coefficients, the
+        others to every log-scale and to the conditioned mean, each before its clamp. Written
         with operators only, so it runs alike on torch tensors and numpy arrays (int32 suffices:
         every intermediate stays below 2^23).
         """
@@ -180,20 +189,17 @@ class IntegerMixture:
         lo, hi = RANGE["mean"]
         m = mean[:, ch]
         if ch >= 1:
+            k0, k1, k2 = (_moved(coef[:, j], coef_offset[j], "coef") for j in range(3))
             dr = known[:, :1] * g - mean[:, 0]
-            mg = (mean[:, 1] + dr * coef[:, 0] // c).clip(lo, hi)
-            m = mg if ch == 1 else (m + (dr * coef[:, 1] + (known[:, 1:2] * g - mg) * coef[:, 2]) // c).clip(lo, hi)
+            mg = (mean[:, 1] + dr * k0 // c).clip(lo, hi)
+            m = mg if ch == 1 else (m + (dr * k1 + (known[:, 1:2] * g - mg) * k2) // c).clip(lo, hi)
         return (logit[:, ch], *self.shift(m, logscale[:, ch], scale_offset, mean_offset))
 
     @staticmethod
     def shift(mean: Array, logscale: Array, scale_offset: Array | int, mean_offset: Array | int
               ) -> tuple[Array, Array]:
         """Conditioned means and log-scales (n, K) moved by a stream's offsets, within their ranges."""
-        if not isinstance(mean_offset, int) or mean_offset:
-            mean = (mean + mean_offset).clip(*RANGE["mean"])
-        if not isinstance(scale_offset, int) or scale_offset:
-            logscale = (logscale + scale_offset).clip(*RANGE["logscale"])
-        return mean, logscale
+        return _moved(mean, mean_offset, "mean"), _moved(logscale, scale_offset, "logscale")
 
     def pmf(self, logit: Array, mean: Array, logscale: Array) -> Array:
         """(n, 256) int32 masses, each ≥ 1, from one channel's (n, K) integer parameters: a numpy

@@ -15,6 +15,7 @@ import torch
 from . import adapt, parallel, weights
 from .adapt import Offsets
 from .coder import StreamDecoder, StreamEncoder
+from .container import VERSION
 from .network import IntegerPixelCNN, Wavefront
 from .schedule import Tile, band_symbol_order, step_count, step_rows, stream_tiles
 
@@ -66,7 +67,7 @@ def channel_pmfs(net: IntegerPixelCNN, params: torch.Tensor, pixels: torch.Tenso
     computed in numpy on the CPU (smaller per-call overhead), on the device elsewhere."""
     on_cpu = params.device.type == "cpu"
     p, x = (params.numpy(), pixels.numpy()) if on_cpu else (params, pixels)
-    pmfs = [net.mixture.pmf(*net.mixture.channel(p, c, x, offsets.scale[c], offsets.mean[c]))
+    pmfs = [net.mixture.pmf(*net.mixture.channel(p, c, x, offsets.scale[c], offsets.mean[c], offsets.coef))
             for c in range(channels)]
     return pmfs if on_cpu else [q.cpu().numpy() for q in pmfs]
 
@@ -188,22 +189,22 @@ def pixel_costs(pixels: np.ndarray, model: weights.ModelFile | None = None, *, d
 
 
 def decode_pixels(streams: list[bytes], fingerprint: bytes, height: int, width: int, channels: int,
-                  stream_rows: int, independent: bool, adaptive: bool = True, stream_cols: int = 0, *,
+                  stream_rows: int, independent: bool, version: int = VERSION, stream_cols: int = 0, *,
                   device: str = "cpu", kernel: str = "auto", progress: Progress | None = None) -> np.ndarray:
     """Inverse of ``encode_pixels``: (H, W, 3) colour or (H, W) grey uint8 pixels.
 
     Independent tiles are decoded side by side as lanes of one wavefront (at most
     ``LANE_CACHE_BYTES`` of caches at a time), on the CPU shared out between
     ``torch.get_num_threads()`` forked worker processes (``parallel``); dependent bands as one
-    lane, the whole image, in this process. ``adaptive`` streams start with their tile's
-    adaptation offsets (format version 2 on).
+    lane, the whole image, in this process. The streams are as format ``version`` writes them:
+    from version 2 on, each starts with its tile's adaptation offsets (``adapt.Offsets``).
     """
     net = weights.load(weights.by_fingerprint(fingerprint), kernel, device)
     h, w = height, width
     lanes = list(zip(stream_tiles(h, w, stream_rows, stream_cols), range(len(streams)))) if independent \
         else [(Tile(0, h, 0, w), 0)]
-    split = [adapt.Offsets.unpack(s) if adaptive else (adapt.Offsets(), s) for s in streams]
-    offsets = np.array([o.as_row() for o, _ in split], dtype=np.int32).reshape(-1, 6)
+    split = [adapt.Offsets.unpack(s, version) for s in streams]
+    offsets = np.array([o.as_row() for o, _ in split], dtype=np.int32).reshape(-1, 9)
     decoders = [StreamDecoder(s) for _, s in split]
     workers = min(_workers(net), len(lanes))
     shares = [lanes[len(lanes) * i // workers:len(lanes) * (i + 1) // workers] for i in range(workers)]
@@ -242,7 +243,7 @@ def _decode_step(net: IntegerPixelCNN, wave: Wavefront, t: int, lanes: list[tupl
                  out: np.ndarray, out_y0: int) -> None:
     """Decode the pixels of step ``t`` of every lane (a tile, and the stream of its first
     ``stream_rows`` rows) into ``out`` (image rows from ``out_y0``), with each stream's
-    adaptation ``offsets`` (streams, 6: scale R G B, mean R G B)."""
+    adaptation ``offsets`` (streams, 9: ``Offsets.as_row``)."""
     r = net.cfg.reach_right
     lane_ids, local, rows, x0s, segments, n = [], [], [], [], [], 0
     for i, (tile, stream) in enumerate(lanes):
@@ -263,8 +264,9 @@ def _decode_step(net: IntegerPixelCNN, wave: Wavefront, t: int, lanes: list[tupl
     params = wave.params(lane, ys, xs).cpu().numpy()  # the mixture runs in numpy: small batches
     known = np.zeros((n, 3), dtype=np.int32)
     delta = offsets[np.repeat([stream for stream, _, _ in segments], [b - a for _, a, b in segments])]
+    coefs = [delta[:, 6 + j:7 + j] for j in range(3)]
     for c in range(channels):
-        pmf = net.mixture.pmf(*net.mixture.channel(params, c, known, delta[:, c:c + 1], delta[:, 3 + c:4 + c]))
+        pmf = net.mixture.pmf(*net.mixture.channel(params, c, known, delta[:, c:c + 1], delta[:, 3 + c:4 + c], coefs))
         known[:, c] = np.concatenate([decoders[stream].decode(pmf[a:b]) for stream, a, b in segments])
     if channels == 1:
         known[:, 1:] = known[:, :1]

@@ -39,12 +39,12 @@ def test_truncated_anywhere(good):
 
 def test_unknown_version(good):
     data = bytearray(good)
-    struct.pack_into("<H", data, 8, 4)
-    with pytest.raises(UnsupportedVersionError, match="version 4"):
+    struct.pack_into("<H", data, 8, 5)
+    with pytest.raises(UnsupportedVersionError, match="version 5"):
         pxcodec.decompress(bytes(data))
 
 
-@pytest.mark.parametrize("version, flags", [(3, 2), (3, 0x8001), (2, 2), (1, 1)])
+@pytest.mark.parametrize("version, flags", [(4, 2), (3, 0x8001), (2, 2), (1, 1)])
 def test_unknown_flags_are_corrupt(good, version, flags):
     """Flags a version does not define are refused, not ignored (version 1 defined none)."""
     data = bytearray(good)
@@ -69,9 +69,18 @@ def test_version_2_files_still_decode():
     assert np.array_equal(pxcodec.decompress(data, as_array=True), load("kodim04-48x64.png")[:40, :30])
 
 
-def test_new_files_are_version_3_with_independent_tiles(good):
+def test_version_3_files_still_decode():
+    """A file written by format version 3 (tiles of 16 × 16, adaptation prefix without colour
+    coefficients)."""
+    data = (IMAGES / "kodim04-40x30-v3.pxc").read_bytes()
+    header = pxcodec.info(data)
+    assert (header.version, header.independent, header.stream_cols, header.tiles) == (3, True, 16, 6)
+    assert np.array_equal(pxcodec.decompress(data, as_array=True), load("kodim04-48x64.png")[:40, :30])
+
+
+def test_new_files_are_version_4_with_independent_tiles(good):
     header = pxcodec.info(good)
-    assert (header.version, header.independent) == (container.VERSION, True) == (3, True)
+    assert (header.version, header.independent) == (container.VERSION, True) == (4, True)
     assert header.stream_cols == neural.STREAM_COLS
 
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from pxcodec import adapt, neural, weights
+from pxcodec import adapt, container, neural, weights
 from pxcodec.coder import StreamDecoder, StreamEncoder
 from pxcodec.errors import CertificateError, CorruptError
 from pxcodec.mixture import GRID
@@ -150,9 +150,10 @@ def test_bands_coded_in_worker_processes_give_the_serial_streams(model, kodak_po
 def test_a_corrupt_band_in_a_worker_raises_corrupt_error(model, kodak_portrait, threads):
     """An error in a forked decoder worker reaches the caller with its own type."""
     streams, _ = neural.encode_pixels(kodak_portrait, model, stream_rows=16)
-    streams[3] = streams[3][:8] + b"\xff" * (len(streams[3]) - 8)  # words no range coder writes
+    prefix = len(adapt.Offsets().pack())  # valid offsets, then words no range coder writes
+    streams[3] = streams[3][:prefix] + b"\xff" * (len(streams[3]) - prefix)
     threads(2)
-    with pytest.raises(CorruptError):
+    with pytest.raises(CorruptError, match="does not decode"):
         neural.decode_pixels(streams, model.fingerprint, *kodak_portrait.shape[:2], 3, 16, True)
 
 
@@ -254,11 +255,12 @@ def test_code_lengths_equal_the_pmfs_bits(model, kodak_crop):
 def test_adaptation_follows_the_image(model, kodak_crop):
     """A photo with added noise gets wider distributions (positive scale offsets) in every
     channel, and the stream carries them for the decoder; a model whose means are one level too
-    high gets mean offsets that take that level back."""
+    high gets mean offsets that take that level back, and one whose G←R coefficients are too
+    large gets a coefficient offset that takes the excess back."""
     rng = np.random.default_rng(0)
     noisy = np.clip(kodak_crop[:32, :48] + rng.integers(-24, 25, (32, 48, 3)), 0, 255).astype(np.uint8)
     streams, _ = neural.encode_pixels(noisy, model)
-    offsets, _ = adapt.Offsets.unpack(streams[0])
+    offsets, _ = adapt.Offsets.unpack(streams[0], container.VERSION)
     assert all(d > 0 for d in offsets.scale)
     assert np.array_equal(decode(encode(noisy, model).data), noisy)
     net = weights.load(model)
@@ -269,16 +271,31 @@ def test_adaptation_follows_the_image(model, kodak_crop):
     shifted = adapt.choose(net, params, pixels.reshape(-1, 3).to(torch.int64), 3)
     unshifted = adapt.choose(net, net.band_params(pixels, 0), pixels.reshape(-1, 3).to(torch.int64), 3)
     assert abs(shifted.mean[0] - unshifted.mean[0] + GRID["mean"]) <= 3
+    params = net.band_params(pixels, 0)
+    params[:, 9 * k:10 * k] += GRID["coef"] // 4  # G←R a quarter larger in every component
+    shifted = adapt.choose(net, params, pixels.reshape(-1, 3).to(torch.int64), 3)
+    assert abs(shifted.coef[0] - unshifted.coef[0] + GRID["coef"] // 4) <= 4, (shifted, unshifted)
 
 
-@pytest.mark.parametrize("stream", [b"", bytes(4), bytes([0] * 7 + [1] + [0] * 8),
-                                    bytes([adapt.MAX_SCALE + 1] + [0] * 15),
-                                    bytes([0, 0, 0, 0, 0, 256 - adapt.MAX_MEAN - 1] + [0] * 10)])
-def test_bad_adaptation_offsets_are_corrupt(stream):
+@pytest.mark.parametrize("version, stream", [
+    (4, b""), (4, bytes(8)), (3, bytes(4)), (2, bytes(7)),
+    (4, bytes([0] * 11 + [1] + [0] * 4)), (3, bytes([0] * 7 + [1] + [0] * 8)),  # padding not zero
+    (4, bytes([adapt.MAX_SCALE + 1] + [0] * 15)), (3, bytes([adapt.MAX_SCALE + 1] + [0] * 15)),
+    (4, bytes([0, 0, 0, 0, 0, 256 - adapt.MAX_MEAN - 1] + [0] * 10)),
+    (4, bytes([0] * 8 + [adapt.MAX_COEF + 1] + [0] * 7))])
+def test_bad_adaptation_offsets_are_corrupt(version, stream):
     with pytest.raises(CorruptError, match="offsets"):
-        adapt.Offsets.unpack(stream)
+        adapt.Offsets.unpack(stream, version)
 
 
 def test_offsets_round_trip_through_the_prefix():
-    offsets = adapt.Offsets([-32, 5, 0], [7, -32, 32])
-    assert adapt.Offsets.unpack(offsets.pack() + b"rest") == (offsets, b"rest")
+    offsets = adapt.Offsets([-32, 5, 0], [7, -32, 32], [32, -1, -32])
+    assert adapt.Offsets.unpack(offsets.pack() + b"rest", container.VERSION) == (offsets, b"rest")
+
+
+def test_version_3_prefixes_have_no_colour_coefficients():
+    """A version-3 stream's 8-byte prefix reads as scale and mean offsets, coefficients zero;
+    a version-1 stream has no prefix at all."""
+    stream = bytes([1, 2, 3, 4, 5, 6, 0, 0]) + b"rest"
+    assert adapt.Offsets.unpack(stream, 3) == (adapt.Offsets([1, 2, 3], [4, 5, 6], [0, 0, 0]), b"rest")
+    assert adapt.Offsets.unpack(stream, 1) == (adapt.Offsets(), stream)
