@@ -54,11 +54,11 @@ class Offsets:
             return cls(), stream
         layout = _PREFIX[version]
         if len(stream) < layout.size:
-            raise CorruptError("band stream too short for its adaptation offsets")
+            raise CorruptError("stream too short for its adaptation offsets")
         values = list(layout.unpack_from(stream))
         padding = stream[len(values):layout.size]
         if any(padding) or any(abs(v) > top for v, top in zip(values, _LIMITS)):
-            raise CorruptError(f"band stream has impossible adaptation offsets {stream[:layout.size].hex()}")
+            raise CorruptError(f"stream has impossible adaptation offsets {stream[:layout.size].hex()}")
         values += [0] * (9 - len(values))
         return cls(values[:3], values[3:6], values[6:]), stream[layout.size:]
 
