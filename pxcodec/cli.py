@@ -69,6 +69,9 @@ def _threads(n: int | None) -> None:
 
 
 _device = click.option("--device", default="cpu", show_default=True, help="cpu or cuda.")
+_model = click.option("--model", default=weights.DEFAULT_MODEL, show_default=True,
+                      help="Shipped model to code with (weights/NAME.npz; the models and their sizes "
+                           "and speeds are listed in weights/README.md). Decoding finds the model a file names.")
 _force = click.option("--force", is_flag=True, help="Overwrite an existing output file.")
 _nthreads = click.option("--threads", type=int, default=None,
                          help="CPU threads; compressing and decompressing, worker processes that share out "
@@ -143,12 +146,12 @@ def _refuse_existing(out: Path, force: bool) -> None:
         raise click.ClickException(f"{out} exists (use --force to overwrite)")
 
 
-def compress_file(src: Path, out: Path, *, force: bool, compare: bool, device: str,
+def compress_file(src: Path, out: Path, *, force: bool, compare: bool, model: str, device: str,
                   progress: codec.Progress | None = None) -> list[str]:
-    """Compress one file; returns the lines to print."""
+    """Compress one file with the shipped model named ``model``; returns the lines to print."""
     _refuse_existing(out, force)
     picture = read_file(src)
-    data = codec.encode(picture, device=device, progress=progress).data
+    data = codec.encode(picture, weights.by_name(model), device=device, progress=progress).data
     _write_atomic(out, data, force)
     lines = [f"{src} -> {out}: {len(data):,} bytes, {_mode(picture.mode)} {_rate(len(data), picture)}"]
     if compare and picture.mode == "RGB":
@@ -170,16 +173,18 @@ def decompress_file(src: Path, out: Path, *, force: bool, device: str,
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Output file (one input only). Default: each input with .pxc.")
 @click.option("--compare", is_flag=True, help="Also print the sizes of PNG and WebP lossless.")
+@_model
 @_force
 @_device
 @_nthreads
 @_jobs
-def compress(sources: tuple[Path, ...], output: Path | None, compare: bool, force: bool, device: str,
-             threads: int | None, jobs: int | None) -> None:
+def compress(sources: tuple[Path, ...], output: Path | None, compare: bool, model: str, force: bool,
+             device: str, threads: int | None, jobs: int | None) -> None:
     """Compress images (files, or the PNGs in folders) to .pxc files."""
     _threads(threads)
+    weights.by_name(model)  # an unknown name fails once, before any file is read
     _batch("compress", sources, ".png", output, ".pxc", compress_file,
-           {"force": force, "compare": compare, "device": device}, jobs)
+           {"force": force, "compare": compare, "model": model, "device": device}, jobs)
 
 
 def _mode(mode: str) -> str:
@@ -222,9 +227,11 @@ def decompress(sources: tuple[Path, ...], output: Path | None, force: bool, devi
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder for bench.csv, bench.json and the chart bench.png.")
 @click.option("--repeat", default=1, show_default=True, help="Encodes per image (median time).")
+@_model
 @_device
 @_nthreads
-def bench(sources: tuple[Path, ...], out: Path | None, repeat: int, device: str, threads: int | None) -> None:
+def bench(sources: tuple[Path, ...], out: Path | None, repeat: int, model: str, device: str,
+          threads: int | None) -> None:
     """Compare pxc with PNG, WebP (and JPEG XL, JPEG 2000 with imagecodecs) on RGB images."""
     from . import bench as benchmark
 
@@ -232,19 +239,19 @@ def bench(sources: tuple[Path, ...], out: Path | None, repeat: int, device: str,
     files = benchmark.rgb_images(sources)
     if not files:
         raise click.ClickException("no images to benchmark")
-    model = weights.by_name()
+    chosen = weights.by_name(model)
     rows = []
     with click.progressbar(files, label=f"bench {len(files)} images", file=click.get_text_stream("stderr")) as bar:
         for path in bar:
             try:
-                rows.append(benchmark.measure(path, model, repeat, device=device))
+                rows.append(benchmark.measure(path, chosen, repeat, device=device))
             except PxcError as exc:
                 click.echo(f"\nskipped {path}: {exc}", err=True)
     if not rows:
         raise click.ClickException("no image could be benchmarked")
     click.echo(benchmark.table(rows))
     if out:
-        benchmark.write(rows, out, extra={"model": model.name, "fingerprint": model.fingerprint.hex()})
+        benchmark.write(rows, out, extra={"model": chosen.name, "fingerprint": chosen.fingerprint.hex()})
         click.echo(f"wrote {out / 'bench.csv'}, {out / 'bench.json'} and {out / 'bench.png'}")
 
 

@@ -62,6 +62,21 @@ def test_info(photo, tmp_path):
     assert "(pxc-a), 1 independent tile(s) of up to 128 rows × 384 columns, format version 4" in res.output
 
 
+def test_model_option_picks_a_shipped_model(photo, tmp_path):
+    """``--model`` codes with another shipped model; the file names it and decodes without being
+    told; an unknown name is a one-line error that writes nothing."""
+    res = run("compress", photo, "--model", "pxc-a-3600")
+    assert res.exit_code == 0, res.output
+    pxc = tmp_path / "photo.pxc"
+    assert "(pxc-a-3600)" in run("info", pxc).output
+    assert run("decompress", pxc, "-o", tmp_path / "back.png").exit_code == 0
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "back.png")), np.asarray(Image.open(photo)))
+    pxc.unlink()
+    res = run("compress", photo, "--model", "no-such-model")
+    assert res.exit_code == 1 and "no model named 'no-such-model'" in res.output
+    assert not pxc.exists()
+
+
 def test_info_names_the_layout_of_older_files():
     res = run("info", IMAGES / "kodim04-40x30-v1.pxc")
     assert res.exit_code == 0 and "(pxc-a-23800), 3 dependent band(s) of 16 rows, format version 1" in res.output
