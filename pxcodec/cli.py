@@ -146,12 +146,12 @@ def _refuse_existing(out: Path, force: bool) -> None:
         raise click.ClickException(f"{out} exists (use --force to overwrite)")
 
 
-def compress_file(src: Path, out: Path, *, force: bool, compare: bool, model: str, device: str,
+def compress_file(src: Path, out: Path, *, force: bool, compare: bool, model: weights.ModelFile, device: str,
                   progress: codec.Progress | None = None) -> list[str]:
-    """Compress one file with the shipped model named ``model``; returns the lines to print."""
+    """Compress one file with ``model``; returns the lines to print."""
     _refuse_existing(out, force)
     picture = read_file(src)
-    data = codec.encode(picture, weights.by_name(model), device=device, progress=progress).data
+    data = codec.encode(picture, model, device=device, progress=progress).data
     _write_atomic(out, data, force)
     lines = [f"{src} -> {out}: {len(data):,} bytes, {_mode(picture.mode)} {_rate(len(data), picture)}"]
     if compare and picture.mode == "RGB":
@@ -182,9 +182,9 @@ def compress(sources: tuple[Path, ...], output: Path | None, compare: bool, mode
              device: str, threads: int | None, jobs: int | None) -> None:
     """Compress images (files, or the PNGs in folders) to .pxc files."""
     _threads(threads)
-    weights.by_name(model)  # an unknown name fails once, before any file is read
+    chosen = weights.by_name(model)  # an unknown name fails once, before any file is read
     _batch("compress", sources, ".png", output, ".pxc", compress_file,
-           {"force": force, "compare": compare, "model": model, "device": device}, jobs)
+           {"force": force, "compare": compare, "model": chosen, "device": device}, jobs)
 
 
 def _mode(mode: str) -> str:

@@ -221,29 +221,38 @@ class IntegerMixture:
         256 masses: pmf[x] = Σ_k w_k·(CDF_k above x − CDF_k below x) + Σw >> 2, and every PMF
         sums to Σ_k w_k·2^16 + 256·(Σw >> 2).
         """
-        w = self._np_exp[np.minimum(logit.max(1, keepdims=True) - logit, LOGIT_GAP)].astype(np.int64)
+        w = self._weights_numpy(logit).astype(np.int64)
         floor = w.sum(1) >> 2
         log_total = np.log2(((w.sum(1) << CDF_BITS) + 256 * floor).astype(np.float64))
         above = np.where(x < 255, 1, 0)[:, None]   # symbol 255's CDF above is 2^16: its tail
         below = np.where(x > 0, 1, 0)[:, None]     # symbol 0's CDF below is 0: its tail
         full = (1 - above) << CDF_BITS
-        cols, g = self.cdf.shape[-1], GRID["mean"]
+        cols = self.cdf.shape[-1]
 
         def bits(mean: np.ndarray, logscale: np.ndarray) -> np.ndarray:
-            whole = mean // g
-            at = ((logscale - RANGE["logscale"][0]) * g + mean - whole * g) * cols + self.OFFSET - whole + x[:, None]
+            row, start = self._position(mean, logscale)
+            at = row * cols + start + x[:, None]
             top = self._np_cdf[at + 1] * above + full
             mass = ((top - self._np_cdf[at] * below) * w).sum(1) + floor
             return log_total - np.log2(mass)
         return bits
 
+    def _position(self, mean: Array, logscale: Array) -> tuple[Array, Array]:
+        """Per component (n, K): the CDF table row (log-scale and mean fraction) and the column of
+        the edge below symbol 0 (mean's integer part). Operators only: tensors or arrays."""
+        g = GRID["mean"]
+        whole = mean // g
+        return (logscale - RANGE["logscale"][0]) * g + (mean - whole * g), self.OFFSET - whole
+
+    def _weights_numpy(self, logit: np.ndarray) -> np.ndarray:
+        """Mixture weights (n, K) int32, ≤ 2^WEIGHT_BITS: the shipped exp table at each logit's
+        gap below the largest."""
+        return self._np_exp[np.minimum(logit.max(1, keepdims=True) - logit, LOGIT_GAP)]
+
     def _locate(self, logit: Tensor, mean: Tensor, logscale: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Per component: CDF table row, column of the edge below symbol 0, and mixture weight."""
-        g = GRID["mean"]
-        whole = torch.div(mean, g, rounding_mode="floor")
-        row = (logscale - RANGE["logscale"][0]) * g + (mean - whole * g)
         gap = torch.clamp(logit.max(-1, keepdim=True).values - logit, 0, LOGIT_GAP)
-        return row, self.OFFSET - whole, torch.take(self.exp, gap)      # weights ≤ 2^WEIGHT_BITS
+        return *self._position(mean, logscale), torch.take(self.exp, gap)  # weights ≤ 2^WEIGHT_BITS
 
     def _pmf(self, logit: Tensor, mean: Tensor, logscale: Tensor) -> Tensor:
         """Σ_k w_k · (component k's 256 masses), the tails folded into symbols 0 and 255, plus
@@ -262,11 +271,8 @@ class IntegerMixture:
     def _pmf_numpy(self, logit: np.ndarray, mean: np.ndarray, logscale: np.ndarray) -> np.ndarray:
         """``_pmf`` in numpy, for the CPU: the same integers, with a fraction of torch's per-call
         overhead on the decoder's small batches, and a strided gather of the mass windows."""
-        g = GRID["mean"]
-        whole = mean // g
-        row = (logscale - RANGE["logscale"][0]) * g + (mean - whole * g)
-        w = self._np_exp[np.minimum(logit.max(1, keepdims=True) - logit, LOGIT_GAP)]
-        start = self.OFFSET - whole
+        row, start = self._position(mean, logscale)
+        w = self._weights_numpy(logit)
         pmf = np.einsum("nks,nk->ns", self._np_windows[row * self.mass.shape[-1] + start], w)
         at = row * self.cdf.shape[-1] + start
         ws = w.sum(1, dtype=np.int32)  # int32 throughout: numpy's mixed-type in-place adds are slow

@@ -33,8 +33,15 @@ PIXELS_IN_FLIGHT = 1 << 20
 LANE_CACHE_BYTES = 1 << 28
 
 Progress = Callable[[int, int], None]
-#: Row sums of PMF tables as a matrix-vector product: far faster than ``sum(1)`` on float64 rows.
+#: Row sums of PMF tables as a matrix-vector product: far faster than ``sum(1)``, and exact (integer
+#: sums below 2^39 in float64).
 _ONES = np.ones(256)
+
+
+def _symbol_bits(pmf: np.ndarray, symbols: np.ndarray) -> np.ndarray:
+    """−log2 of the probability each (n, 256) integer PMF gives its symbol (n,): the ideal code length."""
+    mass = np.take_along_axis(pmf, symbols[:, None], 1)[:, 0]
+    return -np.log2(mass / (pmf @ _ONES))
 
 
 def _band_params(net: IntegerPixelCNN, rgb: torch.Tensor, y0: int, y1: int, batch_rows: int,
@@ -112,8 +119,7 @@ def _encode_band(net: IntegerPixelCNN, img: torch.Tensor, y0: int, y1: int, chan
         for c, pmf in enumerate(pmfs):
             symbols[pos[c]] = x[:, c]
             table[pos[c]] = pmf
-        mass = np.take_along_axis(table, symbols[:, None], 1)[:, 0]
-        ideal -= float(np.log2(mass / (table @ _ONES)).sum())  # exact: integer sums below 2^39
+        ideal += float(_symbol_bits(table, symbols).sum())
         enc.encode(symbols, table)
     return offsets.pack() + enc.finish(), ideal
 
@@ -179,8 +185,7 @@ def pixel_costs(pixels: np.ndarray, model: weights.ModelFile | None = None, *, d
         tile = np.empty(((y1 - y0) * (x1 - x0), channels))
         for _, _, idx, x, pmfs in _band_chunks(net, img[:, x0:x1], y0, y1, channels, batch_rows, independent)[1]:
             for c, pmf in enumerate(pmfs):
-                mass = np.take_along_axis(pmf, x[:, c:c + 1], 1)[:, 0]
-                tile[idx, c] = -np.log2(mass / pmf.sum(1))
+                tile[idx, c] = _symbol_bits(pmf, x[:, c])
         costs[y0:y1, x0:x1] = tile.reshape(y1 - y0, x1 - x0, channels)
         done += (y1 - y0) * (x1 - x0)
         if progress:
