@@ -29,7 +29,8 @@ MAX_COEF = 32
 SAMPLE = 4096
 #: The stream prefix of each format version that has one: scale R G B, mean R G B, then zero
 #: bytes (versions 2 and 3), or coefficient G←R, B←R, B←G and zero bytes (version 4 on).
-_PREFIX = {2: struct.Struct("<6b2x"), 3: struct.Struct("<6b2x"), 4: struct.Struct("<9b3x")}
+_PREFIX = {2: struct.Struct("<6b2x"), 3: struct.Struct("<6b2x"), 4: struct.Struct("<9b3x"),
+           5: struct.Struct("<9b3x")}
 _LIMITS = (MAX_SCALE,) * 3 + (MAX_MEAN,) * 3 + (MAX_COEF,) * 3
 
 

@@ -151,11 +151,13 @@ class IntegerMixture:
         self.windows = self.mass.view(-1, self.mass.shape[-1]).unfold(1, 256, 1)  # (L·16, 321, 256)
         # Host copies for numpy: numpy arrays in, numpy PMFs out (what the CPU coder uses). A
         # component's window is row ``offset`` of a strided view of the flat mass table.
-        flat = self.mass.view(-1).cpu().numpy()
+        flat = self._np_mass = self.mass.view(-1).cpu().numpy()
         self._np_windows = np.lib.stride_tricks.as_strided(flat, (flat.size - 255, 256), (flat.itemsize,) * 2,
                                                            writeable=False)
         self._np_cdf = self.cdf.view(-1).cpu().numpy()
         self._np_exp = self.exp.cpu().numpy().astype(np.int32)
+        #: 2^16 / scale of each log-scale (index: log-scale − its range's low end), int64.
+        self.inv_scale = np.asarray(tables["inv_scale"], dtype=np.int64)
 
     @classmethod
     def _cdf_table(cls, tables: dict[str, np.ndarray]) -> Tensor:
@@ -218,24 +220,36 @@ class IntegerMixture:
 
         What the encoder's adaptation search evaluates many times, so the mixture weights and the
         PMF totals are computed once, and each evaluation costs K CDF lookups per symbol instead of
-        256 masses: pmf[x] = Σ_k w_k·(CDF_k above x − CDF_k below x) + Σw >> 2, and every PMF
-        sums to Σ_k w_k·2^16 + 256·(Σw >> 2).
+        256 masses (``symbol_masses``); every PMF sums to Σ_k w_k·2^16 + 256·(Σw >> 2).
         """
+        w = self._weights_numpy(logit).astype(np.int64).sum(1)
+        log_total = np.log2(((w << CDF_BITS) + 256 * (w >> 2)).astype(np.float64))
+        mass = self.symbol_masses(logit, x)
+        return lambda mean, logscale: log_total - np.log2(mass(mean, logscale))
+
+    def symbol_masses(self, logit: np.ndarray, x: np.ndarray) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+        """pmf[x] (n, ...) int64, the integer mass ``pmf`` gives each symbol x (n,), as a function
+        of one channel's means and log-scales (n, ..., K) (extra axes: candidate parameters of
+        the same symbol), its logits fixed: pmf[x] = Σ_k w_k·(component k's mass at x) + Σw >> 2,
+        one lookup per component, the tails folded in at 0 and 255 as ``pmf`` folds them."""
         w = self._weights_numpy(logit).astype(np.int64)
         floor = w.sum(1) >> 2
-        log_total = np.log2(((w.sum(1) << CDF_BITS) + 256 * floor).astype(np.float64))
-        above = np.where(x < 255, 1, 0)[:, None]   # symbol 255's CDF above is 2^16: its tail
-        below = np.where(x > 0, 1, 0)[:, None]     # symbol 0's CDF below is 0: its tail
-        full = (1 - above) << CDF_BITS
-        cols = self.cdf.shape[-1]
+        edges = np.flatnonzero((x == 0) | (x == 255))  # symbols whose mass takes in a tail
+        low = (x[edges] == 0)
+        cols = self.mass.shape[-1]
 
-        def bits(mean: np.ndarray, logscale: np.ndarray) -> np.ndarray:
+        def mass(mean: np.ndarray, logscale: np.ndarray) -> np.ndarray:
+            lead = (slice(None),) + (None,) * (mean.ndim - 1)  # (n, 1, …, 1): one per symbol
             row, start = self._position(mean, logscale)
-            at = row * cols + start + x[:, None]
-            top = self._np_cdf[at + 1] * above + full
-            mass = ((top - self._np_cdf[at] * below) * w).sum(1) + floor
-            return log_total - np.log2(mass)
-        return bits
+            at = row * cols + start + x[lead]           # x's mass in the table of one component
+            part = self._np_mass[at]
+            if edges.size:  # the tail below symbol 0 or above 255, from the CDF table (one more column a row)
+                edge = at[edges] + row[edges]
+                tail_low = self._np_cdf[edge]
+                tail_high = (1 << CDF_BITS) - self._np_cdf[edge + 1]
+                part[edges] += np.where(low.reshape((-1,) + (1,) * (at.ndim - 1)), tail_low, tail_high)
+            return (part * w[lead[:1] + lead[2:]]).sum(-1) + floor[lead[:-1]]
+        return mass
 
     def _position(self, mean: Array, logscale: Array) -> tuple[Array, Array]:
         """Per component (n, K): the CDF table row (log-scale and mean fraction) and the column of

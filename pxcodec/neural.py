@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import torch
 
-from . import adapt, parallel, weights
+from . import adapt, online, parallel, weights
 from .adapt import Offsets
 from .coder import StreamDecoder, StreamEncoder
 from .container import VERSION
@@ -69,13 +69,17 @@ def _chunks(steps: np.ndarray, size: int) -> list[tuple[int, int]]:
 
 
 def channel_pmfs(net: IntegerPixelCNN, params: torch.Tensor, pixels: torch.Tensor, offsets: Offsets,
-                 channels: int) -> list[np.ndarray]:
-    """The (n, 256) integer PMFs of the coded channels of known pixels, with a tile's offsets;
-    computed in numpy on the CPU (smaller per-call overhead), on the device elsewhere."""
+                 learned: np.ndarray, channels: int) -> list[np.ndarray]:
+    """The (n, 256) integer PMFs of the coded channels of known pixels, with a tile's offsets
+    and the log-scale offsets (channels, n) learned before each (``online``); computed in numpy
+    on the CPU (smaller per-call overhead), on the device elsewhere."""
     on_cpu = params.device.type == "cpu"
-    p, x = (params.numpy(), pixels.numpy()) if on_cpu else (params, pixels)
-    pmfs = [net.mixture.pmf(*net.mixture.channel(p, c, x, offsets.scale[c], offsets.mean[c], offsets.coef))
-            for c in range(channels)]
+    p, x, d = (params.numpy(), pixels.numpy(), learned) if on_cpu else \
+        (params, pixels, torch.from_numpy(learned).to(params.device))
+    pmfs = []
+    for c in range(channels):
+        logit, mean, logscale = net.mixture.channel(p, c, x, offsets.scale[c], offsets.mean[c], offsets.coef)
+        pmfs.append(net.mixture.pmf(logit, *net.mixture.shift(mean, logscale, d[c, :, None], 0)))
     return pmfs if on_cpu else [q.cpu().numpy() for q in pmfs]
 
 
@@ -94,15 +98,27 @@ def _band_chunks(net: IntegerPixelCNN, img: torch.Tensor, y0: int, y1: int, chan
     params = _band_params(net, img, y0, y1, batch_rows, independent)
     band = img[y0:y1].reshape(-1, 3).to(torch.int32)
     offsets = adapt.choose(net, params, band, channels)
+    learned = _learned(net, params, band, offsets, y1 - y0, w, channels)
     order, steps, _ = band_symbol_order(y0, y1, w, net.cfg.reach_right, channels)
 
     def chunks() -> Iterator[tuple[int, int, np.ndarray, np.ndarray, list[np.ndarray]]]:
         for a, b in _chunks(steps, PMF_CHUNK):
             idx = torch.from_numpy(order[a:b])
             x = band[idx].to(net.device)
-            pmfs = channel_pmfs(net, params[idx.to(params.device)], x, offsets, channels)
+            pmfs = channel_pmfs(net, params[idx.to(params.device)], x, offsets, learned[:, order[a:b]], channels)
             yield a, b, order[a:b], x.cpu().numpy(), pmfs
     return offsets, chunks()
+
+
+def _learned(net: IntegerPixelCNN, params: torch.Tensor, band: torch.Tensor, offsets: Offsets,
+             height: int, width: int, channels: int) -> np.ndarray:
+    """The log-scale offsets (channels, n) the decoder will have learned for each subpixel of a
+    stream of ``height`` × ``width`` pixels (``online``); worked out on the host."""
+    p, x = params.cpu().numpy(), band.cpu().numpy()
+    ys, xs = np.divmod(np.arange(height * width), width)
+    per_channel = [net.mixture.channel(p, c, x, offsets.scale[c], offsets.mean[c], offsets.coef)
+                   for c in range(channels)]
+    return online.learned(net.mixture, per_channel, x, height, width, xs + (net.cfg.reach_right + 1) * ys)
 
 
 def _encode_band(net: IntegerPixelCNN, img: torch.Tensor, y0: int, y1: int, channels: int,
@@ -228,8 +244,10 @@ def decode_pixels(streams: list[bytes], fingerprint: bytes, height: int, width: 
         done, every = 0, max(1, share_steps // 100)
         for g, count in zip(groups[i], steps[i]):
             wave = net.wavefront(lane_w, len(g))
+            learner = online.Learner(len(streams), len(g), lane_w, channels, stream_rows, r) \
+                if version >= online.VERSION else None
             for t in range(count):
-                _decode_step(net, wave, t, g, stream_rows, channels, decoders, offsets, out, y0)
+                _decode_step(net, wave, learner, t, g, stream_rows, channels, decoders, offsets, out, y0)
                 done += 1
                 if done % every == 0 or done == share_steps:
                     report(done)
@@ -243,12 +261,13 @@ def decode_pixels(streams: list[bytes], fingerprint: bytes, height: int, width: 
     return pixels if channels == 3 else np.ascontiguousarray(pixels[..., 0])
 
 
-def _decode_step(net: IntegerPixelCNN, wave: Wavefront, t: int, lanes: list[tuple[Tile, int]],
-                 stream_rows: int, channels: int, decoders: list[StreamDecoder], offsets: np.ndarray,
-                 out: np.ndarray, out_y0: int) -> None:
+def _decode_step(net: IntegerPixelCNN, wave: Wavefront, learner: online.Learner | None, t: int,
+                 lanes: list[tuple[Tile, int]], stream_rows: int, channels: int, decoders: list[StreamDecoder],
+                 offsets: np.ndarray, out: np.ndarray, out_y0: int) -> None:
     """Decode the pixels of step ``t`` of every lane (a tile, and the stream of its first
     ``stream_rows`` rows) into ``out`` (image rows from ``out_y0``), with each stream's
-    adaptation ``offsets`` (streams, 9: ``Offsets.as_row``)."""
+    adaptation ``offsets`` (streams, 9: ``Offsets.as_row``) and, from format version 5, the
+    log-scale offsets its ``learner`` has learned so far."""
     r = net.cfg.reach_right
     lane_ids, local, rows, x0s, segments, n = [], [], [], [], [], 0
     for i, (tile, stream) in enumerate(lanes):
@@ -265,14 +284,31 @@ def _decode_step(net: IntegerPixelCNN, wave: Wavefront, t: int, lanes: list[tupl
         return
     local_y = np.concatenate(local)
     local_x = t - (r + 1) * local_y
-    lane, ys, xs = (torch.from_numpy(v).to(net.device) for v in (np.concatenate(lane_ids), local_y, local_x))
+    lane_np = np.concatenate(lane_ids)
+    lane, ys, xs = (torch.from_numpy(v).to(net.device) for v in (lane_np, local_y, local_x))
     params = wave.params(lane, ys, xs).cpu().numpy()  # the mixture runs in numpy: small batches
     known = np.zeros((n, 3), dtype=np.int32)
-    delta = offsets[np.repeat([stream for stream, _, _ in segments], [b - a for _, a, b in segments])]
+    seen = np.zeros((n, channels), dtype=np.int32)
+    sid = np.repeat([stream for stream, _, _ in segments], [b - a for _, a, b in segments])
+    delta = offsets[sid]
     coefs = [delta[:, 6 + j:7 + j] for j in range(3)]
+    contexts, before = [], []
+    if learner:
+        learner.begin(lane_np, local_y, local_x, sid)
     for c in range(channels):
-        pmf = net.mixture.pmf(*net.mixture.channel(params, c, known, delta[:, c:c + 1], delta[:, 3 + c:4 + c], coefs))
+        logit, mean, logscale = net.mixture.channel(params, c, known, delta[:, c:c + 1], delta[:, 3 + c:4 + c], coefs)
+        moved = logscale
+        if learner:
+            ctx, learned = learner.offsets(c, seen)
+            moved = net.mixture.shift(mean, logscale, learned, 0)[1]
+        pmf = net.mixture.pmf(logit, mean, moved)
         known[:, c] = np.concatenate([decoders[stream].decode(pmf[a:b]) for stream, a, b in segments])
+        if learner:
+            seen[:, c] = learner.see(net.mixture, c, (logit, mean, logscale), known[:, c])
+            contexts.append(ctx)
+            before.append((logit, mean, logscale))
+    if learner:
+        learner.learn(net.mixture, local_y, local_x, contexts, before, known, r)
     if channels == 1:
         known[:, 1:] = known[:, :1]
     rgb = known.astype(np.uint8)

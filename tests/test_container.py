@@ -39,8 +39,8 @@ def test_truncated_anywhere(good):
 
 def test_unknown_version(good):
     data = bytearray(good)
-    struct.pack_into("<H", data, 8, 5)
-    with pytest.raises(UnsupportedVersionError, match="version 5"):
+    struct.pack_into("<H", data, 8, container.VERSION + 1)
+    with pytest.raises(UnsupportedVersionError, match=f"version {container.VERSION + 1}"):
         pxcodec.decompress(bytes(data))
 
 
@@ -78,9 +78,17 @@ def test_version_3_files_still_decode():
     assert np.array_equal(pxcodec.decompress(data, as_array=True), load("kodim04-48x64.png")[:40, :30])
 
 
-def test_new_files_are_version_4_with_independent_tiles(good):
+def test_version_4_files_still_decode():
+    """A file written by format version 4 (tiles of 16 × 16, streams that do not learn)."""
+    data = (IMAGES / "kodim04-40x30-v4.pxc").read_bytes()
+    header = pxcodec.info(data)
+    assert (header.version, header.independent, header.stream_cols, header.tiles) == (4, True, 16, 6)
+    assert np.array_equal(pxcodec.decompress(data, as_array=True), load("kodim04-48x64.png")[:40, :30])
+
+
+def test_new_files_are_version_5_with_independent_tiles(good):
     header = pxcodec.info(good)
-    assert (header.version, header.independent) == (container.VERSION, True) == (4, True)
+    assert (header.version, header.independent) == (container.VERSION, True) == (5, True)
     assert header.stream_cols == neural.STREAM_COLS
 
 

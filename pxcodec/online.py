@@ -1,0 +1,190 @@
+"""Backward adaptation (format version 5): each stream learns, from the symbols it has already
+coded, which log-scale offset suits each local context.
+
+How wrong the model's scales are depends on the neighbourhood: next to surprising pixels it is
+too sure of itself, in predictable areas too cautious, and by amounts that differ from image to
+image. So for every coded subpixel both sides measure its *surprise* (its distance from the
+model's dominant component, in that component's scales) and sort each next subpixel into one of
+``CONTEXTS`` contexts by the surprise of its causal neighbours (and of its own pixel's earlier
+channels). Per stream, channel and context they keep the code length, in integer
+1/4096-bit units, that every candidate offset would have given the symbols coded so far, and
+each step uses the best candidate so far. It is all integers computed from data both sides
+have, so the decoder rebuilds the encoder's choices exactly (DESIGN C1), and nothing is sent.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .mixture import RANGE, IntegerMixture
+
+#: The first format version whose streams learn (``container.VERSION`` writes it).
+VERSION = 5
+#: Log-scale offsets (grid units of 1/16) a context can learn; 0 first, so it wins ties (and
+#: every context starts at 0).
+CANDIDATES = np.array([0, -1, 1, -3, 3, -6, 6, -10, 10, -16, 16], dtype=np.int32)
+#: Context boundaries on a subpixel's summed neighbour surprise (1/16 scale units): W + N +
+#: (NW + NE) / 2 of the same channel, plus twice the surprise of the pixel's earlier channels,
+#: with boundaries three times as wide for G and B. Seven contexts.
+EDGES = np.array([8, 16, 24, 40, 64, 112], dtype=np.int64)
+CONTEXTS = EDGES.size + 1
+#: Streams learn from the subpixels of every LEARN_EVERY-th step of their wavefront only (the
+#: step counted within the stream): a quarter of the work, for almost all of the gain.
+LEARN_EVERY = 4
+#: Largest surprise recorded (1/16 scale units); beyond it every pixel is equally surprising.
+MAX_SURPRISE = 4095
+#: Fraction bits of the integer code lengths, and their table over the mantissa's top bits.
+COST_BITS, _MANTISSA_BITS = 12, 10
+
+
+def _log2_table() -> np.ndarray:
+    """2^COST_BITS · log2(1 + (i + ½)/2^10) for each mantissa bucket i, rounded down, by the
+    bit-by-bit binary logarithm in 62-bit fixed point: integer operations only, so the same table
+    on every machine."""
+    one = 1 << 62
+    out = []
+    for i in range(1 << _MANTISSA_BITS):
+        z, y = one + ((2 * i + 1) << (61 - _MANTISSA_BITS)), 0
+        for _ in range(COST_BITS):
+            z, y = (z * z) >> 62, y << 1
+            if z >= 2 * one:
+                z, y = z >> 1, y | 1
+        out.append(y)
+    return np.array(out, dtype=np.int64)
+
+
+_LOG2 = _log2_table()
+
+
+def code_costs(mass: np.ndarray) -> np.ndarray:
+    """−log2 of integer masses (< 2^53), in 1/2^COST_BITS bits up to a constant, int64: exact
+    exponent from ``frexp`` and the mantissa's top bits through an integer table. The PMF's
+    total does not depend on the candidate, so it is left out."""
+    m, e = np.frexp(mass.astype(np.float64))
+    bucket = (m * (2 << _MANTISSA_BITS)).astype(np.int64) - (1 << _MANTISSA_BITS)
+    return -((e.astype(np.int64) << COST_BITS) + _LOG2[bucket])
+
+
+def dominant(logit: np.ndarray, mean: np.ndarray, logscale: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and log-scale (n,) of each symbol's dominant component: the largest logit, the first
+    on ties."""
+    pick = (np.arange(logit.shape[0]), logit.argmax(1))
+    return mean[pick], logscale[pick]
+
+
+def surprise(mixture: IntegerMixture, mean: np.ndarray, logscale: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """|x − mean| / scale (1/16 units, capped at ``MAX_SURPRISE``) of symbols x (n,) under their
+    dominant components' means and log-scales (n,), int32."""
+    inv = mixture.inv_scale[logscale - RANGE["logscale"][0]]
+    return np.minimum((np.abs(x * 16 - mean.astype(np.int64)) * inv) >> 16, MAX_SURPRISE).astype(np.int32)
+
+
+def around(west: np.ndarray, north: np.ndarray, north_west: np.ndarray, north_east: np.ndarray) -> np.ndarray:
+    """The neighbours' part of a context, W + N + (NW + NE) / 2 of their surprise (0 outside
+    the stream)."""
+    return west + north + ((north_west + north_east) >> 1)
+
+
+def context(near: np.ndarray, own: np.ndarray, channel: int) -> np.ndarray:
+    """Context (n,) of each subpixel of ``channel`` from its neighbours' surprise (``around``)
+    and its own pixel's earlier channels' (n, ≥ channel)."""
+    a = near.astype(np.int64) + 2 * own[:, :channel].sum(1, dtype=np.int64)
+    return np.searchsorted(EDGES * (3 if channel else 1), a, side="right")
+
+
+def candidate_costs(mixture: IntegerMixture, logit: np.ndarray, mean: np.ndarray, logscale: np.ndarray,
+                    x: np.ndarray) -> np.ndarray:
+    """Integer code length (n, len(CANDIDATES)) of each symbol x (n,) under its mixture, every
+    log-scale moved by each candidate offset (``IntegerMixture.symbol_masses``)."""
+    moved = mixture.shift(mean[:, None, :], logscale[:, None, :], CANDIDATES[None, :, None], 0)
+    return code_costs(mixture.symbol_masses(logit, x)(*moved))
+
+
+def learned(mixture: IntegerMixture, channels: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+            x: np.ndarray, height: int, width: int, steps: np.ndarray, chunk: int = 16384) -> np.ndarray:
+    """The encoder's side: the offset (channels, n) int32 the decoder will have learned for each
+    subpixel of a stream of ``height`` × ``width`` pixels (raster order), from each channel's
+    parameters (logits, means, log-scales (n, K), forward offsets applied) and the pixels x
+    (n, ≥ channels), its pixel's wavefront step in the stream (n,) deciding what came before it.
+
+    Per channel: every candidate's cost of every learning subpixel, summed per (step, context),
+    then cumulated over the earlier steps only; each subpixel takes the cheapest candidate of its
+    context at its step. ``chunk`` pixels at a time bound the (chunk, candidates, K) work arrays.
+    """
+    n = height * width
+    rank = np.unique(steps, return_inverse=True)[1].reshape(-1)
+    slots = (int(rank.max()) + 1) * CONTEXTS
+    seen = np.stack([surprise(mixture, *dominant(*p), x[:, c]) for c, p in enumerate(channels)], 1)
+    plane = np.pad(seen.reshape(height, width, -1), ((1, 0), (1, 1), (0, 0)))  # zeros outside
+    near = around(plane[1:, :-2], plane[:-1, 1:-1], plane[:-1, :-2], plane[:-1, 2:]).reshape(n, -1)
+    learners = np.flatnonzero(steps % LEARN_EVERY == 0)
+    out = np.empty((len(channels), n), dtype=np.int32)
+    for c, (logit, mean, logscale) in enumerate(channels):
+        key = rank * CONTEXTS + context(near[:, c], seen, c)
+        sums = np.zeros((slots, CANDIDATES.size), dtype=np.int64)
+        for a in range(0, learners.size, chunk):
+            part = learners[a:a + chunk]
+            cost = candidate_costs(mixture, logit[part], mean[part], logscale[part], x[part, c])
+            # float64 bincount sums are exact here: integers far below 2^53
+            sums += np.stack([np.bincount(key[part], cost[:, j], slots) for j in range(CANDIDATES.size)],
+                             1).astype(np.int64)
+        sums = sums.reshape(-1, CONTEXTS, CANDIDATES.size)
+        before = np.cumsum(sums, 0) - sums
+        out[c] = CANDIDATES[before.argmin(2).reshape(-1)[key]]
+    return out
+
+
+class Learner:
+    """The decoder's side for the lanes of one wavefront: each stream's summed candidate costs,
+    and the surprise of the last three rows of each lane (the rows a step reads)."""
+
+    def __init__(self, streams: int, lanes: int, width: int, channels: int, stream_rows: int, reach_right: int):
+        if reach_right < 1:
+            raise ValueError("backward adaptation needs reach_right ≥ 1: NE must be decoded before")
+        self.sums = np.zeros((channels, streams * CONTEXTS, CANDIDATES.size), dtype=np.int64)
+        self.padded = width + 2  # a zero column on either side
+        self.rows = np.zeros((lanes * 3 * self.padded, channels), dtype=np.int32)  # rows y % 3 of each lane
+        self.stream_rows = stream_rows
+        self._here = self._near = self._slots = np.zeros(0, dtype=np.int64)
+
+    def begin(self, lanes: np.ndarray, ys: np.ndarray, xs: np.ndarray, streams: np.ndarray) -> None:
+        """Start a step: its pixels (ys, xs), rows counted within their ``lanes``, and their
+        streams. Their neighbours' surprise is read once for every channel."""
+        here = (lanes * 3 + ys % 3) * self.padded + xs + 1
+        north = (lanes * 3 + (ys - 1) % 3) * self.padded + xs + 1
+        up = (ys % self.stream_rows > 0)[:, None]  # a stream sees nothing above its first row
+        rows = self.rows
+        self._near = around(rows[here - 1], *(np.where(up, rows[north + dx], 0) for dx in (0, -1, 1)))
+        self._here, self._slots = here, streams * CONTEXTS
+
+    def offsets(self, c: int, own: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Contexts (n,) and learned offsets (n, 1) of channel ``c`` of the step's pixels;
+        ``own``: the surprise of their channels before ``c``."""
+        ctx = context(self._near[:, c], own, c)
+        return ctx, CANDIDATES[self.sums[c, self._slots + ctx].argmin(1)][:, None]
+
+    def see(self, mixture: IntegerMixture, c: int, params: tuple[np.ndarray, np.ndarray, np.ndarray],
+            x: np.ndarray) -> np.ndarray:
+        """Record the surprise of the step's decoded symbols x (n,) of channel ``c`` under their
+        parameters before the learned offset, for later contexts; returns it."""
+        seen = surprise(mixture, *dominant(*params), x)
+        self.rows[self._here, c] = seen
+        return seen
+
+    def learn(self, mixture: IntegerMixture, ys: np.ndarray, xs: np.ndarray, ctx: list[np.ndarray], params: list[tuple[np.ndarray, np.ndarray, np.ndarray]], x: np.ndarray,
+              reach_right: int) -> None:
+        """End a step: add its candidate costs to its streams' sums where the step within the
+        stream is a learning one, for every channel in one batch: the pixels (ys, xs), each
+        channel's contexts (n,) and parameters before the learned offset, the symbols x (n, ≥
+        channels)."""
+        learn = np.flatnonzero((xs + (reach_right + 1) * (ys % self.stream_rows)) % LEARN_EVERY == 0)
+        if not learn.size:
+            return
+        slots_per_channel = self.sums.shape[1]
+        key = np.concatenate([c * slots_per_channel + self._slots[learn] + ctx[c][learn]
+                              for c in range(len(params))])
+        batch = (np.concatenate([p[i][learn] for p in params]) for i in range(3))
+        cost = candidate_costs(mixture, *batch, np.concatenate([x[learn, c] for c in range(len(params))]))
+        slots, at = np.unique(key, return_inverse=True)
+        flat = (at.reshape(-1, 1) * CANDIDATES.size + np.arange(CANDIDATES.size)).reshape(-1)
+        sums = np.bincount(flat, cost.reshape(-1), slots.size * CANDIDATES.size)
+        self.sums.reshape(-1, CANDIDATES.size)[slots] += sums.reshape(-1, CANDIDATES.size).astype(np.int64)

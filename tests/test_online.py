@@ -1,0 +1,81 @@
+"""Backward adaptation (format version 5): what the encoder predicts the decoder learns, it learns."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from pxcodec import neural, online, weights
+
+from .conftest import decode, encode
+
+
+def _channels(net, pixels: np.ndarray) -> tuple[list, np.ndarray]:
+    """Each channel's (logits, means, log-scales) of an image coded as one stream, and its pixels."""
+    params = neural._band_params(net, torch.from_numpy(pixels), 0, pixels.shape[0], 64, True).numpy()
+    x = pixels.reshape(-1, 3).astype(np.int32)
+    return [net.mixture.channel(params, c, x) for c in range(3)], x
+
+
+def test_encoder_predicts_the_offsets_the_decoder_learns(model, kodak_crop):
+    """``online.learned`` (the encoder's vectorised cumulative sums) gives every subpixel the
+    offset a ``Learner`` fed step by step in wavefront order has learned by then, and some are
+    not zero."""
+    net = weights.load(model)
+    h, w = kodak_crop.shape[:2]
+    channels, x = _channels(net, kodak_crop)
+    r = net.cfg.reach_right
+    ys, xs = np.divmod(np.arange(h * w), w)
+    steps = xs + (r + 1) * ys
+    expected = online.learned(net.mixture, channels, x, h, w, steps, chunk=100)  # chunks change nothing
+    learner = online.Learner(1, 1, w, 3, h, r)
+    got = np.empty_like(expected)
+    for t in np.unique(steps):
+        idx = np.flatnonzero(steps == t)
+        zero = np.zeros(idx.size, dtype=np.int64)
+        seen = np.zeros((idx.size, 3), dtype=np.int32)
+        contexts = []
+        learner.begin(zero, ys[idx], xs[idx], zero)
+        for c in range(3):
+            ctx, offset = learner.offsets(c, seen)
+            got[c, idx] = offset[:, 0]
+            seen[:, c] = learner.see(net.mixture, c, tuple(p[idx] for p in channels[c]), x[idx, c])
+            contexts.append(ctx)
+        learner.learn(net.mixture, ys[idx], xs[idx], contexts, [tuple(p[idx] for p in ch) for ch in channels], x[idx], r)
+    assert np.array_equal(got, expected)
+    assert np.count_nonzero(expected) > expected.size // 4
+
+
+def test_learning_shortens_a_photo_whose_noise_differs_by_region(model, kodak_crop, monkeypatch):
+    """Half a photo with heavy noise added: one scale offset per tile cannot suit both halves,
+    contexts can. The learning encoder's ideal code is shorter than with learning switched off
+    (a single candidate, 0), and its file decodes exactly."""
+    rng = np.random.default_rng(1)
+    image = kodak_crop.astype(np.int64)
+    image[:, 32:] += rng.integers(-48, 49, image[:, 32:].shape)
+    image = np.clip(image, 0, 255).astype(np.uint8)
+    learning = neural.encode_pixels(image, model)[1]
+    monkeypatch.setattr(online, "CANDIDATES", np.zeros(1, dtype=np.int32))
+    fixed = neural.encode_pixels(image, model)[1]
+    monkeypatch.undo()
+    assert learning < 0.99 * fixed  # 0.980 with the shipped model
+    assert np.array_equal(decode(encode(image, model).data), image)
+
+
+def test_code_costs_are_minus_log2_in_fixed_point():
+    """Integer costs follow −log2(mass) to within 1/1000 bit (up to the constant the argmin
+    ignores), and grow as the mass shrinks."""
+    mass = np.array([1, 2, 3, 1000, 12345, 65536, 2**31 - 1, 2**40 + 7], dtype=np.int64)
+    costs = online.code_costs(mass)
+    exact = -np.log2(mass.astype(np.float64)) * (1 << online.COST_BITS)
+    offset = costs - exact
+    assert np.all(np.abs(offset - offset[0]) < (1 << online.COST_BITS) / 1000)
+    assert np.all(np.diff(costs) < 0)
+    assert online._LOG2[0] == math.floor((1 << online.COST_BITS) * math.log2(1 + 0.5 / 1024))
+
+
+def test_learner_needs_a_decoded_north_east_neighbour():
+    with pytest.raises(ValueError, match="reach_right"):
+        online.Learner(1, 1, 8, 3, 8, reach_right=0)
