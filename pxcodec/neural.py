@@ -308,7 +308,7 @@ def _decode_step(net: IntegerPixelCNN, wave: Wavefront, learner: online.Learner 
             contexts.append(ctx)
             before.append((logit, mean, logscale))
     if learner:
-        learner.learn(net.mixture, local_y, local_x, contexts, before, known, r)
+        learner.learn(net.mixture, contexts, before, known)
     if channels == 1:
         known[:, 1:] = known[:, :1]
     rgb = known.astype(np.uint8)

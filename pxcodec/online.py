@@ -143,8 +143,8 @@ class Learner:
         self.sums = np.zeros((channels, streams * CONTEXTS, CANDIDATES.size), dtype=np.int64)
         self.padded = width + 2  # a zero column on either side
         self.rows = np.zeros((lanes * 3 * self.padded, channels), dtype=np.int32)  # rows y % 3 of each lane
-        self.stream_rows = stream_rows
-        self._here = self._near = self._slots = np.zeros(0, dtype=np.int64)
+        self.stream_rows, self.step_rows = stream_rows, reach_right + 1
+        self._here = self._near = self._slots = self._learning = np.zeros(0, dtype=np.int64)
 
     def begin(self, lanes: np.ndarray, ys: np.ndarray, xs: np.ndarray, streams: np.ndarray) -> None:
         """Start a step: its pixels (ys, xs), rows counted within their ``lanes``, and their
@@ -155,6 +155,7 @@ class Learner:
         rows = self.rows
         self._near = around(rows[here - 1], *(np.where(up, rows[north + dx], 0) for dx in (0, -1, 1)))
         self._here, self._slots = here, streams * CONTEXTS
+        self._learning = np.flatnonzero((xs + self.step_rows * (ys % self.stream_rows)) % LEARN_EVERY == 0)
 
     def offsets(self, c: int, own: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Contexts (n,) and learned offsets (n, 1) of channel ``c`` of the step's pixels;
@@ -170,21 +171,18 @@ class Learner:
         self.rows[self._here, c] = seen
         return seen
 
-    def learn(self, mixture: IntegerMixture, ys: np.ndarray, xs: np.ndarray, ctx: list[np.ndarray], params: list[tuple[np.ndarray, np.ndarray, np.ndarray]], x: np.ndarray,
-              reach_right: int) -> None:
-        """End a step: add its candidate costs to its streams' sums where the step within the
-        stream is a learning one, for every channel in one batch: the pixels (ys, xs), each
-        channel's contexts (n,) and parameters before the learned offset, the symbols x (n, ≥
-        channels)."""
-        learn = np.flatnonzero((xs + (reach_right + 1) * (ys % self.stream_rows)) % LEARN_EVERY == 0)
+    def learn(self, mixture: IntegerMixture, ctx: list[np.ndarray],
+              params: list[tuple[np.ndarray, np.ndarray, np.ndarray]], x: np.ndarray) -> None:
+        """End a step: add the candidate costs of its subpixels whose step within their stream is
+        a learning one to their streams' sums, every channel in one batch, from each channel's
+        contexts (n,) and parameters before the learned offset, and the symbols x (n, ≥ channels)."""
+        learn = self._learning
         if not learn.size:
             return
-        slots_per_channel = self.sums.shape[1]
-        key = np.concatenate([c * slots_per_channel + self._slots[learn] + ctx[c][learn]
-                              for c in range(len(params))])
+        key = np.concatenate([c * self.sums.shape[1] + self._slots[learn] + ctx[c][learn] for c in range(len(params))])
         batch = (np.concatenate([p[i][learn] for p in params]) for i in range(3))
         cost = candidate_costs(mixture, *batch, np.concatenate([x[learn, c] for c in range(len(params))]))
         slots, at = np.unique(key, return_inverse=True)
         flat = (at.reshape(-1, 1) * CANDIDATES.size + np.arange(CANDIDATES.size)).reshape(-1)
-        sums = np.bincount(flat, cost.reshape(-1), slots.size * CANDIDATES.size)
+        sums = np.bincount(flat, cost.reshape(-1), slots.size * CANDIDATES.size)  # exact: integers < 2^53
         self.sums.reshape(-1, CANDIDATES.size)[slots] += sums.reshape(-1, CANDIDATES.size).astype(np.int64)

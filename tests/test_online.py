@@ -43,7 +43,7 @@ def test_encoder_predicts_the_offsets_the_decoder_learns(model, kodak_crop):
             got[c, idx] = offset[:, 0]
             seen[:, c] = learner.see(net.mixture, c, tuple(p[idx] for p in channels[c]), x[idx, c])
             contexts.append(ctx)
-        learner.learn(net.mixture, ys[idx], xs[idx], contexts, [tuple(p[idx] for p in ch) for ch in channels], x[idx], r)
+        learner.learn(net.mixture, contexts, [tuple(p[idx] for p in ch) for ch in channels], x[idx])
     assert np.array_equal(got, expected)
     assert np.count_nonzero(expected) > expected.size // 4
 
