@@ -27,6 +27,7 @@ CANDIDATES = np.array([0, -1, 1, -3, 3, -6, 6, -10, 10, -16, 16], dtype=np.int32
 #: with boundaries three times as wide for G and B. Seven contexts.
 EDGES = np.array([8, 16, 24, 40, 64, 112], dtype=np.int64)
 CONTEXTS = EDGES.size + 1
+_EDGES_AFTER_R = 3 * EDGES
 #: Streams learn from the subpixels of every LEARN_EVERY-th step of their wavefront only (the
 #: step counted within the stream): a quarter of the work, for almost all of the gain.
 LEARN_EVERY = 4
@@ -87,8 +88,9 @@ def around(west: np.ndarray, north: np.ndarray, north_west: np.ndarray, north_ea
 def context(near: np.ndarray, own: np.ndarray, channel: int) -> np.ndarray:
     """Context (n,) of each subpixel of ``channel`` from its neighbours' surprise (``around``)
     and its own pixel's earlier channels' (n, ≥ channel)."""
-    a = near.astype(np.int64) + 2 * own[:, :channel].sum(1, dtype=np.int64)
-    return np.searchsorted(EDGES * (3 if channel else 1), a, side="right")
+    if not channel:
+        return np.searchsorted(EDGES, near, side="right")
+    return np.searchsorted(_EDGES_AFTER_R, near + 2 * own[:, :channel].sum(1), side="right")
 
 
 def candidate_costs(mixture: IntegerMixture, logit: np.ndarray, mean: np.ndarray, logscale: np.ndarray,
