@@ -299,12 +299,12 @@ def _decode_step(net: IntegerPixelCNN, wave: Wavefront, learner: online.Learner 
         logit, mean, logscale = net.mixture.channel(params, c, known, delta[:, c:c + 1], delta[:, 3 + c:4 + c], coefs)
         moved = logscale
         if learner:
-            ctx, learned = learner.offsets(c, seen)
+            ctx, learned = learner.offsets(c, seen, (logit, mean, logscale))
             moved = net.mixture.shift(mean, logscale, learned, 0)[1]
         pmf = net.mixture.pmf(logit, mean, moved)
         known[:, c] = np.concatenate([decoders[stream].decode(pmf[a:b]) for stream, a, b in segments])
         if learner:
-            seen[:, c] = learner.see(net.mixture, c, (logit, mean, logscale), known[:, c])
+            seen[:, c] = learner.see(net.mixture, c, known[:, c])
             contexts.append(ctx)
             before.append((logit, mean, logscale))
     if learner:

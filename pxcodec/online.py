@@ -6,7 +6,7 @@ too sure of itself, in predictable areas too cautious, and by amounts that diffe
 image. So for every coded subpixel both sides measure its *surprise* (its distance from the
 model's dominant component, in that component's scales) and sort each next subpixel into one of
 ``CONTEXTS`` contexts by the surprise of its causal neighbours (and of its own pixel's earlier
-channels). Per stream, channel and context they keep the code length, in integer
+channels) and by its dominant component's scale. Per stream, channel and context they keep the code length, in integer
 1/4096-bit units, that every candidate offset would have given the symbols coded so far, and
 each step uses the best candidate so far. It is all integers computed from data both sides
 have, so the decoder rebuilds the encoder's choices exactly (DESIGN C1), and nothing is sent.
@@ -24,9 +24,12 @@ VERSION = 5
 CANDIDATES = np.array([0, -1, 1, -3, 3, -6, 6, -10, 10, -16, 16], dtype=np.int32)
 #: Context boundaries on a subpixel's summed neighbour surprise (1/16 scale units): W + N +
 #: (NW + NE) / 2 of the same channel, plus twice the surprise of the pixel's earlier channels,
-#: with boundaries three times as wide for G and B. Seven contexts.
+#: with boundaries three times as wide for G and B: seven levels.
 EDGES = np.array([8, 16, 24, 40, 64, 112], dtype=np.int64)
-CONTEXTS = EDGES.size + 1
+#: Bounds on the dominant component's own log-scale (1/16 units: scales e^0 and e^1.5), which
+#: splits each of those seven levels in three: 21 contexts in all.
+SCALE_EDGES = np.array([0, 24], dtype=np.int64)
+CONTEXTS = (EDGES.size + 1) * (SCALE_EDGES.size + 1)
 _EDGES_AFTER_R = 3 * EDGES
 #: Streams learn from the subpixels of every LEARN_EVERY-th step of their wavefront only (the
 #: step counted within the stream): a quarter of the work, for almost all of the gain.
@@ -85,12 +88,14 @@ def around(west: np.ndarray, north: np.ndarray, north_west: np.ndarray, north_ea
     return west + north + ((north_west + north_east) >> 1)
 
 
-def context(near: np.ndarray, own: np.ndarray, channel: int) -> np.ndarray:
-    """Context (n,) of each subpixel of ``channel`` from its neighbours' surprise (``around``)
-    and its own pixel's earlier channels' (n, ≥ channel)."""
-    if not channel:
-        return np.searchsorted(EDGES, near, side="right")
-    return np.searchsorted(_EDGES_AFTER_R, near + 2 * own[:, :channel].sum(1), side="right")
+def context(near: np.ndarray, own: np.ndarray, channel: int, logscale: np.ndarray) -> np.ndarray:
+    """Context (n,) of each subpixel of ``channel`` from its neighbours' surprise (``around``),
+    its own pixel's earlier channels' (n, ≥ channel) and its dominant component's log-scale."""
+    if channel:
+        level = np.searchsorted(_EDGES_AFTER_R, near + 2 * own[:, :channel].sum(1), side="right")
+    else:
+        level = np.searchsorted(EDGES, near, side="right")
+    return level * (SCALE_EDGES.size + 1) + np.searchsorted(SCALE_EDGES, logscale, side="right")
 
 
 def candidate_costs(mixture: IntegerMixture, logit: np.ndarray, mean: np.ndarray, logscale: np.ndarray,
@@ -115,13 +120,14 @@ def learned(mixture: IntegerMixture, channels: list[tuple[np.ndarray, np.ndarray
     n = height * width
     rank = np.unique(steps, return_inverse=True)[1].reshape(-1)
     slots = (int(rank.max()) + 1) * CONTEXTS
-    seen = np.stack([surprise(mixture, *dominant(*p), x[:, c]) for c, p in enumerate(channels)], 1)
+    main = [dominant(*p) for p in channels]
+    seen = np.stack([surprise(mixture, *m, x[:, c]) for c, m in enumerate(main)], 1)
     plane = np.pad(seen.reshape(height, width, -1), ((1, 0), (1, 1), (0, 0)))  # zeros outside
     near = around(plane[1:, :-2], plane[:-1, 1:-1], plane[:-1, :-2], plane[:-1, 2:]).reshape(n, -1)
     learners = np.flatnonzero(steps % LEARN_EVERY == 0)
     out = np.empty((len(channels), n), dtype=np.int32)
     for c, (logit, mean, logscale) in enumerate(channels):
-        key = rank * CONTEXTS + context(near[:, c], seen, c)
+        key = rank * CONTEXTS + context(near[:, c], seen, c, main[c][1])
         sums = np.zeros((slots, CANDIDATES.size), dtype=np.int64)
         for a in range(0, learners.size, chunk):
             part = learners[a:a + chunk]
@@ -147,6 +153,7 @@ class Learner:
         self.rows = np.zeros((lanes * 3 * self.padded, channels), dtype=np.int32)  # rows y % 3 of each lane
         self.stream_rows, self.step_rows = stream_rows, reach_right + 1
         self._here = self._near = self._slots = self._learning = np.zeros(0, dtype=np.int64)
+        self._main = (self._here, self._here)
 
     def begin(self, lanes: np.ndarray, ys: np.ndarray, xs: np.ndarray, streams: np.ndarray) -> None:
         """Start a step: its pixels (ys, xs), rows counted within their ``lanes``, and their
@@ -159,17 +166,19 @@ class Learner:
         self._here, self._slots = here, streams * CONTEXTS
         self._learning = np.flatnonzero((xs + self.step_rows * (ys % self.stream_rows)) % LEARN_EVERY == 0)
 
-    def offsets(self, c: int, own: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Contexts (n,) and learned offsets (n, 1) of channel ``c`` of the step's pixels;
-        ``own``: the surprise of their channels before ``c``."""
-        ctx = context(self._near[:, c], own, c)
+    def offsets(self, c: int, own: np.ndarray, params: tuple[np.ndarray, np.ndarray, np.ndarray]
+                ) -> tuple[np.ndarray, np.ndarray]:
+        """Contexts (n,) and learned offsets (n, 1) of channel ``c`` of the step's pixels, from
+        their parameters before the learned offset; ``own``: the surprise of their channels
+        before ``c``."""
+        self._main = dominant(*params)
+        ctx = context(self._near[:, c], own, c, self._main[1])
         return ctx, CANDIDATES[self.sums[c, self._slots + ctx].argmin(1)][:, None]
 
-    def see(self, mixture: IntegerMixture, c: int, params: tuple[np.ndarray, np.ndarray, np.ndarray],
-            x: np.ndarray) -> np.ndarray:
-        """Record the surprise of the step's decoded symbols x (n,) of channel ``c`` under their
-        parameters before the learned offset, for later contexts; returns it."""
-        seen = surprise(mixture, *dominant(*params), x)
+    def see(self, mixture: IntegerMixture, c: int, x: np.ndarray) -> np.ndarray:
+        """Record the surprise of the step's decoded symbols x (n,) of channel ``c`` (the
+        parameters of the last ``offsets``), for later contexts; returns it."""
+        seen = surprise(mixture, *self._main, x)
         self.rows[self._here, c] = seen
         return seen
 

@@ -39,9 +39,9 @@ def test_encoder_predicts_the_offsets_the_decoder_learns(model, kodak_crop):
         contexts = []
         learner.begin(zero, ys[idx], xs[idx], zero)
         for c in range(3):
-            ctx, offset = learner.offsets(c, seen)
+            ctx, offset = learner.offsets(c, seen, tuple(p[idx] for p in channels[c]))
             got[c, idx] = offset[:, 0]
-            seen[:, c] = learner.see(net.mixture, c, tuple(p[idx] for p in channels[c]), x[idx, c])
+            seen[:, c] = learner.see(net.mixture, c, x[idx, c])
             contexts.append(ctx)
         learner.learn(net.mixture, contexts, [tuple(p[idx] for p in ch) for ch in channels], x[idx])
     assert np.array_equal(got, expected)
