@@ -68,19 +68,30 @@ def _chunks(steps: np.ndarray, size: int) -> list[tuple[int, int]]:
     return list(zip(cuts[:-1], cuts[1:]))
 
 
-def channel_pmfs(net: IntegerPixelCNN, params: torch.Tensor, pixels: torch.Tensor, offsets: Offsets,
-                 learned: np.ndarray, channels: int) -> list[np.ndarray]:
-    """The (n, 256) integer PMFs of the coded channels of known pixels, with a tile's offsets
-    and the log-scale offsets (channels, n) learned before each (``online``); computed in numpy
-    on the CPU (smaller per-call overhead), on the device elsewhere."""
+def channel_params(net: IntegerPixelCNN, params: torch.Tensor, pixels: torch.Tensor, offsets: Offsets,
+                   channels: int) -> list[tuple]:
+    """Each coded channel's logits, conditioned means and log-scales (n, K) of known pixels, with
+    a tile's offsets: numpy arrays on the CPU (smaller per-call overhead), tensors on the device
+    elsewhere."""
     on_cpu = params.device.type == "cpu"
-    p, x, d = (params.numpy(), pixels.numpy(), learned) if on_cpu else \
-        (params, pixels, torch.from_numpy(learned).to(params.device))
+    p, x = (params.numpy(), pixels.numpy()) if on_cpu else (params, pixels.to(params.device))
+    return [net.mixture.channel(p, c, x, offsets.scale[c], offsets.mean[c], offsets.coef) for c in range(channels)]
+
+
+def channel_pmfs(net: IntegerPixelCNN, per_channel: list[tuple], idx: np.ndarray, learned: np.ndarray
+                 ) -> list[np.ndarray]:
+    """The (n, 256) integer PMFs of the pixels ``idx`` of ``channel_params``, their log-scales
+    moved by the offsets (channels, all pixels) learned before each (``online``)."""
     pmfs = []
-    for c in range(channels):
-        logit, mean, logscale = net.mixture.channel(p, c, x, offsets.scale[c], offsets.mean[c], offsets.coef)
-        pmfs.append(net.mixture.pmf(logit, *net.mixture.shift(mean, logscale, d[c, :, None], 0)))
-    return pmfs if on_cpu else [q.cpu().numpy() for q in pmfs]
+    for c, (logit, mean, logscale) in enumerate(per_channel):
+        d = learned[c, idx, None]
+        if not isinstance(logit, np.ndarray):
+            idx_t = torch.from_numpy(idx).to(logit.device)
+            logit, mean, logscale, d = logit[idx_t], mean[idx_t], logscale[idx_t], torch.from_numpy(d).to(logit.device)
+            pmfs.append(net.mixture.pmf(logit, *net.mixture.shift(mean, logscale, d, 0)).cpu().numpy())
+        else:
+            pmfs.append(net.mixture.pmf(logit[idx], *net.mixture.shift(mean[idx], logscale[idx], d, 0)))
+    return pmfs
 
 
 def as_rgb(pixels: np.ndarray) -> np.ndarray:
@@ -98,27 +109,17 @@ def _band_chunks(net: IntegerPixelCNN, img: torch.Tensor, y0: int, y1: int, chan
     params = _band_params(net, img, y0, y1, batch_rows, independent)
     band = img[y0:y1].reshape(-1, 3).to(torch.int32)
     offsets = adapt.choose(net, params, band, channels)
-    learned = _learned(net, params, band, offsets, y1 - y0, w, channels)
+    per_channel = channel_params(net, params, band, offsets, channels)
+    ys, xs = np.divmod(np.arange((y1 - y0) * w), w)
+    host = [tuple(t if isinstance(t, np.ndarray) else t.cpu().numpy() for t in p) for p in per_channel]
+    learned = online.learned(net.mixture, host, band.numpy(), y1 - y0, w, xs + (net.cfg.reach_right + 1) * ys)
     order, steps, _ = band_symbol_order(y0, y1, w, net.cfg.reach_right, channels)
 
     def chunks() -> Iterator[tuple[int, int, np.ndarray, np.ndarray, list[np.ndarray]]]:
         for a, b in _chunks(steps, PMF_CHUNK):
-            idx = torch.from_numpy(order[a:b])
-            x = band[idx].to(net.device)
-            pmfs = channel_pmfs(net, params[idx.to(params.device)], x, offsets, learned[:, order[a:b]], channels)
-            yield a, b, order[a:b], x.cpu().numpy(), pmfs
+            idx = order[a:b]
+            yield a, b, idx, band[torch.from_numpy(idx)].numpy(), channel_pmfs(net, per_channel, idx, learned)
     return offsets, chunks()
-
-
-def _learned(net: IntegerPixelCNN, params: torch.Tensor, band: torch.Tensor, offsets: Offsets,
-             height: int, width: int, channels: int) -> np.ndarray:
-    """The log-scale offsets (channels, n) the decoder will have learned for each subpixel of a
-    stream of ``height`` × ``width`` pixels (``online``); worked out on the host."""
-    p, x = params.cpu().numpy(), band.cpu().numpy()
-    ys, xs = np.divmod(np.arange(height * width), width)
-    per_channel = [net.mixture.channel(p, c, x, offsets.scale[c], offsets.mean[c], offsets.coef)
-                   for c in range(channels)]
-    return online.learned(net.mixture, per_channel, x, height, width, xs + (net.cfg.reach_right + 1) * ys)
 
 
 def _encode_band(net: IntegerPixelCNN, img: torch.Tensor, y0: int, y1: int, channels: int,
