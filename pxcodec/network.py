@@ -10,6 +10,9 @@ Two ways to run it, giving identical integers (DESIGN C1, C2):
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -151,8 +154,9 @@ class Wavefront:
         self.inputs = torch.zeros((lanes * self.rows * self.wp, 4), dtype=torch.int8, device=dev)
         self.levels = [torch.zeros((lanes * self.rows * self.wp, cfg.channels), dtype=torch.int8, device=dev)
                        for _ in range(cfg.blocks)]
-        self.first_dy, self.first_dx = (torch.tensor(v, device=dev) for v in zip(*cfg.first_taps))
-        self.block_dy, self.block_dx = (torch.tensor(v, device=dev) for v in zip(*BLOCK_TAPS))
+        #: (dy, dx) arrays of the first layer's and the blocks' taps.
+        self.first_taps, self.block_taps = (tuple(np.array(v) for v in zip(*taps))
+                                            for taps in (cfg.first_taps, BLOCK_TAPS))
 
     @staticmethod
     def lane_bytes(cfg: ModelConfig, width: int) -> int:
@@ -161,31 +165,43 @@ class Wavefront:
         rows, pad = cfg.first_kernel // 2 + 2, cfg.first_kernel // 2
         return rows * (width + 2 * pad) * (4 + cfg.channels * cfg.blocks)
 
-    def _slots(self, lanes: Tensor, ys: Tensor, xs: Tensor, dy: Tensor, dx: Tensor) -> Tensor:
-        """Flat cache rows of the taps (dy, dx) of pixels (ys, xs) in ``lanes``, (n · taps,)."""
-        rows = lanes[:, None] * self.rows + (ys[:, None] + dy) % self.rows
-        return (rows * self.wp + (xs[:, None] + dx + self.pad)).view(-1)
+    def locate(self, lanes: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> Cells:
+        """The cache rows of one step's pixels (ys, xs), rows counted within each pixel's lane,
+        computed once (in numpy: far less per-call overhead than torch on a step's few pixels)
+        for ``params`` and ``put_pixels``."""
+        rows = lanes * self.rows
+        here = (rows + ys % self.rows) * self.wp + xs + self.pad
 
-    def _here(self, lanes: Tensor, ys: Tensor, xs: Tensor) -> Tensor:
-        return (lanes * self.rows + ys % self.rows) * self.wp + xs + self.pad
+        def taps(dy: np.ndarray, dx: np.ndarray) -> Tensor:
+            flat = (rows[:, None] + (ys[:, None] + dy) % self.rows) * self.wp + (xs[:, None] + dx + self.pad)
+            return torch.from_numpy(flat.reshape(-1)).to(self.net.device)
+        return Cells(torch.from_numpy(here).to(self.net.device), taps(*self.first_taps), taps(*self.block_taps))
 
-    def params(self, lanes: Tensor, ys: Tensor, xs: Tensor) -> Tensor:
-        """Head parameters (n, P) of pixels (ys, xs), rows counted within each pixel's lane;
-        every earlier step must be complete."""
-        net, n, c = self.net, ys.shape[0], self.net.cfg.channels
-        here = self._here(lanes, ys, xs)
-        cols = self.inputs.index_select(0, self._slots(lanes, ys, xs, self.first_dy, self.first_dx))
-        first = net.gemms["first+skip"](cols.view(n, -1))
+    def params(self, cells: Cells) -> Tensor:
+        """Head parameters (n, P) of a step's pixels (``locate``); every earlier step must be
+        complete."""
+        net, c = self.net, self.net.cfg.channels
+        n = cells.here.shape[0]
+        first = net.gemms["first+skip"](self.inputs.index_select(0, cells.first).view(n, -1))
         h, skip = first[:, :c], first[:, c:]
-        self.levels[0].index_copy_(0, here, h.to(torch.int8))
-        block_idx = self._slots(lanes, ys, xs, self.block_dy, self.block_dx)
+        self.levels[0].index_copy_(0, cells.here, h.to(torch.int8))
         for b in range(net.cfg.blocks):
-            u = net.gemms[f"conv{b}"](self.levels[b].index_select(0, block_idx).view(n, -1))
+            u = net.gemms[f"conv{b}"](self.levels[b].index_select(0, cells.block).view(n, -1))
             h = net._block(b, u, h)
             if b + 1 < net.cfg.blocks:  # the last level is read only at the pixel itself
-                self.levels[b + 1].index_copy_(0, here, h.to(torch.int8))
+                self.levels[b + 1].index_copy_(0, cells.here, h.to(torch.int8))
         return net._head(h, skip)
 
-    def put_pixels(self, lanes: Tensor, ys: Tensor, xs: Tensor, rgb: Tensor) -> None:
-        """Record decoded pixels (n, 3) uint8 so later steps can read them."""
-        self.inputs.index_copy_(0, self._here(lanes, ys, xs), pixel_codes(rgb))
+    def put_pixels(self, cells: Cells, rgb: np.ndarray) -> None:
+        """Record a step's decoded pixels (n, 3) uint8 so later steps can read them."""
+        codes = np.full((rgb.shape[0], 4), 127, dtype=np.int8)
+        codes[:, :3] = rgb ^ 0x80  # x − 128 as int8 (the first layer's input, ``pixel_codes``)
+        self.inputs.index_copy_(0, cells.here, torch.from_numpy(codes).to(self.net.device))
+
+
+class Cells(NamedTuple):
+    """Flat cache rows of one wavefront step: its pixels', and the taps they read (n · taps,)."""
+
+    here: Tensor
+    first: Tensor
+    block: Tensor

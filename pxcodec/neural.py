@@ -286,8 +286,8 @@ def _decode_step(net: IntegerPixelCNN, wave: Wavefront, learner: online.Learner 
     local_y = np.concatenate(local)
     local_x = t - (r + 1) * local_y
     lane_np = np.concatenate(lane_ids)
-    lane, ys, xs = (torch.from_numpy(v).to(net.device) for v in (lane_np, local_y, local_x))
-    params = wave.params(lane, ys, xs).cpu().numpy()  # the mixture runs in numpy: small batches
+    cells = wave.locate(lane_np, local_y, local_x)
+    params = wave.params(cells).cpu().numpy()  # the mixture runs in numpy: small batches
     known = np.zeros((n, 3), dtype=np.int32)
     seen = np.zeros((n, channels), dtype=np.int32)
     sid = np.repeat([stream for stream, _, _ in segments], [b - a for _, a, b in segments])
@@ -313,7 +313,7 @@ def _decode_step(net: IntegerPixelCNN, wave: Wavefront, learner: online.Learner 
     if channels == 1:
         known[:, 1:] = known[:, :1]
     rgb = known.astype(np.uint8)
-    wave.put_pixels(lane, ys, xs, torch.from_numpy(rgb).to(net.device))
+    wave.put_pixels(cells, rgb)
     out[np.concatenate(rows), local_x + np.concatenate(x0s)] = rgb
 
 
