@@ -8,7 +8,8 @@ time of the function that does it: the network (``band_params`` when encoding, t
 ``params`` when decoding), the adaptation search (``adapt.choose``), the 256-way PMFs
 (``IntegerMixture.pmf``) and the range coder (``StreamEncoder.encode`` / ``StreamDecoder.decode``);
 the rest is the glue between them (ordering, gathers, table assembly). Seconds per image are
-medians over images of the median of ``--repeat`` runs. Writes
+medians over images of the median of ``--repeat`` runs. Also prints the network stage's floor:
+the model's MACs at this core's float32 GEMM rate, measured in the same run. Writes
 ``benchmarks/results/stages-<model>.{csv,json}``.
 """
 from __future__ import annotations
@@ -20,14 +21,18 @@ import json
 import pstats
 import statistics
 import sys
+import time
 from pathlib import Path
 
+import numpy as np
 import torch
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from pxcodec import adapt, coder, mixture, network, neural, weights  # noqa: E402
+from pxcodec.config import BLOCK_TAPS  # noqa: E402
 from pxcodec.data import SHARED_DATA, load_rgb  # noqa: E402
 
 #: Stage name → the function whose cumulative time is the stage's, per direction.
@@ -58,6 +63,21 @@ def stage_seconds(direction: str, cumulative: dict, total: float) -> dict[str, f
     out["glue"] = total - sum(out.values())
     out["total"] = total
     return out
+
+
+def gemm_rate(channels: int, repeat: int = 5) -> float:
+    """Multiply-accumulates per second of one core's float32 GEMM at the shape of the encoder's
+    trunk GEMMs (``GEMM_PIXELS`` rows, a block's taps × channels in, channels out): the rate at
+    which the network stage would run if it were nothing but GEMMs (median of ``repeat``)."""
+    m, k = network.IntegerPixelCNN.GEMM_PIXELS, len(BLOCK_TAPS) * channels
+    a, b = torch.randn(m, k), torch.randn(k, channels)
+    a @ b  # warm-up
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - start)
+    return m * k * channels / statistics.median(times)
 
 
 def main() -> None:
@@ -91,6 +111,11 @@ def main() -> None:
             print(f"{path.stem} {direction}: " + ", ".join(f"{k} {v:.2f}" for k, v in row.items()
                                                           if isinstance(v, float)), flush=True)
     summary = {}
+    cfg = weights.load(model).cfg
+    pixels_median = statistics.median(int(np.prod(Image.open(p).size)) for p in paths)
+    floor = cfg.macs_per_pixel * pixels_median / gemm_rate(cfg.channels)
+    print(f"\nthe network's {cfg.macs_per_pixel:,} MACs/pixel at this core's float32 GEMM rate: "
+          f"{floor:.2f} s/image (the network stage's floor)")
     print(f"\n{'median s/image':16}" + "".join(f"{s:>12}" for s in ("network", "adaptation", "PMFs",
                                                                      "coder", "glue", "total")))
     for direction in STAGES:
@@ -108,7 +133,8 @@ def main() -> None:
         writer.writerows(rows)
     out.with_suffix(".json").write_text(json.dumps({"model": args.model, "threads": 1, "repeat": args.repeat,
                                                     "images": [p.name for p in paths],
-                                                    "median_seconds": summary, "rows": rows}, indent=1))
+                                                    "median_seconds": summary,
+                                                    "network_floor_seconds": floor, "rows": rows}, indent=1))
     print(f"wrote {out}.csv/.json")
 
 

@@ -222,10 +222,15 @@ class IntegerMixture:
         PMF totals are computed once, and each evaluation costs K CDF lookups per symbol instead of
         256 masses (``symbol_masses``); every PMF sums to Σ_k w_k·2^16 + 256·(Σw >> 2).
         """
-        w = self._weights_numpy(logit).astype(np.int64).sum(1)
-        log_total = np.log2(((w << CDF_BITS) + 256 * (w >> 2)).astype(np.float64))
+        log_total = np.log2(self.totals(logit))
         mass = self.symbol_masses(logit, x)
         return lambda mean, logscale: log_total - np.log2(mass(mean, logscale))
+
+    def totals(self, logit: np.ndarray) -> np.ndarray:
+        """What each PMF of one channel's logits (n, K) sums to, (n,) float64, without building
+        it: every component's masses sum to 2^16, so Σ_k w_k·2^16 + 256·(Σw >> 2)."""
+        w = self._weights_numpy(logit).sum(1, dtype=np.int64)
+        return ((w << CDF_BITS) + 256 * (w >> 2)).astype(np.float64)
 
     def symbol_masses(self, logit: np.ndarray, x: np.ndarray) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
         """pmf[x] (n, ...) int64, the integer mass ``pmf`` gives each symbol x (n,), as a function

@@ -33,15 +33,12 @@ PIXELS_IN_FLIGHT = 1 << 20
 LANE_CACHE_BYTES = 1 << 28
 
 Progress = Callable[[int, int], None]
-#: Row sums of PMF tables as a matrix-vector product: far faster than ``sum(1)``, and exact (integer
-#: sums below 2^39 in float64).
-_ONES = np.ones(256)
 
 
-def _symbol_bits(pmf: np.ndarray, symbols: np.ndarray) -> np.ndarray:
-    """−log2 of the probability each (n, 256) integer PMF gives its symbol (n,): the ideal code length."""
-    mass = np.take_along_axis(pmf, symbols[:, None], 1)[:, 0]
-    return -np.log2(mass / (pmf @ _ONES))
+def _symbol_bits(pmf: np.ndarray, symbols: np.ndarray, total: np.ndarray) -> np.ndarray:
+    """−log2 of the probability each (n, 256) integer PMF, summing to ``total`` (n,), gives its
+    symbol (n,): the ideal code length."""
+    return -np.log2(np.take_along_axis(pmf, symbols[:, None], 1)[:, 0] / total)
 
 
 def _band_params(net: IntegerPixelCNN, rgb: torch.Tensor, y0: int, y1: int, batch_rows: int,
@@ -99,12 +96,14 @@ def as_rgb(pixels: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(pixels if pixels.ndim == 3 else np.repeat(pixels[..., None], 3, 2))
 
 
+Chunk = tuple[int, int, np.ndarray, np.ndarray, list[np.ndarray], np.ndarray]
+
+
 def _band_chunks(net: IntegerPixelCNN, img: torch.Tensor, y0: int, y1: int, channels: int,
-                 batch_rows: int, independent: bool
-                 ) -> tuple[Offsets, Iterator[tuple[int, int, np.ndarray, np.ndarray, list[np.ndarray]]]]:
+                 batch_rows: int, independent: bool) -> tuple[Offsets, Iterator[Chunk]]:
     """A band's adaptation offsets, and its pixels in stream order chunk by chunk: (a, b, band pixel
-    indices, pixel values (n, 3), one (n, 256) integer PMF per coded channel) for sorted
-    positions [a, b)."""
+    indices, pixel values (n, 3), one (n, 256) integer PMF per coded channel, the ideal code
+    lengths (n, channels) of the pixels' symbols) for sorted positions [a, b)."""
     w = img.shape[1]
     params = _band_params(net, img, y0, y1, batch_rows, independent)
     band = img[y0:y1].reshape(-1, 3).to(torch.int32)
@@ -115,10 +114,14 @@ def _band_chunks(net: IntegerPixelCNN, img: torch.Tensor, y0: int, y1: int, chan
     learned = online.learned(net.mixture, host, band.numpy(), y1 - y0, w, xs + (net.cfg.reach_right + 1) * ys)
     order, steps, _ = band_symbol_order(y0, y1, w, net.cfg.reach_right, channels)
 
-    def chunks() -> Iterator[tuple[int, int, np.ndarray, np.ndarray, list[np.ndarray]]]:
+    def chunks() -> Iterator[Chunk]:
         for a, b in _chunks(steps, PMF_CHUNK):
             idx = order[a:b]
-            yield a, b, idx, band[torch.from_numpy(idx)].numpy(), channel_pmfs(net, per_channel, idx, learned)
+            x = band[torch.from_numpy(idx)].numpy()
+            pmfs = channel_pmfs(net, per_channel, idx, learned)
+            bits = np.stack([_symbol_bits(pmf, x[:, c], net.mixture.totals(host[c][0][idx]))
+                             for c, pmf in enumerate(pmfs)], 1)
+            yield a, b, idx, x, pmfs, bits
     return offsets, chunks()
 
 
@@ -129,14 +132,14 @@ def _encode_band(net: IntegerPixelCNN, img: torch.Tensor, y0: int, y1: int, chan
     enc = StreamEncoder()
     ideal = 0.0
     offsets, chunks = _band_chunks(net, img, y0, y1, channels, batch_rows, independent)
-    for a, b, _, x, pmfs in chunks:
+    for a, b, _, x, pmfs, bits in chunks:
         pos = positions[:, a:b] - channels * a
         symbols = np.empty(channels * (b - a), dtype=np.int32)
         table = np.empty((channels * (b - a), 256))  # float64, what the coder takes: no copy
         for c, pmf in enumerate(pmfs):
             symbols[pos[c]] = x[:, c]
             table[pos[c]] = pmf
-        ideal += float(_symbol_bits(table, symbols).sum())
+        ideal += float(bits.sum())
         enc.encode(symbols, table)
     return offsets.pack() + enc.finish(), ideal
 
@@ -200,9 +203,8 @@ def pixel_costs(pixels: np.ndarray, model: weights.ModelFile | None = None, *, d
     done = 0
     for y0, y1, x0, x1 in stream_tiles(h, w, stream_rows, tile_columns(stream_cols, independent)):
         tile = np.empty(((y1 - y0) * (x1 - x0), channels))
-        for _, _, idx, x, pmfs in _band_chunks(net, img[:, x0:x1], y0, y1, channels, batch_rows, independent)[1]:
-            for c, pmf in enumerate(pmfs):
-                tile[idx, c] = _symbol_bits(pmf, x[:, c])
+        for _, _, idx, _, _, bits in _band_chunks(net, img[:, x0:x1], y0, y1, channels, batch_rows, independent)[1]:
+            tile[idx] = bits
         costs[y0:y1, x0:x1] = tile.reshape(y1 - y0, x1 - x0, channels)
         done += (y1 - y0) * (x1 - x0)
         if progress:

@@ -237,7 +237,8 @@ def test_numpy_and_torch_mixtures_give_identical_pmfs(model, kodak_crop):
 def test_code_lengths_equal_the_pmfs_bits(model, kodak_crop):
     """``IntegerMixture.code_lengths`` (K lookups per symbol, what the adaptation search uses)
     gives the code length of the full PMF, also where offsets push means and scales to their
-    clamps and for the end symbols that carry the tails."""
+    clamps and for the end symbols that carry the tails; ``totals`` (from the logits alone) is
+    exactly what every PMF sums to."""
     net = weights.load(model)
     pixels = torch.from_numpy(kodak_crop[:16, :32].copy())
     params = net.band_params(pixels, 0).to(torch.int64).numpy()
@@ -249,6 +250,7 @@ def test_code_lengths_equal_the_pmfs_bits(model, kodak_crop):
         bits = net.mixture.code_lengths(logit, x[:, c])
         for offsets in ((-5, 0), (0, 0), (9, 3), (40, -600), (-40, 6000)):
             pmf = net.mixture.pmf(*net.mixture.channel(params, c, x, *offsets)).astype(np.int64)
+            assert np.array_equal(net.mixture.totals(logit), pmf.sum(1))
             full = -np.log2(np.take_along_axis(pmf, x[:, c:c + 1], 1)[:, 0] / pmf.sum(1))
             assert np.allclose(bits(*net.mixture.shift(mean, scale, *offsets)), full, rtol=0, atol=1e-9)
 
