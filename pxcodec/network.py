@@ -194,9 +194,7 @@ class Wavefront:
 
     def put_pixels(self, cells: Cells, rgb: np.ndarray) -> None:
         """Record a step's decoded pixels (n, 3) uint8 so later steps can read them."""
-        codes = np.full((rgb.shape[0], 4), 127, dtype=np.int8)
-        codes[:, :3] = rgb ^ 0x80  # x − 128 as int8 (the first layer's input, ``pixel_codes``)
-        self.inputs.index_copy_(0, cells.here, torch.from_numpy(codes).to(self.net.device))
+        self.inputs.index_copy_(0, cells.here, pixel_codes(torch.from_numpy(rgb).to(self.net.device)))
 
 
 class Cells(NamedTuple):
