@@ -234,6 +234,26 @@ def test_numpy_and_torch_mixtures_give_identical_pmfs(model, kodak_crop):
             assert np.array_equal(net.mixture.pmf(*in_numpy), net.mixture.pmf(*parts).numpy())
 
 
+def test_device_tensors_give_the_numpy_encoders_pmfs(model, kodak_crop):
+    """The encoder's PMFs from parameters held as tensors (its path on a GPU, here on CPU
+    tensors) equal those of its numpy path, with forward offsets and learned offsets that reach
+    the clamps."""
+    net = weights.load(model)
+    pixels = torch.from_numpy(kodak_crop[:16, :24].copy())
+    params = net.band_params(pixels, 0)
+    known = pixels.reshape(-1, 3).to(torch.int32)
+    offsets = adapt.Offsets(scale=[5, -32, 32], mean=[-32, 7, 32], coef=[32, -9, -32])
+    in_numpy = neural.channel_params(net, params, known, offsets, 3)
+    as_tensors = [net.mixture.channel(params, c, known, offsets.scale[c], offsets.mean[c], offsets.coef)
+                  for c in range(3)]
+    n = known.shape[0]
+    learned = np.random.default_rng(0).choice([-16, -3, 0, 6, 16], (3, n)).astype(np.int32)
+    idx = np.random.default_rng(1).permutation(n)[: n // 2]
+    for a, b in zip(neural.channel_pmfs(net, as_tensors, idx, learned),
+                    neural.channel_pmfs(net, in_numpy, idx, learned)):
+        assert np.array_equal(a, b)
+
+
 def test_code_lengths_equal_the_pmfs_bits(model, kodak_crop):
     """``IntegerMixture.code_lengths`` (K lookups per symbol, what the adaptation search uses)
     gives the code length of the full PMF, also where offsets push means and scales to their
