@@ -8,6 +8,7 @@ rebuilding the identical PMFs from what it has decoded so far.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -96,14 +97,20 @@ def as_rgb(pixels: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(pixels if pixels.ndim == 3 else np.repeat(pixels[..., None], 3, 2))
 
 
-Chunk = tuple[int, int, np.ndarray, np.ndarray, list[np.ndarray], np.ndarray]
+class Chunk(NamedTuple):
+    """The band's pixels at sorted (stream order) positions [a, b), with what coding them takes."""
+
+    a: int
+    b: int
+    idx: np.ndarray          # their indices in the band (raster order)
+    pixels: np.ndarray       # their values (n, 3)
+    pmfs: list[np.ndarray]   # one (n, 256) integer PMF per coded channel
+    bits: np.ndarray         # the ideal code lengths (n, channels) of their symbols
 
 
 def _band_chunks(net: IntegerPixelCNN, img: torch.Tensor, y0: int, y1: int, channels: int,
                  batch_rows: int, independent: bool) -> tuple[Offsets, Iterator[Chunk]]:
-    """A band's adaptation offsets, and its pixels in stream order chunk by chunk: (a, b, band pixel
-    indices, pixel values (n, 3), one (n, 256) integer PMF per coded channel, the ideal code
-    lengths (n, channels) of the pixels' symbols) for sorted positions [a, b)."""
+    """A band's adaptation offsets, and its pixels in stream order, chunk by chunk."""
     w = img.shape[1]
     params = _band_params(net, img, y0, y1, batch_rows, independent)
     band = img[y0:y1].reshape(-1, 3).to(torch.int32)
@@ -121,7 +128,7 @@ def _band_chunks(net: IntegerPixelCNN, img: torch.Tensor, y0: int, y1: int, chan
             pmfs = channel_pmfs(net, per_channel, idx, learned)
             bits = np.stack([_symbol_bits(pmf, x[:, c], net.mixture.totals(host[c][0][idx]))
                              for c, pmf in enumerate(pmfs)], 1)
-            yield a, b, idx, x, pmfs, bits
+            yield Chunk(a, b, idx, x, pmfs, bits)
     return offsets, chunks()
 
 
@@ -132,14 +139,15 @@ def _encode_band(net: IntegerPixelCNN, img: torch.Tensor, y0: int, y1: int, chan
     enc = StreamEncoder()
     ideal = 0.0
     offsets, chunks = _band_chunks(net, img, y0, y1, channels, batch_rows, independent)
-    for a, b, _, x, pmfs, bits in chunks:
+    for chunk in chunks:
+        a, b = chunk.a, chunk.b
         pos = positions[:, a:b] - channels * a
         symbols = np.empty(channels * (b - a), dtype=np.int32)
         table = np.empty((channels * (b - a), 256))  # float64, what the coder takes: no copy
-        for c, pmf in enumerate(pmfs):
-            symbols[pos[c]] = x[:, c]
+        for c, pmf in enumerate(chunk.pmfs):
+            symbols[pos[c]] = chunk.pixels[:, c]
             table[pos[c]] = pmf
-        ideal += float(bits.sum())
+        ideal += float(chunk.bits.sum())
         enc.encode(symbols, table)
     return offsets.pack() + enc.finish(), ideal
 
@@ -203,8 +211,8 @@ def pixel_costs(pixels: np.ndarray, model: weights.ModelFile | None = None, *, d
     done = 0
     for y0, y1, x0, x1 in stream_tiles(h, w, stream_rows, tile_columns(stream_cols, independent)):
         tile = np.empty(((y1 - y0) * (x1 - x0), channels))
-        for _, _, idx, _, _, bits in _band_chunks(net, img[:, x0:x1], y0, y1, channels, batch_rows, independent)[1]:
-            tile[idx] = bits
+        for chunk in _band_chunks(net, img[:, x0:x1], y0, y1, channels, batch_rows, independent)[1]:
+            tile[chunk.idx] = chunk.bits
         costs[y0:y1, x0:x1] = tile.reshape(y1 - y0, x1 - x0, channels)
         done += (y1 - y0) * (x1 - x0)
         if progress:
