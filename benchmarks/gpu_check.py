@@ -1,6 +1,6 @@
 """Run on a machine with CUDA: the GPU encoder must write the CPU encoder's bytes (DESIGN C1).
 
-    python benchmarks/gpu_check.py [--images DIR] [--limit N] [--megapixels 24] [--device cuda]
+    python benchmarks/gpu_check.py [--images DIR] [--limit N] [--megapixels 24] [--large PHOTO] [--device cuda]
 
 For each Kodak image, and one photo resized to ``--megapixels``: encode on the CPU and on the
 device (int8 and float32 kernels), require identical bytes, decode the device's file on the CPU
@@ -57,6 +57,8 @@ def main() -> None:
     ap.add_argument("--images", type=Path, default=SHARED_DATA / "kodak")
     ap.add_argument("--limit", type=int, default=4)
     ap.add_argument("--megapixels", type=float, default=24, help="size of the large photo (0: none)")
+    ap.add_argument("--large", type=Path, default=SHARED_DATA / "train" / "036.png",
+                    help="the photo resized to --megapixels")
     ap.add_argument("--device", default="cuda")
     args = ap.parse_args()
     if args.device == "cuda" and not torch.cuda.is_available():
@@ -67,11 +69,12 @@ def main() -> None:
         with Image.open(path) as im:
             results.append(check(path.stem, np.asarray(im.convert("RGB")).copy(), model, args.device))
     if args.megapixels:
-        with Image.open(SHARED_DATA / "train" / "036.png") as im:
+        with Image.open(args.large) as im:
             base = im.convert("RGB")
         scale = (args.megapixels * 1e6 / (base.width * base.height)) ** 0.5
         big = base.resize((round(base.width * scale), round(base.height * scale)), Image.Resampling.LANCZOS)
-        results.append(check(f"036 at {args.megapixels:g} MP", np.asarray(big).copy(), model, args.device))
+        results.append(check(f"{args.large.stem} at {args.megapixels:g} MP", np.asarray(big).copy(), model,
+                             args.device))
     ok = all(r[f"{args.device}_int8_identical"] and r[f"{args.device}_float32_identical"]
              and r["cpu_decodes_device_file"] for r in results)
     name = torch.cuda.get_device_name() if args.device == "cuda" else args.device

@@ -317,7 +317,8 @@ def info(src: Path) -> None:
 @main.command()
 @click.argument("run", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--data", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              default=SHARED_DATA / "train", show_default=True, help="Folder of training PNGs.")
+              default=SHARED_DATA / "train", show_default=True,
+              help="Folder of the training photos (PNG).")
 @click.option("--steps", default=100_000, show_default=True, help="Train until this step.")
 @click.option("--minutes", type=float, default=None, help="Stop after this much wall time.")
 @click.option("--channels", default=64, show_default=True)
@@ -336,8 +337,9 @@ def train(run: Path, data: Path, steps: int, minutes: float | None, channels: in
           threads: int, device: str) -> None:
     """Train (or resume) the model in folder RUN.
 
-    Resuming keeps the run's recipe; of the options given on the command line, --steps,
-    --device, --lr, --half-life, --ema, --batch and --crop change it from then on.
+    Resuming keeps the run's recipe, except where the photos are (--data), the device and the
+    number of steps, which come from the command line; of the other options given there, --lr,
+    --half-life, --ema, --batch and --crop change it from then on.
     """
     from .train import RESUMABLE, TrainOptions
     from .train import train as run_training
@@ -349,7 +351,7 @@ def train(run: Path, data: Path, steps: int, minutes: float | None, channels: in
     cfg = ModelConfig(channels=channels, blocks=blocks, components=components)
     opt = TrainOptions(data=data, config=cfg, steps=steps, batch=batch, crop=crop, lr=lr,
                        half_life=half_life, ema=ema, seed=seed, device=device)
-    run_training(run, opt, minutes=minutes, log=click.echo, changes=("steps", "device") + given)
+    run_training(run, opt, minutes=minutes, log=click.echo, changes=("steps", "device", "data") + given)
 
 
 @main.command()

@@ -45,8 +45,9 @@ class TrainOptions:
     ema: float = 0.999
 
 
-#: Options a resumed run may change (its architecture and data stay as they were).
-RESUMABLE = ("steps", "device", "lr", "half_life", "ema", "batch", "crop")
+#: Options a resumed run may change (its architecture stays as it was). ``data`` is where the
+#: photos are, which may differ between machines (a GPU lease gets a copy), not which they are.
+RESUMABLE = ("steps", "device", "data", "lr", "half_life", "ema", "batch", "crop")
 
 
 def _hardware(device: str) -> str:
@@ -87,7 +88,8 @@ def train(run: Path, opt: TrainOptions, minutes: float | None = None, log=print,
     run.mkdir(parents=True, exist_ok=True)
     ckpt_path = run / "checkpoint.pt"
     torch.manual_seed(opt.seed)
-    state = torch.load(ckpt_path, weights_only=False) if ckpt_path.exists() else None
+    # map_location: a checkpoint written on a GPU resumes on a machine without one
+    state = torch.load(ckpt_path, weights_only=False, map_location="cpu") if ckpt_path.exists() else None
     if state is not None:
         stored = dataclasses.replace(TrainOptions(opt.data, opt.config), **vars(state["options"]))
         opt = dataclasses.replace(stored, **{k: getattr(opt, k) for k in changes if k in RESUMABLE})

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import shutil
 
 import numpy as np
 import pytest
@@ -87,3 +88,16 @@ def test_resume_may_change_the_learning_rate_only_when_asked(tiny_run):
     assert "ema" in state and not all(torch.equal(state["ema"][k], state["model"][k]) for k in state["model"])
     rows = list(csv.DictReader((run / "curve.csv").open()))
     assert float(rows[-1]["lr"]) < float(rows[1]["lr"]) / 5
+
+
+def test_resume_reads_the_photos_from_another_folder(tiny_run, tmp_path):
+    """A run resumed on another machine reads the same photos from where they are there (a GPU
+    lease's copy); the folder is recorded, the recipe is kept."""
+    run, opt = tiny_run
+    train(run, opt, log=lambda _: None)
+    copies = tmp_path / "elsewhere"
+    shutil.copytree(opt.data, copies)
+    opt.steps, opt.data, opt.batch = 6, copies, 4
+    train(run, opt, log=lambda _: None, changes=("steps", "device", "data"))
+    state = torch.load(run / "checkpoint.pt", weights_only=False)
+    assert state["step"] == 6 and state["options"].data == copies and state["options"].batch == 2
