@@ -73,7 +73,8 @@ def channel_params(net: IntegerPixelCNN, params: torch.Tensor, pixels: torch.Ten
     elsewhere."""
     on_cpu = params.device.type == "cpu"
     p, x = (params.numpy(), pixels.numpy()) if on_cpu else (params, pixels.to(params.device))
-    return [net.mixture.channel(p, c, x, offsets.scale[c], offsets.mean[c], offsets.coef) for c in range(channels)]
+    return [net.mixture.channel(p, c, x, offsets.scale[c], offsets.mean[c], offsets.coef)
+            for c in range(channels)]
 
 
 def channel_pmfs(net: IntegerPixelCNN, per_channel: list[tuple], idx: np.ndarray, learned: np.ndarray
@@ -82,13 +83,11 @@ def channel_pmfs(net: IntegerPixelCNN, per_channel: list[tuple], idx: np.ndarray
     moved by the offsets (channels, all pixels) learned before each (``online``)."""
     pmfs = []
     for c, (logit, mean, logscale) in enumerate(per_channel):
-        d = learned[c, idx, None]
-        if not isinstance(logit, np.ndarray):
-            idx_t = torch.from_numpy(idx).to(logit.device)
-            logit, mean, logscale, d = logit[idx_t], mean[idx_t], logscale[idx_t], torch.from_numpy(d).to(logit.device)
-            pmfs.append(net.mixture.pmf(logit, *net.mixture.shift(mean, logscale, d, 0)).cpu().numpy())
-        else:
-            pmfs.append(net.mixture.pmf(logit[idx], *net.mixture.shift(mean[idx], logscale[idx], d, 0)))
+        at, d = idx, learned[c, idx, None]
+        if not isinstance(logit, np.ndarray):  # on the device: the indices and offsets go there
+            at, d = (torch.from_numpy(v).to(logit.device) for v in (at, d))
+        pmf = net.mixture.pmf(logit[at], *net.mixture.shift(mean[at], logscale[at], d, 0))
+        pmfs.append(pmf if isinstance(pmf, np.ndarray) else pmf.cpu().numpy())
     return pmfs
 
 

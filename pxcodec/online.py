@@ -6,9 +6,9 @@ too sure of itself, in predictable areas too cautious, and by amounts that diffe
 image. So for every coded subpixel both sides measure its *surprise* (its distance from the
 model's dominant component, in that component's scales) and sort each next subpixel into one of
 ``CONTEXTS`` contexts by the surprise of its causal neighbours (and of its own pixel's earlier
-channels) and by its dominant component's scale. Per stream, channel and context they keep the code length, in integer
-1/4096-bit units, that every candidate offset would have given the symbols coded so far, and
-each step uses the best candidate so far. It is all integers computed from data both sides
+channels) and by its dominant component's scale. Per stream, channel and context they keep the
+code length, in integer 1/4096-bit units, that every candidate offset would have given the
+symbols coded so far, and each step uses the best candidate so far. It is all integers computed from data both sides
 have, so the decoder rebuilds the encoder's choices exactly (DESIGN C1), and nothing is sent.
 """
 from __future__ import annotations

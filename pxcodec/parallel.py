@@ -6,10 +6,10 @@ must run torch on one thread: OpenMP's thread pool does not survive ``fork`` (a 
 two threads hangs), so every worker sets one thread before it does anything else, as PyTorch's
 DataLoader workers do. numpy's BLAS is not limited that way: a numpy matrix product in a worker
 runs on OpenBLAS's own threads, which fight the other workers for the cores (the encoder once
-lost a quarter of its speed to one), so the codec's numpy code uses none. Where ``fork`` is not available (or not safe: outside Linux) the jobs
-run one after another in this process. (Python 3.12 and later warn that forking a process with
-threads may deadlock: the idle OpenMP threads count. The workers take no lock those threads
-could hold; they only run the job.)
+lost a quarter of its speed to one), so the codec's numpy code uses none. Where ``fork`` is not
+available (or not safe: outside Linux) the jobs run one after another in this process.
+(Python 3.12 and later warn that forking a process with threads may deadlock: the idle OpenMP
+threads count. The workers take no lock those threads could hold; they only run the job.)
 """
 from __future__ import annotations
 
