@@ -326,6 +326,8 @@ def info(src: Path) -> None:
 @click.option("--components", default=5, show_default=True)
 @click.option("--batch", default=8, show_default=True)
 @click.option("--crop", default=64, show_default=True)
+@click.option("--chroma", default=0.0, show_default=True,
+              help="Fraction of crops with their chroma at half resolution, as cameras and JPEG store it.")
 @click.option("--lr", default=5e-4, show_default=True)
 @click.option("--half-life", default=10_000, show_default=True, help="LR halves every N steps.")
 @click.option("--ema", default=0.999, show_default=True, help="Weight averaging decay (exported model).")
@@ -333,13 +335,13 @@ def info(src: Path) -> None:
 @click.option("--threads", default=1, show_default=True, help="CPU threads for torch.")
 @_device
 def train(run: Path, data: Path, steps: int, minutes: float | None, channels: int, blocks: int,
-          components: int, batch: int, crop: int, lr: float, half_life: int, ema: float, seed: int,
+          components: int, batch: int, crop: int, chroma: float, lr: float, half_life: int, ema: float, seed: int,
           threads: int, device: str) -> None:
     """Train (or resume) the model in folder RUN.
 
     Resuming keeps the run's recipe, except where the photos are (--data), the device and the
     number of steps, which come from the command line; of the other options given there, --lr,
-    --half-life, --ema, --batch and --crop change it from then on.
+    --half-life, --ema, --batch, --crop and --chroma change it from then on.
     """
     from .train import RESUMABLE, TrainOptions
     from .train import train as run_training
@@ -349,7 +351,7 @@ def train(run: Path, data: Path, steps: int, minutes: float | None, channels: in
     given = tuple(k for k in RESUMABLE
                   if ctx.get_parameter_source(k) == click.core.ParameterSource.COMMANDLINE)
     cfg = ModelConfig(channels=channels, blocks=blocks, components=components)
-    opt = TrainOptions(data=data, config=cfg, steps=steps, batch=batch, crop=crop, lr=lr,
+    opt = TrainOptions(data=data, config=cfg, steps=steps, batch=batch, crop=crop, chroma=chroma, lr=lr,
                        half_life=half_life, ema=ema, seed=seed, device=device)
     run_training(run, opt, minutes=minutes, log=click.echo, changes=("steps", "device", "data") + given)
 

@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
+import torch.nn.functional as F
 from torch import Tensor
 
 #: Where the project's shared photographs live, next to a checkout.
@@ -27,14 +28,37 @@ def split_folder(folder: Path) -> tuple[list[Path], list[Path]]:
     return [p for p in paths if p.stem not in VALIDATION_NAMES], val
 
 
-class CropSampler:
-    """Random crops (with horizontal flips) from in-memory images, weighted by image area."""
+#: JPEG's RGB → YCbCr matrix (ITU-R BT.601, full range; chroma centred on 0 here).
+_YCBCR = torch.tensor([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]])
 
-    def __init__(self, paths: list[Path], crop: int):
+
+def halve_chroma(images: Tensor) -> Tensor:
+    """uint8 images (n, 3, H, W) as a camera, JPEG or video pipeline would give them back: YCbCr
+    rounded to 8 bits, chroma averaged over 2 × 2 blocks and interpolated back, then RGB rounded.
+
+    The training photos were downsampled from large originals, so their chroma is as sharp as
+    their luma; most photographs people store went through such a pipeline and have much smoother
+    chroma, which a model that never saw it pays for in bits.
+    """
+    n, _, h, w = images.shape
+    ycc = torch.einsum("ij,njhw->nihw", _YCBCR, images.float()).round()
+    chroma = F.avg_pool2d(ycc[:, 1:], 2, ceil_mode=True)
+    ycc[:, 1:] = F.interpolate(chroma, size=(h, w), mode="bilinear", align_corners=False).round()
+    rgb = torch.einsum("ij,njhw->nihw", torch.linalg.inv(_YCBCR), ycc)
+    return rgb.round().clamp(0, 255).to(torch.uint8)
+
+
+class CropSampler:
+    """Random crops (with horizontal flips) from in-memory images, weighted by image area; a
+    fraction ``chroma`` of them with their chroma at half resolution (``halve_chroma``)."""
+
+    def __init__(self, paths: list[Path], crop: int, chroma: float = 0.0):
         if not paths:
             raise ValueError("no training images")
+        if not 0.0 <= chroma <= 1.0:
+            raise ValueError(f"chroma must be a fraction in [0, 1], not {chroma}")
         self.images = [load_rgb(p) for p in paths]
-        self.crop = crop
+        self.crop, self.chroma = crop, chroma
         areas = torch.tensor([im.shape[1] * im.shape[2] for im in self.images], dtype=torch.float64)
         self.weights = areas / areas.sum()
 
@@ -47,6 +71,10 @@ class CropSampler:
             x = int(torch.randint(im.shape[2] - self.crop + 1, (1,), generator=gen))
             c = im[:, y:y + self.crop, x:x + self.crop]
             out[j] = c.flip(-1) if torch.rand((), generator=gen) < 0.5 else c
+        if self.chroma:  # no draws otherwise: runs without it keep their random sequence
+            halve = torch.rand(n, generator=gen) < self.chroma
+            if halve.any():
+                out[halve] = halve_chroma(out[halve])
         return out
 
 

@@ -20,10 +20,13 @@ import torch
 
 from . import weights
 from .config import ModelConfig
-from .data import CropSampler, fixed_crops, split_folder
+from .data import CropSampler, fixed_crops, halve_chroma, split_folder
 from .model import PixelCNN
 
 BITS_PER_NAT = 1 / math.log(2)
+#: Columns of ``curve.csv``; ``val_chroma_bpsp`` is the validation crops with halved chroma. A
+#: curve begun before a column existed keeps its own header, and rows are written to it.
+CURVE_COLUMNS = ("step", "seconds", "lr", "train_bpsp", "val_bpsp", "val_chroma_bpsp")
 
 
 @dataclass
@@ -35,6 +38,7 @@ class TrainOptions:
     steps: int = 100_000
     batch: int = 8
     crop: int = 64
+    chroma: float = 0.0
     lr: float = 5e-4
     warmup: int = 200
     half_life: int = 20_000
@@ -47,7 +51,7 @@ class TrainOptions:
 
 #: Options a resumed run may change (its architecture stays as it was). ``data`` is where the
 #: photos are, which may differ between machines (a GPU lease gets a copy), not which they are.
-RESUMABLE = ("steps", "device", "data", "lr", "half_life", "ema", "batch", "crop")
+RESUMABLE = ("steps", "device", "data", "lr", "half_life", "ema", "batch", "crop", "chroma")
 
 
 def _hardware(device: str) -> str:
@@ -107,10 +111,14 @@ def train(run: Path, opt: TrainOptions, minutes: float | None = None, log=print,
         step, elapsed = state["step"], state["seconds"]
         log(f"resumed {run} at step {step} ({elapsed / 60:.1f} min trained)")
     train_paths, val_paths = split_folder(opt.data)
-    sampler = CropSampler(train_paths, opt.crop)
-    val_crops = fixed_crops(val_paths, 128, 4)
+    sampler = CropSampler(train_paths, opt.crop, opt.chroma)
+    val_sets = {"val_bpsp": fixed_crops(val_paths, 128, 4)}
+    val_sets["val_chroma_bpsp"] = halve_chroma(val_sets["val_bpsp"])
     curve_path = run / "curve.csv"
-    new_curve = not curve_path.exists()
+    header = None
+    if curve_path.exists():
+        with curve_path.open() as f:
+            header = next(csv.reader(f), None)
     deadline = time.monotonic() + minutes * 60 if minutes else math.inf
 
     hardware = sorted(set(state.get("hardware", []) if state else []) | {_hardware(opt.device)})
@@ -122,9 +130,9 @@ def train(run: Path, opt: TrainOptions, minutes: float | None = None, log=print,
                       "hardware": hardware}, ckpt_path)
 
     with curve_path.open("a", newline="") as f:
-        writer = csv.writer(f)
-        if new_curve:
-            writer.writerow(["step", "seconds", "lr", "train_bpsp", "val_bpsp"])
+        writer = csv.DictWriter(f, header or CURVE_COLUMNS, extrasaction="ignore")
+        if header is None:
+            writer.writeheader()
         running, count, t0 = 0.0, 0, time.monotonic()
         while step < opt.steps and time.monotonic() < deadline:
             lr = learning_rate(opt, step)
@@ -145,12 +153,15 @@ def train(run: Path, opt: TrainOptions, minutes: float | None = None, log=print,
                 now = time.monotonic()
                 elapsed += now - t0
                 t0 = now
-                val = validation_bpsp(average, val_crops, opt.device) if step % opt.val_every == 0 else ""
-                writer.writerow([step, round(elapsed, 1), f"{lr:.3g}", round(running / count, 4),
-                                 round(val, 4) if val != "" else ""])
+                row = {"step": step, "seconds": round(elapsed, 1), "lr": f"{lr:.3g}",
+                       "train_bpsp": round(running / count, 4)}
+                if step % opt.val_every == 0:
+                    row |= {k: round(validation_bpsp(average, crops, opt.device), 4)
+                            for k, crops in val_sets.items() if k in writer.fieldnames}
+                writer.writerow(row)
                 f.flush()
                 log(f"step {step}  {elapsed / 60:.1f} min  train {running / count:.4f} bpsp"
-                    + (f"  val {val:.4f} bpsp" if val != "" else ""))
+                    + "".join(f"  {k} {v:.4f}" for k, v in row.items() if k.startswith("val")))
                 running, count = 0.0, 0
                 checkpoint()
         elapsed += time.monotonic() - t0
@@ -181,7 +192,7 @@ def export_run(run: Path, name: str, folder: Path) -> dict:
                          "parameters": sum(p.numel() for p in model.parameters())},
         "training": {"data": f"shared/data/{opt.data.name}", "images": [p.stem for p in train_paths],
                      "validation_images": [p.stem for p in val_paths], "steps": state["step"],
-                     "batch": opt.batch, "crop": opt.crop, "lr": opt.lr, "half_life": opt.half_life,
+                     "batch": opt.batch, "crop": opt.crop, "chroma": opt.chroma, "lr": opt.lr, "half_life": opt.half_life,
                      "seed": opt.seed, "ema": opt.ema, "wall_seconds": round(state["seconds"]),
                      "hardware": state.get("hardware", []),
                      "float_val_bpsp_crops": float(last_val[-1]) if last_val else None,

@@ -11,6 +11,7 @@ import torch
 from pxcodec import weights
 from pxcodec.config import ModelConfig
 from pxcodec.model import PixelCNN
+from pxcodec.data import CropSampler, halve_chroma, load_rgb
 from pxcodec.train import TrainOptions, export_run, train
 
 from .conftest import IMAGES, decode, encode
@@ -101,3 +102,47 @@ def test_resume_reads_the_photos_from_another_folder(tiny_run, tmp_path):
     train(run, opt, log=lambda _: None, changes=("steps", "device", "data"))
     state = torch.load(run / "checkpoint.pt", weights_only=False)
     assert state["step"] == 6 and state["options"].data == copies and state["options"].batch == 2
+
+
+def test_halved_chroma_keeps_grey_and_luma_and_drops_fine_chroma():
+    """Grey has no chroma to halve; in a photo luma survives to rounding; a chroma checkerboard
+    (one-pixel period) averages out."""
+    grey = torch.arange(256, dtype=torch.uint8).repeat(3, 4, 1)[None]
+    assert torch.equal(halve_chroma(grey), grey)
+    photo = load_rgb(IMAGES / "kodim23-256.png")[None, :, :63, :50]  # odd sizes too
+    luma = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+    assert ((photo.float() * luma).sum(1) - (halve_chroma(photo).float() * luma).sum(1)).abs().max() <= 2
+    sign = (torch.arange(16)[:, None] + torch.arange(16)) % 2 * 2 - 1
+    ycc = torch.stack([torch.full((16, 16), 128.0), 20.0 * sign, -20.0 * sign])
+    to_rgb = torch.linalg.inv(torch.tensor([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5],
+                                            [0.5, -0.418688, -0.081312]]))
+    checker = torch.einsum("ij,jhw->ihw", to_rgb, ycc).round().to(torch.uint8)[None]
+    halved = halve_chroma(checker).float()
+    assert (halved - halved.mean((2, 3), keepdim=True)).abs().max() <= 1
+    assert (checker.float() - checker.float().mean((2, 3), keepdim=True)).abs().min() >= 5
+
+
+def test_sampler_halves_the_chroma_of_the_asked_fraction(tiny_run):
+    _, opt = tiny_run
+    paths = sorted(opt.data.glob("*.png"))
+    plain = CropSampler(paths, 16).batch(6, torch.Generator().manual_seed(3))
+    assert torch.equal(CropSampler(paths, 16, chroma=1.0).batch(6, torch.Generator().manual_seed(3)),
+                       halve_chroma(plain))
+    with pytest.raises(ValueError):
+        CropSampler(paths, 16, chroma=1.5)
+
+
+def test_curve_keeps_its_header_when_resumed(tiny_run):
+    """A new curve logs both validation sets; a curve begun before the halved-chroma column keeps
+    its five columns."""
+    run, opt = tiny_run
+    train(run, opt, log=lambda _: None)
+    rows = list(csv.DictReader((run / "curve.csv").open()))
+    assert float(rows[-1]["val_chroma_bpsp"]) > 0
+    lines = (run / "curve.csv").read_text().splitlines()
+    old = [",".join(line.split(",")[:5]) for line in lines]
+    (run / "curve.csv").write_text("\n".join(old) + "\n")
+    opt.steps = 6
+    train(run, opt, log=lambda _: None)
+    lines = (run / "curve.csv").read_text().splitlines()
+    assert len(lines) == len(old) + 1 and all(line.count(",") == 4 for line in lines)
