@@ -40,12 +40,17 @@ def halve_chroma(images: Tensor) -> Tensor:
     their luma; most photographs people store went through such a pipeline and have much smoother
     chroma, which a model that never saw it pays for in bits.
     """
-    n, _, h, w = images.shape
-    ycc = torch.einsum("ij,njhw->nihw", _YCBCR, images.float()).round()
+    h, w = images.shape[2:]
+    ycc = to_ycbcr(images.float()).round()
     chroma = F.avg_pool2d(ycc[:, 1:], 2, ceil_mode=True)
     ycc[:, 1:] = F.interpolate(chroma, size=(h, w), mode="bilinear", align_corners=False).round()
     rgb = torch.einsum("ij,njhw->nihw", torch.linalg.inv(_YCBCR), ycc)
     return rgb.round().clamp(0, 255).to(torch.uint8)
+
+
+def to_ycbcr(rgb: Tensor) -> Tensor:
+    """Float RGB images (n, 3, H, W) in JPEG's YCbCr, chroma centred on 0."""
+    return torch.einsum("ij,njhw->nihw", _YCBCR, rgb)
 
 
 class CropSampler:
