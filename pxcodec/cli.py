@@ -326,7 +326,7 @@ def info(src: Path) -> None:
 @click.option("--components", default=5, show_default=True)
 @click.option("--batch", default=8, show_default=True)
 @click.option("--crop", default=64, show_default=True)
-@click.option("--chroma", default=0.0, show_default=True,
+@click.option("--chroma", type=click.FloatRange(0.0, 1.0), default=0.0, show_default=True,
               help="Fraction of crops with their chroma at half resolution, as cameras and JPEG store it.")
 @click.option("--lr", default=5e-4, show_default=True)
 @click.option("--half-life", default=10_000, show_default=True, help="LR halves every N steps.")

@@ -7,8 +7,10 @@ import shutil
 import numpy as np
 import pytest
 import torch
+from click.testing import CliRunner
 
 from pxcodec import weights
+from pxcodec.cli import main
 from pxcodec.config import ModelConfig
 from pxcodec.model import PixelCNN
 from pxcodec.data import CropSampler, halve_chroma, load_rgb
@@ -146,3 +148,16 @@ def test_curve_keeps_its_header_when_resumed(tiny_run):
     train(run, opt, log=lambda _: None)
     lines = (run / "curve.csv").read_text().splitlines()
     assert len(lines) == len(old) + 1 and all(line.count(",") == 4 for line in lines)
+
+
+def test_cli_chroma_is_kept_on_resume_and_changed_when_given(tiny_run):
+    run_dir, opt = tiny_run
+    args = ["train", str(run_dir), "--data", str(opt.data), "--channels", "8", "--blocks", "1",
+            "--components", "2", "--batch", "2", "--crop", "32"]
+    for steps, extra, expected in [(2, ["--chroma", "0.5"], 0.5), (4, [], 0.5), (6, ["--chroma", "0"], 0.0)]:
+        res = CliRunner().invoke(main, args + ["--steps", str(steps)] + extra)
+        assert res.exit_code == 0, res.output
+        state = torch.load(run_dir / "checkpoint.pt", weights_only=False)
+        assert (state["step"], state["options"].chroma) == (steps, expected)
+    res = CliRunner().invoke(main, args + ["--steps", "8", "--chroma", "2"])
+    assert res.exit_code == 2 and "--chroma" in res.output
