@@ -335,8 +335,8 @@ def info(src: Path) -> None:
 @click.option("--threads", default=1, show_default=True, help="CPU threads for torch.")
 @_device
 def train(run: Path, data: Path, steps: int, minutes: float | None, channels: int, blocks: int,
-          components: int, batch: int, crop: int, chroma: float, lr: float, half_life: int, ema: float, seed: int,
-          threads: int, device: str) -> None:
+          components: int, batch: int, crop: int, chroma: float, lr: float, half_life: int, ema: float,
+          seed: int, threads: int, device: str) -> None:
     """Train (or resume) the model in folder RUN.
 
     Resuming keeps the run's recipe, except where the photos are (--data), the device and the
@@ -351,8 +351,8 @@ def train(run: Path, data: Path, steps: int, minutes: float | None, channels: in
     given = tuple(k for k in RESUMABLE
                   if ctx.get_parameter_source(k) == click.core.ParameterSource.COMMANDLINE)
     cfg = ModelConfig(channels=channels, blocks=blocks, components=components)
-    opt = TrainOptions(data=data, config=cfg, steps=steps, batch=batch, crop=crop, chroma=chroma, lr=lr,
-                       half_life=half_life, ema=ema, seed=seed, device=device)
+    opt = TrainOptions(data=data, config=cfg, steps=steps, batch=batch, crop=crop, chroma=chroma,
+                       lr=lr, half_life=half_life, ema=ema, seed=seed, device=device)
     run_training(run, opt, minutes=minutes, log=click.echo, changes=("steps", "device", "data") + given)
 
 

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 import torch.nn.functional as F
+from PIL import Image
 from torch import Tensor
 
 #: Where the project's shared photographs live, next to a checkout.
@@ -30,6 +30,7 @@ def split_folder(folder: Path) -> tuple[list[Path], list[Path]]:
 
 #: JPEG's RGB → YCbCr matrix (ITU-R BT.601, full range; chroma centred on 0 here).
 _YCBCR = torch.tensor([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]])
+_RGB = torch.linalg.inv(_YCBCR)
 
 
 def halve_chroma(images: Tensor) -> Tensor:
@@ -44,7 +45,7 @@ def halve_chroma(images: Tensor) -> Tensor:
     ycc = to_ycbcr(images.float()).round()
     chroma = F.avg_pool2d(ycc[:, 1:], 2, ceil_mode=True)
     ycc[:, 1:] = F.interpolate(chroma, size=(h, w), mode="bilinear", align_corners=False).round()
-    rgb = torch.einsum("ij,njhw->nihw", torch.linalg.inv(_YCBCR), ycc)
+    rgb = torch.einsum("ij,njhw->nihw", _RGB, ycc)
     return rgb.round().clamp(0, 255).to(torch.uint8)
 
 
