@@ -333,10 +333,12 @@ def info(src: Path) -> None:
 @click.option("--ema", default=0.999, show_default=True, help="Weight averaging decay (exported model).")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--threads", default=1, show_default=True, help="CPU threads for torch.")
+@click.option("--start-from", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="Begin a new run from another run's weights; blocks it lacks start as identities.")
 @_device
 def train(run: Path, data: Path, steps: int, minutes: float | None, channels: int, blocks: int,
           components: int, batch: int, crop: int, chroma: float, lr: float, half_life: int, ema: float,
-          seed: int, threads: int, device: str) -> None:
+          seed: int, threads: int, start_from: Path | None, device: str) -> None:
     """Train (or resume) the model in folder RUN.
 
     Resuming keeps the run's recipe, except where the photos are (--data), the device and the
@@ -353,7 +355,11 @@ def train(run: Path, data: Path, steps: int, minutes: float | None, channels: in
     cfg = ModelConfig(channels=channels, blocks=blocks, components=components)
     opt = TrainOptions(data=data, config=cfg, steps=steps, batch=batch, crop=crop, chroma=chroma,
                        lr=lr, half_life=half_life, ema=ema, seed=seed, device=device)
-    run_training(run, opt, minutes=minutes, log=click.echo, changes=("steps", "device", "data") + given)
+    try:
+        run_training(run, opt, minutes=minutes, log=click.echo, changes=("steps", "device", "data") + given,
+                     start_from=start_from)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 @main.command()

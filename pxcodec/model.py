@@ -117,3 +117,26 @@ class PixelCNN(nn.Module):
     def nll(self, x: Tensor) -> Tensor:
         """Per-subpixel negative log-likelihood in nats, (B, 3, H, W)."""
         return mixture_nll(self(x), x, self.cfg.components)
+
+
+def deepened(state: dict[str, Tensor], cfg: ModelConfig) -> dict[str, Tensor]:
+    """A trained model's state dict for ``cfg``, which may have more residual blocks: the blocks
+    it lacks start as identities (their 1×1 mix at zero adds nothing to the stream), so the
+    deeper model computes exactly what the trained one did and training starts from there."""
+    fresh = PixelCNN(cfg).state_dict()
+    blocks = state["log_scale_u"].numel()
+    if blocks > cfg.blocks:
+        raise ValueError(f"the trained model has {blocks} blocks, more than the {cfg.blocks} asked for")
+    out = {}
+    for key, value in fresh.items():
+        if key == "log_scale_u":
+            value = torch.cat([state[key], value[blocks:]])
+        elif key in state:
+            if state[key].shape != value.shape:
+                raise ValueError(f"{key}: trained shape {tuple(state[key].shape)}, "
+                                 f"but {tuple(value.shape)} for {cfg}")
+            value = state[key]
+        elif key.startswith("mixes.") and not key.endswith(".mask"):
+            value = torch.zeros_like(value)
+        out[key] = value
+    return out

@@ -21,7 +21,7 @@ import torch
 from . import weights
 from .config import ModelConfig
 from .data import CropSampler, fixed_crops, halve_chroma, split_folder
-from .model import PixelCNN
+from .model import PixelCNN, deepened
 
 BITS_PER_NAT = 1 / math.log(2)
 #: Columns of ``curve.csv``; ``val_chroma_bpsp`` is the validation crops with halved chroma. A
@@ -83,17 +83,21 @@ def validation_bpsp(model: PixelCNN, crops: torch.Tensor, device: str) -> float:
 
 
 def train(run: Path, opt: TrainOptions, minutes: float | None = None, log=print,
-          changes: tuple[str, ...] = ("steps", "device")) -> Path:
+          changes: tuple[str, ...] = ("steps", "device"), start_from: Path | None = None) -> Path:
     """Train (or resume) the run in ``run`` until ``opt.steps`` or ``minutes`` of wall time.
 
     A resumed run keeps its stored options except the ``changes`` (a subset of ``RESUMABLE``),
-    which are taken from ``opt``; the curve logs the learning rate of every interval.
+    which are taken from ``opt``; the curve logs the learning rate of every interval. A new run
+    may ``start_from`` another run's trained (averaged) weights, deepened to ``opt.config``
+    (``model.deepened``), with its step count and training time, and a fresh optimiser.
     """
     run.mkdir(parents=True, exist_ok=True)
     ckpt_path = run / "checkpoint.pt"
     torch.manual_seed(opt.seed)
     # map_location: a checkpoint written on a GPU resumes on a machine without one
     state = torch.load(ckpt_path, weights_only=False, map_location="cpu") if ckpt_path.exists() else None
+    if state is not None and start_from is not None:
+        raise ValueError(f"{run} has begun already; start_from is only for a new run")
     if state is not None:
         stored = dataclasses.replace(TrainOptions(opt.data, opt.config), **vars(state["options"]))
         opt = dataclasses.replace(stored, **{k: getattr(opt, k) for k in changes if k in RESUMABLE})
@@ -101,7 +105,7 @@ def train(run: Path, opt: TrainOptions, minutes: float | None = None, log=print,
     average = PixelCNN(opt.config).to(opt.device).requires_grad_(False)
     optim = torch.optim.Adam(model.parameters(), lr=opt.lr)
     gen = torch.Generator().manual_seed(opt.seed)
-    step, elapsed = 0, 0.0
+    step, elapsed, source = 0, 0.0, None
     average.load_state_dict(model.state_dict())
     if state is not None:
         model.load_state_dict(state["model"])
@@ -110,6 +114,13 @@ def train(run: Path, opt: TrainOptions, minutes: float | None = None, log=print,
         average.load_state_dict(state.get("ema", state["model"]))
         step, elapsed = state["step"], state["seconds"]
         log(f"resumed {run} at step {step} ({elapsed / 60:.1f} min trained)")
+    elif start_from is not None:
+        source = torch.load(start_from / "checkpoint.pt", weights_only=False, map_location="cpu")
+        model.load_state_dict(deepened(source.get("ema", source["model"]), opt.config))
+        average.load_state_dict(model.state_dict())
+        step, elapsed = source["step"], source["seconds"]
+        log(f"started {run} from {start_from} at step {step} ({elapsed / 60:.1f} min trained), "
+            f"{source['options'].config.blocks} → {opt.config.blocks} blocks")
     train_paths, val_paths = split_folder(opt.data)
     sampler = CropSampler(train_paths, opt.crop, opt.chroma)
     val_sets = {"val_bpsp": fixed_crops(val_paths, 128, 4)}
@@ -121,7 +132,8 @@ def train(run: Path, opt: TrainOptions, minutes: float | None = None, log=print,
             header = next(csv.reader(f), None)
     deadline = time.monotonic() + minutes * 60 if minutes else math.inf
 
-    hardware = sorted(set(state.get("hardware", []) if state else []) | {_hardware(opt.device)})
+    earlier = state or source
+    hardware = sorted(set(earlier.get("hardware", []) if earlier else []) | {_hardware(opt.device)})
 
     def checkpoint() -> None:
         _atomic_save({"options": opt, "model": model.state_dict(), "ema": average.state_dict(),

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import shutil
 
 import numpy as np
@@ -12,7 +13,7 @@ from click.testing import CliRunner
 from pxcodec import weights
 from pxcodec.cli import main
 from pxcodec.config import ModelConfig
-from pxcodec.model import PixelCNN
+from pxcodec.model import PixelCNN, deepened
 from pxcodec.data import CropSampler, halve_chroma, load_rgb
 from pxcodec.train import TrainOptions, export_run, train
 
@@ -161,3 +162,30 @@ def test_cli_chroma_is_kept_on_resume_and_changed_when_given(tiny_run):
         assert (state["step"], state["options"].chroma) == (steps, expected)
     res = CliRunner().invoke(main, args + ["--steps", "8", "--chroma", "2"])
     assert res.exit_code == 2 and "--chroma" in res.output
+
+
+def test_deepened_model_computes_what_the_trained_one_did(kodak_crop):
+    torch.manual_seed(0)
+    shallow = PixelCNN(ModelConfig(channels=8, blocks=1, components=2)).eval()
+    deep = PixelCNN(ModelConfig(channels=8, blocks=3, components=2)).eval()
+    deep.load_state_dict(deepened(shallow.state_dict(), deep.cfg))
+    x = torch.from_numpy(kodak_crop).permute(2, 0, 1)[None]
+    with torch.no_grad():
+        assert torch.equal(deep(x), shallow(x))
+    with pytest.raises(ValueError, match="blocks"):
+        deepened(deep.state_dict(), shallow.cfg)
+    with pytest.raises(ValueError, match="shape"):
+        deepened(shallow.state_dict(), ModelConfig(channels=16, blocks=3, components=2))
+
+
+def test_a_run_can_start_from_a_shallower_one(tiny_run, tmp_path):
+    run, opt = tiny_run
+    train(run, opt, log=lambda _: None)
+    deeper = dataclasses.replace(opt, config=dataclasses.replace(opt.config, blocks=2), steps=6)
+    train(tmp_path / "deeper", deeper, log=lambda _: None, start_from=run)
+    state = torch.load(tmp_path / "deeper" / "checkpoint.pt", weights_only=False)
+    assert state["step"] == 6 and state["options"].config.blocks == 2
+    rows = list(csv.DictReader((tmp_path / "deeper" / "curve.csv").open()))
+    assert [int(r["step"]) for r in rows] == [6]
+    with pytest.raises(ValueError, match="begun"):
+        train(tmp_path / "deeper", deeper, log=lambda _: None, start_from=run)
