@@ -1,23 +1,28 @@
 """Forward adaptation: per-stream offsets that fit the model's distributions to one image.
 
 The encoder sees a whole tile (or band) before coding it, so it can measure how the model's
-predictions miss on this image and say so in a few bytes at the start of the tile's stream: per
-channel, an offset added to every log-scale (wider or narrower distributions) and one added to
-every conditioned mean (a bias), and offsets to the three colour coefficients that condition G on
-R and B on R and G (how strongly this image's colours move together), all on the model's integer
-grids. The decoder only applies them, so they cost no exactness (DESIGN C1): the offsets are
-data, not a computation to repeat.
+predictions miss on this image and say so in a few bytes at the start of the tile's stream. From
+format version 6, an offset to each of the head's parameters (every component's logit, mean,
+log-scale and colour coefficient, per channel: as if the network's last bias were retrained on
+the tile), fitted by gradient descent on the mixture's float loss. Then, per channel, an offset
+added to every log-scale (wider or narrower distributions) and one added to every conditioned
+mean (a bias), and offsets to the three colour coefficients that condition G on R and B on R
+and G, all on the model's integer grids, chosen by exact code lengths. The decoder only applies
+them, so they cost no exactness (DESIGN C1): the offsets are data, not a computation to repeat.
 """
 from __future__ import annotations
 
 import math
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 
 from .errors import CorruptError
+from .mixture import clamp_head, mixture_nll
 from .network import IntegerPixelCNN
 
 #: Largest |offset|: log-scale grid units (1/16 of a natural-log unit), mean grid units (1/16
@@ -25,64 +30,81 @@ from .network import IntegerPixelCNN
 MAX_SCALE = 32
 MAX_MEAN = 32
 MAX_COEF = 32
-#: Pixels of a band (evenly spaced) on which the encoder measures candidate offsets.
+#: Largest |offset| to one head parameter (its group's grid units; an int8 each).
+MAX_HEAD = 127
+#: Pixels of a band (evenly spaced) on which the encoder fits and measures its offsets.
 SAMPLE = 4096
+#: Adam steps, and their size in grid units, of the head offsets' fit.
+FIT_STEPS, FIT_RATE = 24, 2.0
+#: The first format version whose prefixes carry head offsets, one signed byte per parameter.
+HEAD_VERSION = 6
 #: The stream prefix of each format version that has one: scale R G B, mean R G B, then zero
 #: bytes (versions 2 and 3), or coefficient G←R, B←R, B←G and zero bytes (version 4 on).
 _PREFIX = {2: struct.Struct("<6b2x"), 3: struct.Struct("<6b2x"), 4: struct.Struct("<9b3x"),
-           5: struct.Struct("<9b3x")}
+           5: struct.Struct("<9b3x"), 6: struct.Struct("<9b3x")}
 _LIMITS = (MAX_SCALE,) * 3 + (MAX_MEAN,) * 3 + (MAX_COEF,) * 3
 
 
 @dataclass
 class Offsets:
-    """One tile's offsets: scale and mean per channel R, G, B (grey files use only R), and the
-    colour coefficients G←R, B←R, B←G."""
+    """One tile's offsets: scale and mean per channel R, G, B (grey files use only R), the
+    colour coefficients G←R, B←R, B←G, and one per head parameter (none before version 6)."""
 
     scale: list[int] = field(default_factory=lambda: [0, 0, 0])
     mean: list[int] = field(default_factory=lambda: [0, 0, 0])
     coef: list[int] = field(default_factory=lambda: [0, 0, 0])
+    head: tuple[int, ...] = ()
 
     def pack(self) -> bytes:
         """The prefix of the tile's stream, as the current format version writes it."""
-        return _PREFIX[max(_PREFIX)].pack(*self.as_row())
+        return _PREFIX[max(_PREFIX)].pack(*self.as_row()) + struct.pack(f"<{len(self.head)}b", *self.head)
 
     @classmethod
-    def unpack(cls, stream: bytes, version: int) -> tuple["Offsets", bytes]:
+    def unpack(cls, stream: bytes, version: int, head_size: int) -> tuple["Offsets", bytes]:
         """A stream's offsets and the coder's words after them, as format ``version`` wrote
-        them (version 1 streams have none: all zero); impossible ones are corrupt."""
+        them for a model of ``head_size`` head parameters (version 1 streams have none: all
+        zero); impossible ones are corrupt."""
         if version not in _PREFIX:
             return cls(), stream
         layout = _PREFIX[version]
-        if len(stream) < layout.size:
+        size = layout.size + (head_size if version >= HEAD_VERSION else 0)
+        if len(stream) < size:
             raise CorruptError("stream too short for its adaptation offsets")
         values = list(layout.unpack_from(stream))
         padding = stream[len(values):layout.size]
-        if any(padding) or any(abs(v) > top for v, top in zip(values, _LIMITS)):
-            raise CorruptError(f"stream has impossible adaptation offsets {stream[:layout.size].hex()}")
+        head = struct.unpack_from(f"<{size - layout.size}b", stream, layout.size)
+        if any(padding) or any(abs(v) > top for v, top in zip(values, _LIMITS)) or -MAX_HEAD - 1 in head:
+            raise CorruptError(f"stream has impossible adaptation offsets {stream[:size].hex()}")
         values += [0] * (9 - len(values))
-        return cls(values[:3], values[3:6], values[6:]), stream[layout.size:]
+        return cls(values[:3], values[3:6], values[6:], head), stream[size:]
 
     def as_row(self) -> list[int]:
         """(scale R, G, B, mean R, G, B, coefficient G←R, B←R, B←G), the decoder's per-stream row."""
         return self.scale + self.mean + self.coef
 
+    def head_row(self, size: int) -> np.ndarray:
+        """The head offsets (size,) int32, zeros where the stream has none."""
+        return np.array(self.head or (0,) * size, dtype=np.int32)
+
 
 def choose(net: IntegerPixelCNN, params: torch.Tensor, pixels: torch.Tensor, channels: int) -> Offsets:
-    """The offsets that minimise the exact code length of ``SAMPLE`` pixels of a band.
+    """The offsets that fit a band's ``SAMPLE`` pixels: first the head offsets (``fit_head``),
+    then, on the parameters they move, the per-channel offsets that minimise the exact code length.
 
     Channel by channel (a channel's mean depends on earlier channels' values and coefficients,
     not on their scale or mean offsets), coordinate descent: first the channel's own colour
     coefficients (G←R for G; B←R, B←G, B←R again for B), then its scale, mean and scale again,
     each a coarse-to-fine search (steps 8, 4, 2, 1) over exact integer code lengths that cost K
-    table lookups per symbol (``IntegerMixture.code_lengths``). The sample is small, so the
-    search runs in numpy on the host whatever the model's device.
+    table lookups per symbol (``IntegerMixture.code_lengths``). The sample is small, so all of
+    it runs on the host whatever the model's device.
     """
     step = max(1, pixels.shape[0] // SAMPLE)
-    p = params[::step].cpu().numpy()
-    x = pixels[::step].to(torch.int32).cpu().numpy()
+    sample = params[::step].cpu()
+    x = pixels[::step].to(torch.int32).cpu()
     mixture = net.mixture
-    out = Offsets()
+    out = Offsets(head=fit_head(sample, x, channels, net.cfg.components))
+    p = mixture.moved_params(sample.numpy(), out.head_row(sample.shape[1]))
+    x = x.numpy()
     own_coefs = {1: [0], 2: [1, 2, 1]} if channels == 3 else {}
     for c in range(channels):
         logit = mixture.channel(p, c, x)[0]
@@ -105,6 +127,37 @@ def choose(net: IntegerPixelCNN, params: torch.Tensor, pixels: torch.Tensor, cha
         out.scale[c] = _search(lambda s: cost(s, mean), MAX_SCALE)
         out.mean[c] = mean
     return out
+
+
+def fit_head(params: torch.Tensor, pixels: torch.Tensor, channels: int, components: int) -> tuple[int, ...]:
+    """Integer offsets (P,) to the head parameters (n, P) of pixels (n, 3) that lower the code
+    length of their first ``channels`` channels: ``FIT_STEPS`` Adam steps on the training loss
+    (the float mixture's, within a fraction of a percent of the integer code length), rounded.
+
+    In float64 on one CPU thread, so the offsets, and the file's bytes, do not depend on the
+    thread count or the model's device.
+    """
+    with _one_thread():
+        p = params.to(torch.float64).T[None, :, :, None]
+        x = pixels.to(torch.uint8).T[None, :, :, None]
+        d = torch.zeros(p.shape[1], dtype=torch.float64, requires_grad=True)
+        optimiser = torch.optim.Adam([d], lr=FIT_RATE)
+        for _ in range(FIT_STEPS):
+            loss = mixture_nll(clamp_head(p + d.view(1, -1, 1, 1)), x, components)[:, :channels].mean()
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+    return tuple(int(v) for v in d.detach().round().clamp(-MAX_HEAD, MAX_HEAD))
+
+
+@contextmanager
+def _one_thread() -> Iterator[None]:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _search(cost: Callable[[int], float], limit: int) -> int:

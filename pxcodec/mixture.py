@@ -158,6 +158,9 @@ class IntegerMixture:
         self._np_exp = self.exp.cpu().numpy().astype(np.int32)
         #: 2^16 / scale of each log-scale (index: log-scale − its range's low end), int64.
         self.inv_scale = np.asarray(tables["inv_scale"], dtype=np.int64)
+        self._np_lo, self._np_hi = (np.repeat([RANGE[g][i] for g in GRID], 3 * components).astype(np.int32)
+                                    for i in (0, 1))
+        self._lo, self._hi = torch.from_numpy(self._np_lo), torch.from_numpy(self._np_hi)
 
     @classmethod
     def _cdf_table(cls, tables: dict[str, np.ndarray]) -> Tensor:
@@ -196,6 +199,14 @@ class IntegerMixture:
             mg = (mean[:, 1] + dr * k0 // c).clip(lo, hi)
             m = mg if ch == 1 else (m + (dr * k1 + (known[:, 1:2] * g - mg) * k2) // c).clip(lo, hi)
         return (logit[:, ch], *self.shift(m, logscale[:, ch], scale_offset, mean_offset))
+
+    def moved_params(self, params: Array, head: Array) -> Array:
+        """Head parameters (n, P) plus a stream's offset to each of them (``head``: (P,) or (n, P)
+        int32), each clamped to its group's range as the network clamps them."""
+        if isinstance(params, np.ndarray):
+            return np.clip(params + head, self._np_lo, self._np_hi)
+        head = torch.as_tensor(head, device=params.device)
+        return torch.clamp(params + head, self._lo.to(params.device), self._hi.to(params.device))
 
     @staticmethod
     def shift(mean: Array, logscale: Array, scale_offset: Array | int, mean_offset: Array | int

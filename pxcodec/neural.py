@@ -73,6 +73,7 @@ def channel_params(net: IntegerPixelCNN, params: torch.Tensor, pixels: torch.Ten
     elsewhere."""
     on_cpu = params.device.type == "cpu"
     p, x = (params.numpy(), pixels.numpy()) if on_cpu else (params, pixels.to(params.device))
+    p = net.mixture.moved_params(p, offsets.head_row(p.shape[1]))
     return [net.mixture.channel(p, c, x, offsets.scale[c], offsets.mean[c], offsets.coef)
             for c in range(channels)]
 
@@ -234,8 +235,10 @@ def decode_pixels(streams: list[bytes], fingerprint: bytes, height: int, width: 
     h, w = height, width
     lanes = list(zip(stream_tiles(h, w, stream_rows, stream_cols), range(len(streams)))) if independent \
         else [(Tile(0, h, 0, w), 0)]
-    split = [adapt.Offsets.unpack(s, version) for s in streams]
+    size = net.cfg.params_per_pixel
+    split = [adapt.Offsets.unpack(s, version, size) for s in streams]
     offsets = np.array([o.as_row() for o, _ in split], dtype=np.int32).reshape(-1, 9)
+    heads = np.array([o.head_row(size) for o, _ in split], dtype=np.int32).reshape(-1, size)
     decoders = [StreamDecoder(s) for _, s in split]
     workers = min(_workers(net), len(lanes))
     shares = [lanes[len(lanes) * i // workers:len(lanes) * (i + 1) // workers] for i in range(workers)]
@@ -257,7 +260,7 @@ def decode_pixels(streams: list[bytes], fingerprint: bytes, height: int, width: 
             learner = online.Learner(len(streams), len(g), lane_w, channels, stream_rows, r) \
                 if version >= online.VERSION else None
             for t in range(count):
-                _decode_step(net, wave, learner, t, g, stream_rows, channels, decoders, offsets, out, y0)
+                _decode_step(net, wave, learner, t, g, stream_rows, channels, decoders, (offsets, heads), out, y0)
                 done += 1
                 if done % every == 0 or done == share_steps:
                     report(done)
@@ -273,11 +276,12 @@ def decode_pixels(streams: list[bytes], fingerprint: bytes, height: int, width: 
 
 def _decode_step(net: IntegerPixelCNN, wave: Wavefront, learner: online.Learner | None, t: int,
                  lanes: list[tuple[Tile, int]], stream_rows: int, channels: int, decoders: list[StreamDecoder],
-                 offsets: np.ndarray, out: np.ndarray, out_y0: int) -> None:
+                 offsets: tuple[np.ndarray, np.ndarray], out: np.ndarray, out_y0: int) -> None:
     """Decode the pixels of step ``t`` of every lane (a tile, and the stream of its first
     ``stream_rows`` rows) into ``out`` (image rows from ``out_y0``), with each stream's
-    adaptation ``offsets`` (streams, 9: ``Offsets.as_row``) and, from format version 5, the
-    log-scale offsets its ``learner`` has learned so far."""
+    adaptation ``offsets``: its rows (streams, 9: ``Offsets.as_row``) and head offsets
+    (streams, P: ``Offsets.head_row``), and, from format version 5, the log-scale offsets its
+    ``learner`` has learned so far."""
     r = net.cfg.reach_right
     lane_ids, local, rows, x0s, segments, n = [], [], [], [], [], 0
     for i, (tile, stream) in enumerate(lanes):
@@ -296,11 +300,13 @@ def _decode_step(net: IntegerPixelCNN, wave: Wavefront, learner: online.Learner 
     local_x = t - (r + 1) * local_y
     lane_np = np.concatenate(lane_ids)
     cells = wave.locate(lane_np, local_y, local_x)
-    params = wave.params(cells).cpu().numpy()  # the mixture runs in numpy: small batches
+    sid = np.repeat([stream for stream, _, _ in segments], [b - a for _, a, b in segments])
+    rows_of, heads = offsets
+    # the mixture runs in numpy: small batches
+    params = net.mixture.moved_params(wave.params(cells).cpu().numpy(), heads[sid])
     known = np.zeros((n, 3), dtype=np.int32)
     seen = np.zeros((n, channels), dtype=np.int32)
-    sid = np.repeat([stream for stream, _, _ in segments], [b - a for _, a, b in segments])
-    delta = offsets[sid]
+    delta = rows_of[sid]
     coefs = [delta[:, 6 + j:7 + j] for j in range(3)]
     contexts, before = [], []
     if learner:

@@ -17,7 +17,7 @@ import numpy as np
 
 from .mixture import RANGE, IntegerMixture
 
-#: The first format version whose streams learn (``container.VERSION`` writes it).
+#: The first format version whose streams learn (later versions learn too).
 VERSION = 5
 #: Log-scale offsets (grid units of 1/16) a context can learn; 0 first, so it wins ties (and
 #: every context starts at 0).

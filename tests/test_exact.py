@@ -275,29 +275,41 @@ def test_code_lengths_equal_the_pmfs_bits(model, kodak_crop):
             assert np.allclose(bits(*net.mixture.shift(mean, scale, *offsets)), full, rtol=0, atol=1e-9)
 
 
+def _adapted(net, params: torch.Tensor, pixels: torch.Tensor, offsets: adapt.Offsets) -> list[tuple]:
+    """Each channel's (logits, means, log-scales) of a band without and with its offsets."""
+    x = pixels.reshape(-1, 3).to(torch.int64)
+    return [neural.channel_params(net, params, x, o, 3) for o in (adapt.Offsets(), offsets)]
+
+
+def _bits(net, per_channel: list[tuple], pixels: torch.Tensor) -> float:
+    x = pixels.reshape(-1, 3).numpy()
+    return sum(float(net.mixture.code_lengths(p[0], x[:, c])(*p[1:]).sum()) for c, p in enumerate(per_channel))
+
+
 def test_adaptation_follows_the_image(model, kodak_crop):
-    """A photo with added noise gets wider distributions (positive scale offsets) in every
-    channel, and the stream carries them for the decoder; a model whose means are one level too
-    high gets mean offsets that take that level back, and one whose G←R coefficients are too
-    large gets a coefficient offset that takes the excess back."""
+    """A photo with added noise gets wider distributions in every channel, and the stream carries
+    its offsets for the decoder; a model whose means are one level too high, or whose G←R
+    coefficients are too large, is adapted back to within 2 % of the code length the model
+    without that error gets."""
     rng = np.random.default_rng(0)
     noisy = np.clip(kodak_crop[:32, :48] + rng.integers(-24, 25, (32, 48, 3)), 0, 255).astype(np.uint8)
     streams, _ = neural.encode_pixels(noisy, model)
-    offsets, _ = adapt.Offsets.unpack(streams[0], container.VERSION)
-    assert all(d > 0 for d in offsets.scale)
-    assert np.array_equal(decode(encode(noisy, model).data), noisy)
     net = weights.load(model)
+    offsets, _ = adapt.Offsets.unpack(streams[0], container.VERSION, net.cfg.params_per_pixel)
+    raw, adapted = _adapted(net, net.band_params(torch.from_numpy(noisy), 0), torch.from_numpy(noisy), offsets)
+    assert all(a[2].mean() > r[2].mean() for r, a in zip(raw, adapted))
+    assert np.array_equal(decode(encode(noisy, model).data), noisy)
     pixels = torch.from_numpy(kodak_crop[:32, :48].copy())
-    params = net.band_params(pixels, 0)
+    true = net.band_params(pixels, 0)
+    best = _bits(net, _adapted(net, true, pixels, adapt.choose(net, true, pixels.reshape(-1, 3).to(torch.int64), 3))[1],
+                 pixels)
     k = net.cfg.components
-    params[:, 3 * k:6 * k] += GRID["mean"]  # every component's mean one level higher
-    shifted = adapt.choose(net, params, pixels.reshape(-1, 3).to(torch.int64), 3)
-    unshifted = adapt.choose(net, net.band_params(pixels, 0), pixels.reshape(-1, 3).to(torch.int64), 3)
-    assert abs(shifted.mean[0] - unshifted.mean[0] + GRID["mean"]) <= 3
-    params = net.band_params(pixels, 0)
-    params[:, 9 * k:10 * k] += GRID["coef"] // 4  # G←R a quarter larger in every component
-    shifted = adapt.choose(net, params, pixels.reshape(-1, 3).to(torch.int64), 3)
-    assert abs(shifted.coef[0] - unshifted.coef[0] + GRID["coef"] // 4) <= 4, (shifted, unshifted)
+    for group, error in ((1, GRID["mean"]), (3, GRID["coef"] // 4)):  # means a level high; G←R a quarter large
+        params = true.clone()
+        params[:, 3 * k * group:3 * k * group + k] += error
+        offsets = adapt.choose(net, params, pixels.reshape(-1, 3).to(torch.int64), 3)
+        before, after = (_bits(net, p, pixels) for p in _adapted(net, params, pixels, offsets))
+        assert after < 1.02 * best < before, (group, before, after, best)
 
 
 @pytest.mark.parametrize("version, stream", [
@@ -305,20 +317,45 @@ def test_adaptation_follows_the_image(model, kodak_crop):
     (4, bytes([0] * 11 + [1] + [0] * 4)), (3, bytes([0] * 7 + [1] + [0] * 8)),  # padding not zero
     (4, bytes([adapt.MAX_SCALE + 1] + [0] * 15)), (3, bytes([adapt.MAX_SCALE + 1] + [0] * 15)),
     (4, bytes([0, 0, 0, 0, 0, 256 - adapt.MAX_MEAN - 1] + [0] * 10)),
-    (4, bytes([0] * 8 + [adapt.MAX_COEF + 1] + [0] * 7))])
+    (4, bytes([0] * 8 + [adapt.MAX_COEF + 1] + [0] * 7)),
+    (6, bytes(12 + 59)),  # one head offset short
+    (6, bytes(12 + 59) + bytes([128]))])  # a head offset of −128: beyond MAX_HEAD
 def test_bad_adaptation_offsets_are_corrupt(version, stream):
     with pytest.raises(CorruptError, match="offsets"):
-        adapt.Offsets.unpack(stream, version)
+        adapt.Offsets.unpack(stream, version, 60)
 
 
 def test_offsets_round_trip_through_the_prefix():
-    offsets = adapt.Offsets([-32, 5, 0], [7, -32, 32], [32, -1, -32])
-    assert adapt.Offsets.unpack(offsets.pack() + b"rest", container.VERSION) == (offsets, b"rest")
+    head = tuple(range(-adapt.MAX_HEAD, adapt.MAX_HEAD + 1, 5))[:60]
+    offsets = adapt.Offsets([-32, 5, 0], [7, -32, 32], [32, -1, -32], head)
+    assert adapt.Offsets.unpack(offsets.pack() + b"rest", container.VERSION, len(head)) == (offsets, b"rest")
+
+
+def test_version_5_prefixes_have_no_head_offsets():
+    """Before version 6 a prefix is 12 bytes whatever the model: its head offsets read as zeros."""
+    stream = bytes([1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 0, 0]) + b"rest"
+    offsets, rest = adapt.Offsets.unpack(stream, 5, 60)
+    assert (offsets.as_row(), offsets.head, rest) == (list(range(1, 10)), (), b"rest")
+    assert np.array_equal(offsets.head_row(60), np.zeros(60))
+
+
+def test_head_offsets_shorten_a_tile(model, kodak_crop):
+    """Fitted head offsets lower the exact code length of the pixels they were fitted on, and
+    stay within what a prefix can carry."""
+    net = weights.load(model)
+    pixels = torch.from_numpy(kodak_crop[:32, :48].copy())
+    params = net.band_params(pixels, 0)
+    x = pixels.reshape(-1, 3).to(torch.int32)
+    head = adapt.fit_head(params, x, 3, net.cfg.components)
+    assert any(head) and max(map(abs, head)) <= adapt.MAX_HEAD
+    without, with_head = (_bits(net, neural.channel_params(net, params, x, adapt.Offsets(head=h), 3), pixels)
+                          for h in ((), head))
+    assert with_head < 0.99 * without
 
 
 def test_version_3_prefixes_have_no_colour_coefficients():
     """A version-3 stream's 8-byte prefix reads as scale and mean offsets, coefficients zero;
     a version-1 stream has no prefix at all."""
     stream = bytes([1, 2, 3, 4, 5, 6, 0, 0]) + b"rest"
-    assert adapt.Offsets.unpack(stream, 3) == (adapt.Offsets([1, 2, 3], [4, 5, 6], [0, 0, 0]), b"rest")
-    assert adapt.Offsets.unpack(stream, 1) == (adapt.Offsets(), stream)
+    assert adapt.Offsets.unpack(stream, 3, 60) == (adapt.Offsets([1, 2, 3], [4, 5, 6], [0, 0, 0]), b"rest")
+    assert adapt.Offsets.unpack(stream, 1, 60) == (adapt.Offsets(), stream)
