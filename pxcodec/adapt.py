@@ -132,7 +132,7 @@ def choose(net: IntegerPixelCNN, params: torch.Tensor, pixels: torch.Tensor, cha
 def fit_head(params: torch.Tensor, pixels: torch.Tensor, channels: int, components: int) -> tuple[int, ...]:
     """Integer offsets (P,) to the head parameters (n, P) of pixels (n, 3) that lower the code
     length of their first ``channels`` channels: ``FIT_STEPS`` Adam steps on the training loss
-    (the float mixture's, within a fraction of a percent of the integer code length), rounded.
+    (the float mixture of the same integer parameters), rounded.
 
     On one CPU thread, so the offsets, and the file's bytes, do not depend on the thread count or
     the model's device (float32: a third of float64's time, for the same offsets but a few).
