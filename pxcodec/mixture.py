@@ -139,7 +139,8 @@ class IntegerMixture:
     OFFSET = -RANGE["mean"][0] // 16 + 256
     CHUNK = 512  # pixels per pass; keeps the (n, K, 256) gather in cache
 
-    def __init__(self, tables: dict[str, np.ndarray], components: int, device: torch.device):
+    def __init__(self, tables: dict[str, np.ndarray], components: int, device: torch.device,
+                 bounds: tuple[Tensor, Tensor]):
         self.k = components
         self.exp = torch.as_tensor(tables["exp"], dtype=torch.int64, device=device)
         cdf = self._cdf_table(tables)                                   # (L, 16, 577)
@@ -158,9 +159,9 @@ class IntegerMixture:
         self._np_exp = self.exp.cpu().numpy().astype(np.int32)
         #: 2^16 / scale of each log-scale (index: log-scale − its range's low end), int64.
         self.inv_scale = np.asarray(tables["inv_scale"], dtype=np.int64)
-        self._np_lo, self._np_hi = (np.repeat([RANGE[g][i] for g in GRID], 3 * components).astype(np.int32)
-                                    for i in (0, 1))
-        self._lo, self._hi = torch.from_numpy(self._np_lo), torch.from_numpy(self._np_hi)
+        #: The head parameters' clamp bounds (P,), as the network applies them, int32.
+        self._lo, self._hi = (b.to(device=device, dtype=torch.int32) for b in bounds)
+        self._np_lo, self._np_hi = self._lo.cpu().numpy(), self._hi.cpu().numpy()
 
     @classmethod
     def _cdf_table(cls, tables: dict[str, np.ndarray]) -> Tensor:
@@ -206,7 +207,7 @@ class IntegerMixture:
         if isinstance(params, np.ndarray):
             return np.clip(params + head, self._np_lo, self._np_hi)
         head = torch.as_tensor(head, device=params.device)
-        return torch.clamp(params + head, self._lo.to(params.device), self._hi.to(params.device))
+        return torch.clamp(params + head, self._lo, self._hi)
 
     @staticmethod
     def shift(mean: Array, logscale: Array, scale_offset: Array | int, mean_offset: Array | int

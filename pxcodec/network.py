@@ -52,7 +52,7 @@ class IntegerPixelCNN:
         self.head_bias = head_bias.to(self.device)
         self.param_lo = param_lo.to(self.device)
         self.param_hi = param_hi.to(self.device)
-        self.mixture = IntegerMixture(tables, config.components, self.device)
+        self.mixture = IntegerMixture(tables, config.components, self.device, (self.param_lo, self.param_hi))
 
     @staticmethod
     def _choose(layer: IntLayer, kernel: str) -> str:
