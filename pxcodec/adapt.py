@@ -141,13 +141,30 @@ def fit_head(params: torch.Tensor, pixels: torch.Tensor, channels: int, componen
         p = params.to(torch.float32).T[None, :, :, None]
         x = pixels.to(torch.uint8).T[None, :, :, None]
         d = torch.zeros(p.shape[1], requires_grad=True)
-        optimiser = torch.optim.Adam([d], lr=FIT_RATE)
+        step = _Adam(d)
         for _ in range(FIT_STEPS):
             loss = mixture_nll(clamp_head(p + d.view(1, -1, 1, 1)), x, components)[:, :channels].mean()
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
+            step(*torch.autograd.grad(loss, d))
     return tuple(int(v) for v in d.detach().round().clamp(-MAX_HEAD, MAX_HEAD))
+
+
+class _Adam:
+    """Adam's update of one tensor (torch.optim.Adam's defaults and arithmetic), without
+    torch.optim, whose first step costs ~1 s of lazy imports in every forked worker."""
+
+    BETAS, EPS = (0.9, 0.999), 1e-8
+
+    def __init__(self, param: torch.Tensor):
+        self.param, self.t = param, 0
+        self.m, self.v = torch.zeros_like(param), torch.zeros_like(param)
+
+    @torch.no_grad()
+    def __call__(self, grad: torch.Tensor) -> None:
+        (b1, b2), self.t = self.BETAS, self.t + 1
+        self.m.lerp_(grad, 1 - b1)
+        self.v.mul_(b2).addcmul_(grad, grad, value=1 - b2)
+        denom = (self.v.sqrt() / math.sqrt(1 - b2 ** self.t)).add_(self.EPS)
+        self.param.addcdiv_(self.m, denom, value=-FIT_RATE / (1 - b1 ** self.t))
 
 
 @contextmanager
