@@ -359,3 +359,17 @@ def test_version_3_prefixes_have_no_colour_coefficients():
     stream = bytes([1, 2, 3, 4, 5, 6, 0, 0]) + b"rest"
     assert adapt.Offsets.unpack(stream, 3, 60) == (adapt.Offsets([1, 2, 3], [4, 5, 6], [0, 0, 0]), b"rest")
     assert adapt.Offsets.unpack(stream, 1, 60) == (adapt.Offsets(), stream)
+
+
+def test_the_fits_adam_is_torchs():
+    """The head-offset fit's written-out Adam takes exactly torch.optim.Adam's steps (same
+    defaults, same arithmetic), so offsets do not change with how the update is spelled."""
+    target = torch.linspace(-40, 40, 60)
+    ours, theirs = torch.zeros(60, requires_grad=True), torch.zeros(60, requires_grad=True)
+    step, optimiser = adapt._Adam(ours), torch.optim.Adam([theirs], lr=adapt.FIT_RATE)
+    for _ in range(adapt.FIT_STEPS):
+        step(*torch.autograd.grad(((ours - target) ** 2).sum(), ours))
+        optimiser.zero_grad()
+        ((theirs - target) ** 2).sum().backward()
+        optimiser.step()
+    assert torch.equal(ours, theirs) and ours.abs().max() > 10
