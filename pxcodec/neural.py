@@ -260,7 +260,7 @@ def decode_pixels(streams: list[bytes], fingerprint: bytes, height: int, width: 
             learner = online.Learner(len(streams), len(g), lane_w, channels, stream_rows, r) \
                 if version >= online.VERSION else None
             for t in range(count):
-                _decode_step(net, wave, learner, t, g, stream_rows, channels, decoders, (offsets, heads), out, y0)
+                _decode_step(net, wave, learner, t, g, stream_rows, channels, decoders, offsets, heads, out, y0)
                 done += 1
                 if done % every == 0 or done == share_steps:
                     report(done)
@@ -276,12 +276,12 @@ def decode_pixels(streams: list[bytes], fingerprint: bytes, height: int, width: 
 
 def _decode_step(net: IntegerPixelCNN, wave: Wavefront, learner: online.Learner | None, t: int,
                  lanes: list[tuple[Tile, int]], stream_rows: int, channels: int, decoders: list[StreamDecoder],
-                 offsets: tuple[np.ndarray, np.ndarray], out: np.ndarray, out_y0: int) -> None:
+                 offsets: np.ndarray, heads: np.ndarray, out: np.ndarray, out_y0: int) -> None:
     """Decode the pixels of step ``t`` of every lane (a tile, and the stream of its first
     ``stream_rows`` rows) into ``out`` (image rows from ``out_y0``), with each stream's
-    adaptation ``offsets``: its rows (streams, 9: ``Offsets.as_row``) and head offsets
-    (streams, P: ``Offsets.head_row``), and, from format version 5, the log-scale offsets its
-    ``learner`` has learned so far."""
+    adaptation ``offsets`` (streams, 9: ``Offsets.as_row``) and ``heads`` (streams, P:
+    ``Offsets.head_row``), and, from format version 5, the log-scale offsets its ``learner`` has
+    learned so far."""
     r = net.cfg.reach_right
     lane_ids, local, rows, x0s, segments, n = [], [], [], [], [], 0
     for i, (tile, stream) in enumerate(lanes):
@@ -301,12 +301,11 @@ def _decode_step(net: IntegerPixelCNN, wave: Wavefront, learner: online.Learner 
     lane_np = np.concatenate(lane_ids)
     cells = wave.locate(lane_np, local_y, local_x)
     sid = np.repeat([stream for stream, _, _ in segments], [b - a for _, a, b in segments])
-    rows_of, heads = offsets
     # the mixture runs in numpy: small batches
     params = net.mixture.moved_params(wave.params(cells).cpu().numpy(), heads[sid])
     known = np.zeros((n, 3), dtype=np.int32)
     seen = np.zeros((n, channels), dtype=np.int32)
-    delta = rows_of[sid]
+    delta = offsets[sid]
     coefs = [delta[:, 6 + j:7 + j] for j in range(3)]
     contexts, before = [], []
     if learner:
