@@ -83,13 +83,16 @@ def validation_bpsp(model: PixelCNN, crops: torch.Tensor, device: str) -> float:
 
 
 def train(run: Path, opt: TrainOptions, minutes: float | None = None, log=print,
-          changes: tuple[str, ...] = ("steps", "device"), start_from: Path | None = None) -> Path:
+          changes: tuple[str, ...] = ("steps", "device"), start_from: Path | None = None,
+          compiled: bool = False) -> Path:
     """Train (or resume) the run in ``run`` until ``opt.steps`` or ``minutes`` of wall time.
 
     A resumed run keeps its stored options except the ``changes`` (a subset of ``RESUMABLE``),
     which are taken from ``opt``; the curve logs the learning rate of every interval. A new run
     may ``start_from`` another run's trained (averaged) weights, deepened to ``opt.config``
     (``model.deepened``), with its step count and training time, and a fresh optimiser.
+    ``compiled`` runs the training loss through ``torch.compile`` (speed only: the same model,
+    the same checkpoint).
     """
     run.mkdir(parents=True, exist_ok=True)
     ckpt_path = run / "checkpoint.pt"
@@ -121,6 +124,7 @@ def train(run: Path, opt: TrainOptions, minutes: float | None = None, log=print,
         step, elapsed = source["step"], source["seconds"]
         log(f"started {run} from {start_from} at step {step} ({elapsed / 60:.1f} min trained), "
             f"{source['options'].config.blocks} → {opt.config.blocks} blocks")
+    loss_of = torch.compile(model.nll) if compiled else model.nll
     train_paths, val_paths = split_folder(opt.data)
     sampler = CropSampler(train_paths, opt.crop, opt.chroma)
     val_sets = {"val_bpsp": fixed_crops(val_paths, 128, 4)}
@@ -151,7 +155,7 @@ def train(run: Path, opt: TrainOptions, minutes: float | None = None, log=print,
             for group in optim.param_groups:
                 group["lr"] = lr
             x = sampler.batch(opt.batch, gen).to(opt.device)
-            loss = model.nll(x).mean()
+            loss = loss_of(x).mean()
             optim.zero_grad(set_to_none=True)
             loss.backward()
             optim.step()

@@ -189,3 +189,15 @@ def test_a_run_can_start_from_a_shallower_one(tiny_run, tmp_path):
     assert [int(r["step"]) for r in rows] == [6]
     with pytest.raises(ValueError, match="begun"):
         train(tmp_path / "deeper", deeper, log=lambda _: None, start_from=run)
+
+
+def test_a_compiled_run_trains_the_same_model(tiny_run, tmp_path):
+    """``--compile`` changes the speed of a step, not what it computes: the same run, compiled,
+    ends at the same weights (to float rounding) in a checkpoint of the same layout."""
+    run, opt = tiny_run
+    train(run, opt, log=lambda _: None)
+    train(tmp_path / "compiled", opt, log=lambda _: None, compiled=True)
+    a = torch.load(run / "checkpoint.pt", weights_only=False)["model"]
+    b = torch.load(tmp_path / "compiled" / "checkpoint.pt", weights_only=False)["model"]
+    assert a.keys() == b.keys()
+    assert all(torch.allclose(a[k], b[k], rtol=1e-4, atol=1e-5) for k in a)
