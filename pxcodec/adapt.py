@@ -38,10 +38,10 @@ SAMPLE = 4096
 FIT_STEPS, FIT_RATE = 24, 2.0
 #: The first format version whose prefixes carry head offsets, one signed byte per parameter.
 HEAD_VERSION = 6
-#: The stream prefix of each format version that has one: scale R G B, mean R G B, then zero
-#: bytes (versions 2 and 3), or coefficient G←R, B←R, B←G and zero bytes (version 4 on).
-_PREFIX = {2: struct.Struct("<6b2x"), 3: struct.Struct("<6b2x"), 4: struct.Struct("<9b3x"),
-           5: struct.Struct("<9b3x"), 6: struct.Struct("<9b3x")}
+#: The stream prefix from the format version that introduced each layout on: scale R G B, mean
+#: R G B, then zero bytes (from version 2), or coefficient G←R, B←R, B←G and zero bytes (from
+#: version 4). Version 1 streams have none.
+_PREFIX = {2: struct.Struct("<6b2x"), 4: struct.Struct("<9b3x")}
 _LIMITS = (MAX_SCALE,) * 3 + (MAX_MEAN,) * 3 + (MAX_COEF,) * 3
 
 
@@ -64,9 +64,10 @@ class Offsets:
         """A stream's offsets and the coder's words after them, as format ``version`` wrote
         them for a model of ``head_size`` head parameters (version 1 streams have none: all
         zero); impossible ones are corrupt."""
-        if version not in _PREFIX:
+        since = [v for v in _PREFIX if v <= version]
+        if not since:
             return cls(), stream
-        layout = _PREFIX[version]
+        layout = _PREFIX[max(since)]
         size = layout.size + (head_size if version >= HEAD_VERSION else 0)
         if len(stream) < size:
             raise CorruptError("stream too short for its adaptation offsets")

@@ -17,9 +17,10 @@ MAGIC = b"\x89PXC\r\n\x1a\n"
 #: The version this install writes, and those it reads (version 1 had no flags: dependent bands;
 #: version 2 had no tile columns: each band one stream; version 3 had no colour-coefficient
 #: offsets in its streams' adaptation prefix; version 4 did not learn log-scale offsets while
-#: coding; version 5 had no head offsets in the prefix).
-VERSION = 6
-READS = (1, 2, 3, 4, 5, 6)
+#: coding; version 5 had no head offsets in the prefix; version 6 did not split G's and B's
+#: learning contexts by a flat or busy colour difference).
+VERSION = 7
+READS = (1, 2, 3, 4, 5, 6, 7)
 #: Header flag: each band is coded without the rows above it, so bands decode side by side.
 INDEPENDENT_BANDS = 1
 #: Pixel modes: code → name. RGB and L are model-coded; RGBA and LA add an alpha stream;

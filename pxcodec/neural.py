@@ -118,7 +118,8 @@ def _band_chunks(net: IntegerPixelCNN, img: torch.Tensor, y0: int, y1: int, chan
     per_channel = channel_params(net, params, band, offsets, channels)
     ys, xs = np.divmod(np.arange((y1 - y0) * w), w)
     host = [tuple(t if isinstance(t, np.ndarray) else t.cpu().numpy() for t in p) for p in per_channel]
-    learned = online.learned(net.mixture, host, band.numpy(), y1 - y0, w, xs + (net.cfg.reach_right + 1) * ys)
+    learned = online.learned(net.mixture, host, band.numpy(), y1 - y0, w, xs + (net.cfg.reach_right + 1) * ys,
+                             VERSION)
     order, steps, _ = band_symbol_order(y0, y1, w, net.cfg.reach_right, channels)
 
     def chunks() -> Iterator[Chunk]:
@@ -257,7 +258,7 @@ def decode_pixels(streams: list[bytes], fingerprint: bytes, height: int, width: 
         done, every = 0, max(1, share_steps // 100)
         for g, count in zip(groups[i], steps[i]):
             wave = net.wavefront(lane_w, len(g))
-            learner = online.Learner(len(streams), len(g), lane_w, channels, stream_rows, r) \
+            learner = online.Learner(len(streams), len(g), lane_w, channels, stream_rows, r, version) \
                 if version >= online.VERSION else None
             for t in range(count):
                 _decode_step(net, wave, learner, t, g, stream_rows, channels, decoders, offsets, heads, out, y0)

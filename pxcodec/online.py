@@ -10,6 +10,10 @@ channels) and by its dominant component's scale. Per stream, channel and context
 code length, in integer 1/4096-bit units, that every candidate offset would have given the
 symbols coded so far, and each step uses the best candidate so far. It is all integers computed from data both sides
 have, so the decoder rebuilds the encoder's choices exactly (DESIGN C1), and nothing is sent.
+
+From format version 7 the contexts of G and B are also split by whether the colour difference to
+the channel before (G − R, B − G) is flat around the subpixel (``busy``): where it is, the model
+is too cautious about G and B by more than elsewhere.
 """
 from __future__ import annotations
 
@@ -30,6 +34,10 @@ EDGES = np.array([8, 16, 24, 40, 64, 112], dtype=np.int64)
 #: splits each of those seven levels in three: 21 contexts in all.
 SCALE_EDGES = np.array([0, 24], dtype=np.int64)
 CONTEXTS = (EDGES.size + 1) * (SCALE_EDGES.size + 1)
+#: The first format version whose G and B contexts are split by a flat or busy colour difference.
+SPLIT_VERSION = 7
+#: Largest |W − NW| + |N − NW| + |N − NE| of the colour-difference plane still counted as flat.
+FLAT_MAX = 1
 _EDGES_AFTER_R = 3 * EDGES
 #: Streams learn from the subpixels of every LEARN_EVERY-th step of their wavefront only (the
 #: step counted within the stream): a quarter of the work, for almost all of the gain.
@@ -88,6 +96,18 @@ def around(west: np.ndarray, north: np.ndarray, north_west: np.ndarray, north_ea
     return west + north + ((north_west + north_east) >> 1)
 
 
+def busy(west: np.ndarray, north: np.ndarray, north_west: np.ndarray, north_east: np.ndarray) -> np.ndarray:
+    """Whether a colour-difference plane (a channel minus the one before it) varies around each
+    subpixel, from its causal neighbours' values (0 outside the stream): 0 where flat, else 1."""
+    activity = np.abs(west - north_west) + np.abs(north - north_west) + np.abs(north - north_east)
+    return (activity > FLAT_MAX).astype(np.int64)
+
+
+def contexts_per_channel(version: int) -> int:
+    """How many contexts each channel of a stream of format ``version`` learns in."""
+    return 2 * CONTEXTS if version >= SPLIT_VERSION else CONTEXTS
+
+
 def context(near: np.ndarray, own: np.ndarray, channel: int, logscale: np.ndarray) -> np.ndarray:
     """Context (n,) of each subpixel of ``channel`` from its neighbours' surprise (``around``),
     its own pixel's earlier channels' (n, ≥ channel) and its dominant component's log-scale."""
@@ -107,27 +127,39 @@ def candidate_costs(mixture: IntegerMixture, logit: np.ndarray, mean: np.ndarray
 
 
 def learned(mixture: IntegerMixture, channels: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
-            x: np.ndarray, height: int, width: int, steps: np.ndarray, chunk: int = 16384) -> np.ndarray:
+            x: np.ndarray, height: int, width: int, steps: np.ndarray, version: int,
+            chunk: int = 16384) -> np.ndarray:
     """The encoder's side: the offset (channels, n) int32 the decoder will have learned for each
     subpixel of a stream of ``height`` × ``width`` pixels (raster order), from each channel's
     parameters (logits, means, log-scales (n, K), forward offsets applied) and the pixels x
-    (n, ≥ channels), its pixel's wavefront step in the stream (n,) deciding what came before it.
+    (n, ≥ channels), its pixel's wavefront step in the stream (n,) deciding what came before it,
+    with the contexts of format ``version``.
 
     Per channel: every candidate's cost of every learning subpixel, summed per (step, context),
     then cumulated over the earlier steps only; each subpixel takes the cheapest candidate of its
     context at its step. ``chunk`` pixels at a time bound the (chunk, candidates, K) work arrays.
     """
     n = height * width
+    per_channel = contexts_per_channel(version)
     rank = np.unique(steps, return_inverse=True)[1].reshape(-1)
-    slots = (int(rank.max()) + 1) * CONTEXTS
+    slots = (int(rank.max()) + 1) * per_channel
     main = [dominant(*p) for p in channels]
     seen = np.stack([surprise(mixture, *m, x[:, c]) for c, m in enumerate(main)], 1)
-    plane = np.pad(seen.reshape(height, width, -1), ((1, 0), (1, 1), (0, 0)))  # zeros outside
-    near = around(plane[1:, :-2], plane[:-1, 1:-1], plane[:-1, :-2], plane[:-1, 2:]).reshape(n, -1)
+
+    def neighbours(values: np.ndarray) -> tuple[np.ndarray, ...]:
+        """W, N, NW, NE (n, ...) of per-pixel ``values`` (n, ...), zeros outside the stream."""
+        plane = np.pad(values.reshape(height, width, -1), ((1, 0), (1, 1), (0, 0)))
+        return tuple(v.reshape(n, -1) for v in (plane[1:, :-2], plane[:-1, 1:-1], plane[:-1, :-2], plane[:-1, 2:]))
+    near = around(*neighbours(seen))
+    split = np.zeros((n, len(channels)), dtype=np.int64)
+    if per_channel > CONTEXTS and len(channels) > 1:
+        x_near = neighbours(x[:, :len(channels)].astype(np.int64))
+        split[:, 1:] = busy(*(v[:, 1:] - v[:, :-1] for v in x_near))
     learners = np.flatnonzero(steps % LEARN_EVERY == 0)
     out = np.empty((len(channels), n), dtype=np.int32)
     for c, (logit, mean, logscale) in enumerate(channels):
-        key = rank * CONTEXTS + context(near[:, c], seen, c, main[c][1])
+        ctx = context(near[:, c], seen, c, main[c][1])
+        key = rank * per_channel + (2 * ctx + split[:, c] if per_channel > CONTEXTS else ctx)
         sums = np.zeros((slots, CANDIDATES.size), dtype=np.int64)
         for a in range(0, learners.size, chunk):
             part = learners[a:a + chunk]
@@ -135,7 +167,7 @@ def learned(mixture: IntegerMixture, channels: list[tuple[np.ndarray, np.ndarray
             # float64 bincount sums are exact here: integers far below 2^53
             sums += np.stack([np.bincount(key[part], cost[:, j], slots) for j in range(CANDIDATES.size)],
                              1).astype(np.int64)
-        sums = sums.reshape(-1, CONTEXTS, CANDIDATES.size)
+        sums = sums.reshape(-1, per_channel, CANDIDATES.size)
         before = np.cumsum(sums, 0) - sums
         out[c] = CANDIDATES[before.argmin(2).reshape(-1)[key]]
     return out
@@ -143,16 +175,21 @@ def learned(mixture: IntegerMixture, channels: list[tuple[np.ndarray, np.ndarray
 
 class Learner:
     """The decoder's side for the lanes of one wavefront: each stream's summed candidate costs,
-    and the surprise of the last three rows of each lane (the rows a step reads)."""
+    and the surprise (and, from version 7, the values) of the last three rows of each lane (the
+    rows a step reads), for streams of format ``version``."""
 
-    def __init__(self, streams: int, lanes: int, width: int, channels: int, stream_rows: int, reach_right: int):
+    def __init__(self, streams: int, lanes: int, width: int, channels: int, stream_rows: int, reach_right: int,
+                 version: int):
         if reach_right < 1:
             raise ValueError("backward adaptation needs reach_right ≥ 1: NE must be decoded before")
-        self.sums = np.zeros((channels, streams * CONTEXTS, CANDIDATES.size), dtype=np.int64)
+        self.per_channel = contexts_per_channel(version)
+        self.split = self.per_channel > CONTEXTS
+        self.sums = np.zeros((channels, streams * self.per_channel, CANDIDATES.size), dtype=np.int64)
         self.padded = width + 2  # a zero column on either side
         self.rows = np.zeros((lanes * 3 * self.padded, channels), dtype=np.int32)  # rows y % 3 of each lane
+        self.values = np.zeros_like(self.rows)  # the decoded subpixels, in the same places
         self.stream_rows, self.step_rows = stream_rows, reach_right + 1
-        self._here = self._near = self._slots = self._learning = np.zeros(0, dtype=np.int64)
+        self._here = self._near = self._busy = self._slots = self._learning = np.zeros(0, dtype=np.int64)
         self._main = (self._here, self._here)
 
     def begin(self, lanes: np.ndarray, ys: np.ndarray, xs: np.ndarray, streams: np.ndarray) -> None:
@@ -161,9 +198,15 @@ class Learner:
         here = (lanes * 3 + ys % 3) * self.padded + xs + 1
         north = (lanes * 3 + (ys - 1) % 3) * self.padded + xs + 1
         up = (ys % self.stream_rows > 0)[:, None]  # a stream sees nothing above its first row
-        rows = self.rows
-        self._near = around(rows[here - 1], *(np.where(up, rows[north + dx], 0) for dx in (0, -1, 1)))
-        self._here, self._slots = here, streams * CONTEXTS
+
+        def neighbours(plane: np.ndarray) -> tuple[np.ndarray, ...]:
+            """W, N, NW, NE of the step's pixels in a cache of the last rows, 0 outside the stream."""
+            return plane[here - 1], *(np.where(up, plane[north + dx], 0) for dx in (0, -1, 1))
+        self._near = around(*neighbours(self.rows))
+        if self.split:
+            self._busy = np.zeros((here.size, self.rows.shape[1]), dtype=np.int64)
+            self._busy[:, 1:] = busy(*(v[:, 1:] - v[:, :-1] for v in neighbours(self.values)))
+        self._here, self._slots = here, streams * self.per_channel
         self._learning = np.flatnonzero((xs + self.step_rows * (ys % self.stream_rows)) % LEARN_EVERY == 0)
 
     def offsets(self, c: int, own: np.ndarray, params: tuple[np.ndarray, np.ndarray, np.ndarray]
@@ -173,13 +216,17 @@ class Learner:
         before ``c``."""
         self._main = dominant(*params)
         ctx = context(self._near[:, c], own, c, self._main[1])
+        if self.split:
+            ctx = 2 * ctx + self._busy[:, c]
         return ctx, CANDIDATES[self.sums[c, self._slots + ctx].argmin(1)][:, None]
 
     def see(self, mixture: IntegerMixture, c: int, x: np.ndarray) -> np.ndarray:
         """Record the surprise of the step's decoded symbols x (n,) of channel ``c`` (the
-        parameters of the last ``offsets``), for later contexts; returns it."""
+        parameters of the last ``offsets``), and the symbols, for later contexts; returns the
+        surprise."""
         seen = surprise(mixture, *self._main, x)
         self.rows[self._here, c] = seen
+        self.values[self._here, c] = x
         return seen
 
     def learn(self, mixture: IntegerMixture, ctx: list[np.ndarray],

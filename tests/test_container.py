@@ -94,9 +94,18 @@ def test_version_5_files_still_decode():
     assert np.array_equal(pxcodec.decompress(data, as_array=True), load("kodim04-48x64.png")[:40, :30])
 
 
-def test_new_files_are_version_6_with_independent_tiles(good):
+def test_version_6_files_still_decode():
+    """A file written by format version 6 (tiles of 16 × 16, learning contexts not split by the
+    colour difference)."""
+    data = (IMAGES / "kodim04-40x30-v6.pxc").read_bytes()
+    header = pxcodec.info(data)
+    assert (header.version, header.independent, header.stream_cols, header.tiles) == (6, True, 16, 6)
+    assert np.array_equal(pxcodec.decompress(data, as_array=True), load("kodim04-48x64.png")[:40, :30])
+
+
+def test_new_files_are_version_7_with_independent_tiles(good):
     header = pxcodec.info(good)
-    assert (header.version, header.independent) == (container.VERSION, True) == (6, True)
+    assert (header.version, header.independent) == (container.VERSION, True) == (7, True)
     assert header.stream_cols == neural.STREAM_COLS
 
 
