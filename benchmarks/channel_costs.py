@@ -8,8 +8,8 @@ probabilities, tiles as the codec cuts them) beside JPEG XL e7 (through imagecod
 image and on three planes coded alone as grey images: R, G − R and B − G. A plane coded alone
 knows nothing of the others, so where JPEG XL's G − R plane costs fewer bits than the model's G
 given R, the model is not using the smoothness of the colour difference that a plain spatial
-predictor finds. ``--crop`` takes a centred square of that size (0: whole images). Needs the
-``bench`` extra (imagecodecs). Writes ``benchmarks/results/channel_costs-<set>-<model>.{csv,json}``.
+predictor finds. ``--crop`` takes a centred square of that size (0: whole images). Needs
+imagecodecs (the ``full`` extra). Writes ``benchmarks/results/channel_costs-<set>-<model>.{csv,json}``.
 """
 from __future__ import annotations
 
