@@ -141,6 +141,7 @@ def learned(mixture: IntegerMixture, channels: list[tuple[np.ndarray, np.ndarray
     """
     n = height * width
     per_channel = contexts_per_channel(version)
+    split = per_channel > CONTEXTS
     rank = np.unique(steps, return_inverse=True)[1].reshape(-1)
     slots = (int(rank.max()) + 1) * per_channel
     main = [dominant(*p) for p in channels]
@@ -151,15 +152,15 @@ def learned(mixture: IntegerMixture, channels: list[tuple[np.ndarray, np.ndarray
         plane = np.pad(values.reshape(height, width, -1), ((1, 0), (1, 1), (0, 0)))
         return tuple(v.reshape(n, -1) for v in (plane[1:, :-2], plane[:-1, 1:-1], plane[:-1, :-2], plane[:-1, 2:]))
     near = around(*neighbours(seen))
-    split = np.zeros((n, len(channels)), dtype=np.int64)
-    if per_channel > CONTEXTS and len(channels) > 1:
+    if split:  # G's and B's colour difference around each pixel; R's contexts are not split
         x_near = neighbours(x[:, :len(channels)].astype(np.int64))
-        split[:, 1:] = busy(*(v[:, 1:] - v[:, :-1] for v in x_near))
+        flat = np.zeros((n, len(channels)), dtype=np.int64)
+        flat[:, 1:] = busy(*(v[:, 1:] - v[:, :-1] for v in x_near))
     learners = np.flatnonzero(steps % LEARN_EVERY == 0)
     out = np.empty((len(channels), n), dtype=np.int32)
     for c, (logit, mean, logscale) in enumerate(channels):
         ctx = context(near[:, c], seen, c, main[c][1])
-        key = rank * per_channel + (2 * ctx + split[:, c] if per_channel > CONTEXTS else ctx)
+        key = rank * per_channel + (2 * ctx + flat[:, c] if split else ctx)
         sums = np.zeros((slots, CANDIDATES.size), dtype=np.int64)
         for a in range(0, learners.size, chunk):
             part = learners[a:a + chunk]
@@ -187,7 +188,7 @@ class Learner:
         self.sums = np.zeros((channels, streams * self.per_channel, CANDIDATES.size), dtype=np.int64)
         self.padded = width + 2  # a zero column on either side
         self.rows = np.zeros((lanes * 3 * self.padded, channels), dtype=np.int32)  # rows y % 3 of each lane
-        self.values = np.zeros_like(self.rows)  # the decoded subpixels, in the same places
+        self.values = np.zeros_like(self.rows)  # the decoded subpixels, in the same places (version 7)
         self.stream_rows, self.step_rows = stream_rows, reach_right + 1
         self._here = self._near = self._busy = self._slots = self._learning = np.zeros(0, dtype=np.int64)
         self._main = (self._here, self._here)
@@ -226,7 +227,8 @@ class Learner:
         surprise."""
         seen = surprise(mixture, *self._main, x)
         self.rows[self._here, c] = seen
-        self.values[self._here, c] = x
+        if self.split:
+            self.values[self._here, c] = x
         return seen
 
     def learn(self, mixture: IntegerMixture, ctx: list[np.ndarray],
