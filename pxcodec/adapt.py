@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from .errors import CorruptError
-from .mixture import clamp_head, mixture_nll
+from .mixture import clamp_head, mixture_nll, param_groups
 from .network import IntegerPixelCNN
 
 #: Largest |offset|: log-scale grid units (1/16 of a natural-log unit), mean grid units (1/16
@@ -88,9 +88,11 @@ class Offsets:
         return np.array(self.head or (0,) * size, dtype=np.int32)
 
 
-def choose(net: IntegerPixelCNN, params: torch.Tensor, pixels: torch.Tensor, channels: int) -> Offsets:
+def choose(net: IntegerPixelCNN, params: torch.Tensor, pixels: torch.Tensor, channels: int,
+           predicted: torch.Tensor | None = None) -> Offsets:
     """The offsets that fit a band's ``SAMPLE`` pixels: first the head offsets (``fit_head``),
-    then, on the parameters they move, the per-channel offsets that minimise the exact code length.
+    then, on the parameters they move, the per-channel offsets that minimise the exact code length
+    (``predicted``: the pixels' classical predictions, for a model that blends towards them).
 
     Channel by channel (a channel's mean depends on earlier channels' values and coefficients,
     not on their scale or mean offsets), coordinate descent: first the channel's own colour
@@ -102,23 +104,25 @@ def choose(net: IntegerPixelCNN, params: torch.Tensor, pixels: torch.Tensor, cha
     step = max(1, pixels.shape[0] // SAMPLE)
     sample = params[::step].cpu()
     x = pixels[::step].to(torch.int32).cpu()
+    guess = None if predicted is None else predicted[::step].cpu()
     mixture = net.mixture
-    out = Offsets(head=fit_head(sample, x, channels, net.cfg.components))
+    out = Offsets(head=fit_head(sample, x, channels, net.cfg.components, guess))
     p = mixture.moved_params(sample.numpy(), out.head_row(sample.shape[1]))
     x = x.numpy()
+    guess = None if guess is None else guess.numpy()
     own_coefs = {1: [0], 2: [1, 2, 1]} if channels == 3 else {}
     for c in range(channels):
-        logit = mixture.channel(p, c, x)[0]
+        logit = mixture.channel(p, c, x, predicted=guess)[0]
         bits = mixture.code_lengths(logit, x[:, c])
 
         def coef_cost(j: int, value: int) -> float:
             coef = out.coef.copy()
             coef[j] = value
-            return float(bits(*mixture.channel(p, c, x, coef_offset=coef)[1:]).sum())
+            return float(bits(*mixture.channel(p, c, x, coef_offset=coef, predicted=guess)[1:]).sum())
 
         for j in own_coefs.get(c, []):
             out.coef[j] = _search(lambda v: coef_cost(j, v), MAX_COEF)
-        _, mean0, scale0 = mixture.channel(p, c, x, coef_offset=out.coef)
+        _, mean0, scale0 = mixture.channel(p, c, x, coef_offset=out.coef, predicted=guess)
 
         def cost(scale: int, mean: int) -> float:
             return float(bits(*mixture.shift(mean0, scale0, scale, mean)).sum())
@@ -130,10 +134,12 @@ def choose(net: IntegerPixelCNN, params: torch.Tensor, pixels: torch.Tensor, cha
     return out
 
 
-def fit_head(params: torch.Tensor, pixels: torch.Tensor, channels: int, components: int) -> tuple[int, ...]:
+def fit_head(params: torch.Tensor, pixels: torch.Tensor, channels: int, components: int,
+             predicted: torch.Tensor | None = None) -> tuple[int, ...]:
     """Integer offsets (P,) to the head parameters (n, P) of pixels (n, 3) that lower the code
     length of their first ``channels`` channels: ``FIT_STEPS`` Adam steps on the training loss
-    (the float mixture of the same integer parameters), rounded.
+    (the float mixture of the same integer parameters, with the pixels' classical predictions
+    (n, 3) where the model blends towards them), rounded.
 
     On one CPU thread, so the offsets, and the file's bytes, do not depend on the thread count or
     the model's device (float32: a third of float64's time, for the same offsets but a few).
@@ -141,10 +147,12 @@ def fit_head(params: torch.Tensor, pixels: torch.Tensor, channels: int, componen
     with _one_thread():
         p = params.to(torch.float32).T[None, :, :, None]
         x = pixels.to(torch.uint8).T[None, :, :, None]
+        guess = None if predicted is None else predicted[None, :, None]
+        groups = param_groups(p.shape[1], components)
         d = torch.zeros(p.shape[1], requires_grad=True)
         step = _Adam(d)
         for _ in range(FIT_STEPS):
-            loss = mixture_nll(clamp_head(p + d.view(1, -1, 1, 1)), x, components)[:, :channels].mean()
+            loss = mixture_nll(clamp_head(p + d.view(1, -1, 1, 1), groups), x, components, guess)[:, :channels].mean()
             step(*torch.autograd.grad(loss, d))
     return tuple(int(v) for v in d.detach().round().clamp(-MAX_HEAD, MAX_HEAD))
 

@@ -324,6 +324,9 @@ def info(src: Path) -> None:
 @click.option("--channels", default=64, show_default=True)
 @click.option("--blocks", default=4, show_default=True)
 @click.option("--components", default=5, show_default=True)
+@click.option("--blend", is_flag=True,
+              help="Let each mean move towards a classical prediction (MED of R, G - R, B - G; "
+                   "pxcodec.predictor).")
 @click.option("--batch", default=8, show_default=True)
 @click.option("--crop", default=64, show_default=True)
 @click.option("--chroma", type=click.FloatRange(0.0, 1.0), default=0.0, show_default=True,
@@ -334,13 +337,14 @@ def info(src: Path) -> None:
 @click.option("--seed", default=0, show_default=True)
 @click.option("--threads", default=1, show_default=True, help="CPU threads for torch.")
 @click.option("--start-from", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
-              help="Begin a new run from another run's weights; blocks it lacks start as identities.")
+              help="Begin a new run from another run's weights; blocks it lacks start as identities, "
+                   "a blend it lacks at 0.")
 @click.option("--compile", "compiled", is_flag=True,
               help="Compile the training loss with torch.compile: faster steps, after about a minute "
                    "of compiling at each start (needs a C compiler on the CPU).")
 @_device
 def train(run: Path, data: Path, steps: int, minutes: float | None, channels: int, blocks: int,
-          components: int, batch: int, crop: int, chroma: float, lr: float, half_life: int, ema: float,
+          components: int, blend: bool, batch: int, crop: int, chroma: float, lr: float, half_life: int, ema: float,
           seed: int, threads: int, start_from: Path | None, compiled: bool, device: str) -> None:
     """Train (or resume) the model in folder RUN.
 
@@ -355,7 +359,7 @@ def train(run: Path, data: Path, steps: int, minutes: float | None, channels: in
     ctx = click.get_current_context()
     given = tuple(k for k in RESUMABLE
                   if ctx.get_parameter_source(k) == click.core.ParameterSource.COMMANDLINE)
-    cfg = ModelConfig(channels=channels, blocks=blocks, components=components)
+    cfg = ModelConfig(channels=channels, blocks=blocks, components=components, blend=blend)
     opt = TrainOptions(data=data, config=cfg, steps=steps, batch=batch, crop=crop, chroma=chroma,
                        lr=lr, half_life=half_life, ema=ema, seed=seed, device=device)
     try:

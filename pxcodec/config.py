@@ -15,18 +15,26 @@ Tap = tuple[int, int]
 #: Taps of every masked 3×3 (type B) trunk layer: the row above and the causal part of this row.
 BLOCK_TAPS: tuple[Tap, ...] = ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 0))
 
-#: Head parameter groups, in output order: mixture logits, means, log-scales, colour coefficients.
-PARAM_GROUPS: tuple[str, ...] = ("logit", "mean", "logscale", "coef")
+#: Head parameter groups, in output order: mixture logits, means, log-scales, colour coefficients,
+#: and (models with ``blend``) how far each mean moves towards the classical prediction.
+PARAM_GROUPS: tuple[str, ...] = ("logit", "mean", "logscale", "coef", "blend")
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Shape of one PixelCNN: trunk width, residual blocks, mixture components, first kernel."""
+    """Shape of one PixelCNN: trunk width, residual blocks, mixture components, first kernel, and
+    whether its means blend towards a classical prediction (``predictor``)."""
 
     channels: int = 64
     blocks: int = 4
     components: int = 5
     first_kernel: int = 5
+    blend: bool = False
+
+    @property
+    def groups(self) -> tuple[str, ...]:
+        """The head's parameter groups, in output order."""
+        return PARAM_GROUPS if self.blend else PARAM_GROUPS[:-1]
 
     @property
     def first_taps(self) -> tuple[Tap, ...]:
@@ -47,7 +55,7 @@ class ModelConfig:
     @property
     def params_per_pixel(self) -> int:
         """Head outputs per pixel: for each of R, G, B and each component, one per group."""
-        return 3 * self.components * len(PARAM_GROUPS)
+        return 3 * self.components * len(self.groups)
 
     @property
     def macs_per_pixel(self) -> int:
@@ -57,7 +65,12 @@ class ModelConfig:
         return first + self.blocks * (len(BLOCK_TAPS) * c * c + c * c) + c * p
 
     def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+        """The architecture as weights files store it (``blend`` only where set, so the files
+        of models without it read as they always have)."""
+        fields = dataclasses.asdict(self)
+        if not self.blend:
+            del fields["blend"]
+        return json.dumps(fields, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> "ModelConfig":

@@ -3,7 +3,8 @@ exact integer 256-way PMF the coder receives.
 
 Each of R, G, B has its own mixture of ``K`` logistics. G's means move linearly with R's
 surprise and B's with R's and G's (PixelCNN++ style), so one trunk evaluation per pixel serves
-all three channels. Both forms share the grids below: the float loss sees parameters rounded to
+all three channels. A model with ``blend`` (``config``) also moves each component's mean a
+learned fraction of the way to a classical prediction (``predictor``). Both forms share the grids below: the float loss sees parameters rounded to
 exactly the integers the integer model will use (straight-through gradients), and the integer
 PMF replaces ``exp``/``sigmoid`` by tables shipped inside the weights file (DESIGN C1).
 """
@@ -20,15 +21,17 @@ from torch import Tensor
 #: Integer arrays: ``IntegerMixture.channel`` and ``pmf`` take torch tensors or numpy arrays.
 Array = Tensor | np.ndarray
 
+from . import predictor
+from .config import PARAM_GROUPS
 from .errors import CertificateError
 
-#: Integer units per real unit of each parameter group.
-GRID = {"logit": 8, "mean": 16, "logscale": 16, "coef": 64}
+#: Integer units per real unit of each parameter group (``config.PARAM_GROUPS``).
+GRID = {"logit": 8, "mean": 16, "logscale": 16, "coef": 64, "blend": 64}
 #: Real units per unit of head output (folded into requantisation in the integer model).
-GAIN = {"logit": 1.0, "mean": 128.0, "logscale": 1.0, "coef": 1.0}
-#: Clamp ranges on the integer grids.
+GAIN = {"logit": 1.0, "mean": 128.0, "logscale": 1.0, "coef": 1.0, "blend": 8.0}
+#: Clamp ranges on the integer grids; a blend runs from 0 (the network's mean) to the whole way.
 RANGE = {"logit": (-1024, 1024), "mean": (-32 * 16, 288 * 16), "logscale": (-3 * 16, 6 * 16),
-         "coef": (-128, 128)}
+         "coef": (-128, 128), "blend": (0, 64)}
 #: Largest logit gap (grid units) that still gets weight; beyond it a component is floored.
 LOGIT_GAP = 128
 #: Resolution (steps per unit) and half-width (units) of the sigmoid table.
@@ -61,17 +64,23 @@ def _floor_ste(x: Tensor) -> Tensor:
     return x + (torch.floor(x) - x).detach()
 
 
+def param_groups(size: int, components: int) -> tuple[str, ...]:
+    """The groups of a head of ``size`` parameters per pixel (``config.ModelConfig.groups``)."""
+    return PARAM_GROUPS[:size // (3 * components)]
+
+
 def split_groups(params: Tensor, components: int) -> dict[str, Tensor]:
     """(B, P, H, W) head output → group name → (B, 3, K, H, W)."""
-    b, _, h, w = params.shape
-    chunks = params.view(b, len(GRID), 3, components, h, w).unbind(1)
-    return dict(zip(GRID, chunks))
+    b, p, h, w = params.shape
+    groups = param_groups(p, components)
+    return dict(zip(groups, params.view(b, len(groups), 3, components, h, w).unbind(1)))
 
 
-def mixture_nll(params: Tensor, x: Tensor, components: int) -> Tensor:
+def mixture_nll(params: Tensor, x: Tensor, components: int, predicted: Tensor | None = None) -> Tensor:
     """Negative log-likelihood in nats, (B, 3, H, W), of uint8-valued ``x`` (B, 3, H, W).
 
-    ``params`` are head outputs already on their integer grids (float tensors holding integers).
+    ``params`` are head outputs already on their integer grids (float tensors holding integers);
+    with a blend group, ``predicted`` (B, H, W, 3) holds ``predictor.predictions`` of x's pixels.
     """
     g = split_groups(params, components)
     xf = x.to(params.dtype).unsqueeze(2) * GRID["mean"]            # (B,3,1,H,W) on the mean grid
@@ -82,6 +91,11 @@ def mixture_nll(params: Tensor, x: Tensor, components: int) -> Tensor:
     mb = torch.clamp(m[:, 2] + _floor_ste(((xf[:, 0] - mr) * g["coef"][:, 1]
                                           + (xf[:, 1] - mg) * g["coef"][:, 2]) / GRID["coef"]), lo, hi)
     mean = torch.stack([mr, mg, mb], 1)
+    if "blend" in g:
+        known = x.permute(0, 2, 3, 1).to(torch.int32)
+        target = torch.stack([predictor.target(predicted, known, c) for c in range(3)], 1)
+        mean = torch.clamp(mean + _floor_ste(g["blend"] * (target.unsqueeze(2) * GRID["mean"] - mean)
+                                             / GRID["blend"]), lo, hi)
     inv_s = torch.exp(-g["logscale"] / GRID["logscale"])
     centred = (xf - mean) / GRID["mean"]
     plus = (centred + 0.5) * inv_s
@@ -99,21 +113,21 @@ def mixture_nll(params: Tensor, x: Tensor, components: int) -> Tensor:
     return -torch.logsumexp(log_w + log_p, dim=2)
 
 
-def head_multipliers(components: int) -> Tensor:
+def head_multipliers(groups: Sequence[str], components: int) -> Tensor:
     """(P,) integer grid units per unit of head output, GAIN × GRID of each output's group."""
-    per_group = [GAIN[name] * GRID[name] for name in GRID]
+    per_group = [GAIN[name] * GRID[name] for name in groups]
     return torch.tensor(per_group, dtype=torch.float64).repeat_interleave(3 * components)
 
 
-def round_head(z: Tensor) -> Tensor:
+def round_head(z: Tensor, groups: Sequence[str]) -> Tensor:
     """Round real head outputs (B, P, H, W) onto their groups' integer grids; STE gradients."""
-    parts = [round_ste(p * GAIN[n] * GRID[n]) for n, p in zip(GRID, z.chunk(len(GRID), dim=1))]
+    parts = [round_ste(p * GAIN[n] * GRID[n]) for n, p in zip(groups, z.chunk(len(groups), dim=1))]
     return torch.cat(parts, 1)
 
 
-def clamp_head(p: Tensor) -> Tensor:
+def clamp_head(p: Tensor, groups: Sequence[str]) -> Tensor:
     """Clamp grid-valued head parameters (B, P, H, W) to their groups' ranges."""
-    parts = [torch.clamp(q, *RANGE[n]) for n, q in zip(GRID, p.chunk(len(GRID), dim=1))]
+    parts = [torch.clamp(q, *RANGE[n]) for n, q in zip(groups, p.chunk(len(groups), dim=1))]
     return torch.cat(parts, 1)
 
 
@@ -178,19 +192,20 @@ class IntegerMixture:
         return sig[idx]
 
     def channel(self, params: Array, ch: int, known: Array, scale_offset: Array | int = 0,
-                mean_offset: Array | int = 0, coef_offset: Sequence[Array | int] = (0, 0, 0)
-                ) -> tuple[Array, Array, Array]:
+                mean_offset: Array | int = 0, coef_offset: Sequence[Array | int] = (0, 0, 0),
+                predicted: Array | None = None) -> tuple[Array, Array, Array]:
         """Logits, conditioned means and log-scales (n, K) of channel ``ch``.
 
-        ``known`` (n, ≥ch) holds the already coded channels of the same pixels. The offsets (ints,
+        ``known`` (n, ≥ch) holds the already coded channels of the same pixels; with a blend
+        group, ``predicted`` (n, 3) their ``predictor.predictions``. The offsets (ints,
         or (n, 1)) are the per-stream adaptation the encoder chooses and the stream carries
         (``adapt``): the colour coefficients' (G←R, B←R, B←G) are added to the coefficients, the
         others to every log-scale and to the conditioned mean, each before its clamp. Written
         with operators only, so it runs alike on torch tensors and numpy arrays (int32 suffices:
         every intermediate stays below 2^23).
         """
-        logit, mean, logscale, coef = (params.reshape(params.shape[0], len(GRID), 3, self.k)[:, i]
-                                       for i in range(len(GRID)))
+        groups = params.reshape(params.shape[0], -1, 3, self.k)
+        logit, mean, logscale, coef = (groups[:, i] for i in range(4))
         g, c = GRID["mean"], GRID["coef"]
         lo, hi = RANGE["mean"]
         m = mean[:, ch]
@@ -199,6 +214,9 @@ class IntegerMixture:
             dr = known[:, :1] * g - mean[:, 0]
             mg = (mean[:, 1] + dr * k0 // c).clip(lo, hi)
             m = mg if ch == 1 else (m + (dr * k1 + (known[:, 1:2] * g - mg) * k2) // c).clip(lo, hi)
+        if groups.shape[1] > 4:
+            target = predictor.target(predicted, known, ch)[:, None] * g
+            m = (m + groups[:, 4, ch] * (target - m) // GRID["blend"]).clip(lo, hi)
         return (logit[:, ch], *self.shift(m, logscale[:, ch], scale_offset, mean_offset))
 
     def moved_params(self, params: Array, head: Array) -> Array:

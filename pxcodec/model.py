@@ -8,7 +8,8 @@ computes what this model computed in training, up to the rounding of requantisat
 Layers (all causal, see ``config``):
     first: masked type-A conv over the pixels → residual stream h, and a linear skip to the head
     blocks: h ← clamp(h + round(conv1×1(relu_q(masked3×3(h))))), on one shared stream scale
-    head: conv1×1(h) + skip + bias → mixture parameters on their grids
+    head: conv1×1(h) + skip + bias → mixture parameters on their grids (with ``blend``, also how
+        far each mean moves towards the classical prediction of ``predictor``)
 """
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .config import BLOCK_TAPS, ModelConfig, Tap
-from .mixture import GRID, clamp_head, mixture_nll, round_head, round_ste
+from . import predictor
+from .mixture import clamp_head, mixture_nll, round_head, round_ste
 
 ACT_MAX = 127      # activations are 0…ACT_MAX (int8-safe)
 WEIGHT_MAX = 127   # int8 weights are −WEIGHT_MAX…WEIGHT_MAX
@@ -89,7 +91,7 @@ class PixelCNN(nn.Module):
 
     def _initial_head_bias(self) -> Tensor:
         k = self.cfg.components
-        bias = torch.zeros(len(GRID), 3, k)
+        bias = torch.zeros(len(self.cfg.groups), 3, k)  # blends start at 0: the network's means
         bias[1] = 1.0                                       # means start at mid-grey
         bias[1] += torch.linspace(-0.5, 0.5, k)             # spread components apart
         bias[2] = 2.0                                       # wide scales at first
@@ -111,26 +113,38 @@ class PixelCNN(nn.Module):
             scale = torch.exp(s_h)
             h = torch.clamp(h / scale + round_ste(v / scale), 0, ACT_MAX) * scale
         # Each head term is rounded onto the parameter grids on its own, as the integer model does.
-        z = round_head(self.head(h, torch.exp(s_h))) + round_head(self.skip(a, INPUT_SCALE))
-        return clamp_head(z + round_head(self.head_bias.view(1, -1, 1, 1)))
+        groups = self.cfg.groups
+        z = round_head(self.head(h, torch.exp(s_h)), groups) + round_head(self.skip(a, INPUT_SCALE), groups)
+        return clamp_head(z + round_head(self.head_bias.view(1, -1, 1, 1), groups), groups)
 
     def nll(self, x: Tensor) -> Tensor:
         """Per-subpixel negative log-likelihood in nats, (B, 3, H, W)."""
-        return mixture_nll(self(x), x, self.cfg.components)
+        predicted = None
+        if self.cfg.blend:
+            predicted = predictor.image_predictions(x.permute(0, 2, 3, 1).to(torch.int32) - 128)
+        return mixture_nll(self(x), x, self.cfg.components, predicted)
 
 
-def deepened(state: dict[str, Tensor], cfg: ModelConfig) -> dict[str, Tensor]:
-    """A trained model's state dict for ``cfg``, which may have more residual blocks: the blocks
-    it lacks start as identities (their 1×1 mix at zero adds nothing to the stream), so the
-    deeper model computes exactly what the trained one did and training starts from there."""
+def grown(state: dict[str, Tensor], cfg: ModelConfig) -> dict[str, Tensor]:
+    """A trained model's state dict for ``cfg``, which may have more residual blocks or add the
+    blend group, so that the grown model computes exactly what the trained one did and training
+    starts from there: the blocks it lacks start as identities (their 1×1 mix at zero adds
+    nothing to the stream), and the blend outputs at 0 (the network's own means), from weights
+    too small to round to anything but 0 (not zeros: a row of zero weights has no int8 scale)."""
     fresh = PixelCNN(cfg).state_dict()
     blocks = state["log_scale_u"].numel()
     if blocks > cfg.blocks:
         raise ValueError(f"the trained model has {blocks} blocks, more than the {cfg.blocks} asked for")
+    head = state["head_bias"].numel()
+    if head > cfg.params_per_pixel:
+        raise ValueError(f"the trained model has {head} head outputs, more than the {cfg.params_per_pixel} of {cfg}")
     out = {}
     for key, value in fresh.items():
         if key == "log_scale_u":
             value = torch.cat([state[key], value[blocks:]])
+        elif key in ("head.weight", "skip.weight", "head_bias") and state[key].shape[0] < value.shape[0]:
+            added = torch.randn_like(value[head:]) * 1e-6 if key != "head_bias" else torch.zeros_like(value[head:])
+            value = torch.cat([state[key], added])
         elif key in state:
             if state[key].shape != value.shape:
                 raise ValueError(f"{key}: trained shape {tuple(state[key].shape)}, "

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from . import predictor
 from .config import BLOCK_TAPS, ModelConfig, Tap
 from .errors import CertificateError
 from .intops import Gemm, IntLayer, disable_tf32
@@ -111,6 +112,12 @@ class IntegerPixelCNN:
         return torch.cat(out) if out else torch.empty((0, self.cfg.params_per_pixel), dtype=torch.int32,
                                                       device=self.device)
 
+    def band_predictions(self, rgb: Tensor, context: int) -> Tensor:
+        """``predictor.predictions`` (n, 3) int32 of rows ``context:`` of ``rgb`` (rows, W, 3)
+        uint8, raster order, read as ``band_params`` reads the band (zeros above its first row)."""
+        codes = pixel_codes(rgb.to(self.device))
+        return predictor.image_predictions(codes[None])[0, context:].reshape(-1, 3)
+
     # -- decoder: one wavefront step at a time -------------------------------------------
     def wavefront(self, width: int, lanes: int = 1) -> "Wavefront":
         return Wavefront(self, width, lanes)
@@ -157,6 +164,8 @@ class Wavefront:
         #: (dy, dx) arrays of the first layer's and the blocks' taps.
         self.first_taps, self.block_taps = (tuple(np.array(v) for v in zip(*taps))
                                             for taps in (cfg.first_taps, BLOCK_TAPS))
+        #: Which of the first layer's taps are a pixel's W, N and NW neighbours (``predictions``).
+        self.neighbours = [cfg.first_taps.index(tap) for tap in ((0, -1), (-1, 0), (-1, -1))]
 
     @staticmethod
     def lane_bytes(cfg: ModelConfig, width: int) -> int:
@@ -191,6 +200,14 @@ class Wavefront:
             if b + 1 < net.cfg.blocks:  # the last level is read only at the pixel itself
                 self.levels[b + 1].index_copy_(0, cells.here, h.to(torch.int8))
         return net._head(h, skip)
+
+    def predictions(self, cells: Cells) -> Tensor:
+        """``predictor.predictions`` (n, 3) int32 of a step's pixels, from the decoded pixels
+        their first layer reads."""
+        n = cells.here.shape[0]
+        at = cells.first.view(n, -1)[:, self.neighbours].reshape(-1)
+        w, north, nw = self.inputs.index_select(0, at).view(n, 3, -1).unbind(1)
+        return predictor.predictions(w, north, nw)
 
     def put_pixels(self, cells: Cells, rgb: np.ndarray) -> None:
         """Record a step's decoded pixels (n, 3) uint8 so later steps can read them."""

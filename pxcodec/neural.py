@@ -43,8 +43,9 @@ def _symbol_bits(pmf: np.ndarray, symbols: np.ndarray, total: np.ndarray) -> np.
 
 
 def _band_params(net: IntegerPixelCNN, rgb: torch.Tensor, y0: int, y1: int, batch_rows: int,
-                 independent: bool) -> torch.Tensor:
-    """Head parameters (n, P) int32 of rows [y0, y1), in raster order, batch by batch; an
+                 independent: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Head parameters (n, P) int32 of rows [y0, y1), in raster order, batch by batch, and the
+    classical predictions (n, 3) of a model that blends towards them (else None); an
     independent band sees nothing above its first row (zeros, as above the image)."""
     ctx = net.cfg.context_rows
     parts = []
@@ -52,7 +53,10 @@ def _band_params(net: IntegerPixelCNN, rgb: torch.Tensor, y0: int, y1: int, batc
         ye = min(y1, yb + batch_rows)
         c0 = max(y0 if independent else 0, yb - ctx)
         parts.append(net.band_params(rgb[c0:ye], yb - c0))
-    return torch.cat(parts)
+    if not net.cfg.blend:
+        return torch.cat(parts), None
+    c0 = max(y0 if independent else 0, y0 - 1)
+    return torch.cat(parts), net.band_predictions(rgb[c0:y1], y0 - c0)
 
 
 def _chunks(steps: np.ndarray, size: int) -> list[tuple[int, int]]:
@@ -67,14 +71,15 @@ def _chunks(steps: np.ndarray, size: int) -> list[tuple[int, int]]:
 
 
 def channel_params(net: IntegerPixelCNN, params: torch.Tensor, pixels: torch.Tensor, offsets: Offsets,
-                   channels: int) -> list[tuple]:
+                   channels: int, predicted: torch.Tensor | None = None) -> list[tuple]:
     """Each coded channel's logits, conditioned means and log-scales (n, K) of known pixels, with
-    a tile's offsets: numpy arrays on the CPU (smaller per-call overhead), tensors on the device
-    elsewhere."""
+    a tile's offsets (and the pixels' classical predictions, for a model that blends towards
+    them): numpy arrays on the CPU (smaller per-call overhead), tensors on the device elsewhere."""
     on_cpu = params.device.type == "cpu"
     p, x = (params.numpy(), pixels.numpy()) if on_cpu else (params, pixels.to(params.device))
+    guess = predicted.cpu().numpy() if on_cpu and predicted is not None else predicted
     p = net.mixture.moved_params(p, offsets.head_row(p.shape[1]))
-    return [net.mixture.channel(p, c, x, offsets.scale[c], offsets.mean[c], offsets.coef)
+    return [net.mixture.channel(p, c, x, offsets.scale[c], offsets.mean[c], offsets.coef, guess)
             for c in range(channels)]
 
 
@@ -112,10 +117,10 @@ def _band_chunks(net: IntegerPixelCNN, img: torch.Tensor, y0: int, y1: int, chan
                  batch_rows: int, independent: bool) -> tuple[Offsets, Iterator[Chunk]]:
     """A band's adaptation offsets, and its pixels in stream order, chunk by chunk."""
     w = img.shape[1]
-    params = _band_params(net, img, y0, y1, batch_rows, independent)
+    params, predicted = _band_params(net, img, y0, y1, batch_rows, independent)
     band = img[y0:y1].reshape(-1, 3).to(torch.int32)
-    offsets = adapt.choose(net, params, band, channels)
-    per_channel = channel_params(net, params, band, offsets, channels)
+    offsets = adapt.choose(net, params, band, channels, predicted)
+    per_channel = channel_params(net, params, band, offsets, channels, predicted)
     ys, xs = np.divmod(np.arange((y1 - y0) * w), w)
     host = [tuple(t if isinstance(t, np.ndarray) else t.cpu().numpy() for t in p) for p in per_channel]
     learned = online.learned(net.mixture, host, band.numpy(), y1 - y0, w, xs + (net.cfg.reach_right + 1) * ys,
@@ -304,6 +309,7 @@ def _decode_step(net: IntegerPixelCNN, wave: Wavefront, learner: online.Learner 
     sid = np.repeat([stream for stream, _, _ in segments], [b - a for _, a, b in segments])
     # the mixture runs in numpy: small batches
     params = net.mixture.moved_params(wave.params(cells).cpu().numpy(), heads[sid])
+    predicted = wave.predictions(cells).cpu().numpy() if net.cfg.blend else None
     known = np.zeros((n, 3), dtype=np.int32)
     seen = np.zeros((n, channels), dtype=np.int32)
     delta = offsets[sid]
@@ -312,7 +318,8 @@ def _decode_step(net: IntegerPixelCNN, wave: Wavefront, learner: online.Learner 
     if learner:
         learner.begin(lane_np, local_y, local_x, sid)
     for c in range(channels):
-        logit, mean, logscale = net.mixture.channel(params, c, known, delta[:, c:c + 1], delta[:, 3 + c:4 + c], coefs)
+        logit, mean, logscale = net.mixture.channel(params, c, known, delta[:, c:c + 1], delta[:, 3 + c:4 + c], coefs,
+                                                    predicted)
         moved = logscale
         if learner:
             ctx, learned = learner.offsets(c, seen, (logit, mean, logscale))

@@ -21,7 +21,7 @@ import torch
 from . import weights
 from .config import ModelConfig
 from .data import CropSampler, fixed_crops, halve_chroma, split_folder
-from .model import PixelCNN, deepened
+from .model import PixelCNN, grown
 
 BITS_PER_NAT = 1 / math.log(2)
 #: Columns of ``curve.csv``; ``val_chroma_bpsp`` is the validation crops with halved chroma. A
@@ -89,8 +89,8 @@ def train(run: Path, opt: TrainOptions, minutes: float | None = None, log=print,
 
     A resumed run keeps its stored options except the ``changes`` (a subset of ``RESUMABLE``),
     which are taken from ``opt``; the curve logs the learning rate of every interval. A new run
-    may ``start_from`` another run's trained (averaged) weights, deepened to ``opt.config``
-    (``model.deepened``), with its step count and training time, and a fresh optimiser.
+    may ``start_from`` another run's trained (averaged) weights, grown to ``opt.config``
+    (``model.grown``), with its step count and training time, and a fresh optimiser.
     ``compiled`` runs the training loss through ``torch.compile`` (speed only: the same model,
     the same checkpoint).
     """
@@ -119,11 +119,11 @@ def train(run: Path, opt: TrainOptions, minutes: float | None = None, log=print,
         log(f"resumed {run} at step {step} ({elapsed / 60:.1f} min trained)")
     elif start_from is not None:
         source = torch.load(start_from / "checkpoint.pt", weights_only=False, map_location="cpu")
-        model.load_state_dict(deepened(source.get("ema", source["model"]), opt.config))
+        model.load_state_dict(grown(source.get("ema", source["model"]), opt.config))
         average.load_state_dict(model.state_dict())
         step, elapsed = source["step"], source["seconds"]
         log(f"started {run} from {start_from} at step {step} ({elapsed / 60:.1f} min trained), "
-            f"{source['options'].config.blocks} → {opt.config.blocks} blocks")
+            f"grown from {source['options'].config} to {opt.config}")
     loss_of = torch.compile(model.nll) if compiled else model.nll
     train_paths, val_paths = split_folder(opt.data)
     sampler = CropSampler(train_paths, opt.crop, opt.chroma)

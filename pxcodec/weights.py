@@ -20,7 +20,7 @@ import torch
 from .config import ModelConfig
 from .errors import UnknownModelError
 from .intops import IntLayer, multiplier
-from .mixture import GRID, RANGE, head_multipliers, make_tables
+from .mixture import RANGE, head_multipliers, make_tables
 from .model import INPUT_SCALE, MaskedConv, PixelCNN, weight_scale
 from .network import IntegerPixelCNN
 
@@ -72,7 +72,7 @@ def export(model: PixelCNN) -> dict[str, np.ndarray]:
     cfg = model.cfg
     s_h = float(torch.exp(model.log_scale_h.detach()))
     s_u = torch.exp(model.log_scale_u.detach()).tolist()
-    mult = head_multipliers(cfg.components).numpy()
+    mult = head_multipliers(cfg.groups, cfg.components).numpy()
     arrays: dict[str, np.ndarray] = {}
 
     def put(name: str, layer: dict[str, np.ndarray], in_max: int) -> None:
@@ -94,8 +94,8 @@ def export(model: PixelCNN) -> dict[str, np.ndarray]:
     put("head", _layer(w, np.zeros(w.shape[1]), s * s_h * mult, -UNBOUNDED, UNBOUNDED), 127)
     arrays["head_bias"] = np.floor(model.head_bias.detach().double().numpy() * mult + 0.5).astype(np.int64)
     k3 = 3 * cfg.components
-    arrays["param_lo"] = np.repeat([RANGE[g][0] for g in GRID], k3).astype(np.int64)
-    arrays["param_hi"] = np.repeat([RANGE[g][1] for g in GRID], k3).astype(np.int64)
+    arrays["param_lo"] = np.repeat([RANGE[g][0] for g in cfg.groups], k3).astype(np.int64)
+    arrays["param_hi"] = np.repeat([RANGE[g][1] for g in cfg.groups], k3).astype(np.int64)
     for name, table in make_tables().items():
         arrays[f"table.{name}"] = table
     arrays["config"] = np.array(cfg.to_json())

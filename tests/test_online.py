@@ -16,7 +16,7 @@ from .conftest import decode, encode, load
 
 def _channels(net, pixels: np.ndarray) -> tuple[list, np.ndarray]:
     """Each channel's (logits, means, log-scales) of an image coded as one stream, and its pixels."""
-    params = neural._band_params(net, torch.from_numpy(pixels), 0, pixels.shape[0], 64, True).numpy()
+    params = neural._band_params(net, torch.from_numpy(pixels), 0, pixels.shape[0], 64, True)[0].numpy()
     x = pixels.reshape(-1, 3).astype(np.int32)
     return [net.mixture.channel(params, c, x) for c in range(3)], x
 

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from pxcodec import weights
 from pxcodec.cli import main
 from pxcodec.config import ModelConfig
-from pxcodec.model import PixelCNN, deepened
+from pxcodec.model import PixelCNN, grown
 from pxcodec.data import CropSampler, halve_chroma, load_rgb
 from pxcodec.train import TrainOptions, export_run, train
 
@@ -164,18 +164,23 @@ def test_cli_chroma_is_kept_on_resume_and_changed_when_given(tiny_run):
     assert res.exit_code == 2 and "--chroma" in res.output
 
 
-def test_deepened_model_computes_what_the_trained_one_did(kodak_crop):
+def test_grown_model_computes_what_the_trained_one_did(kodak_crop):
     torch.manual_seed(0)
     shallow = PixelCNN(ModelConfig(channels=8, blocks=1, components=2)).eval()
-    deep = PixelCNN(ModelConfig(channels=8, blocks=3, components=2)).eval()
-    deep.load_state_dict(deepened(shallow.state_dict(), deep.cfg))
+    deep = PixelCNN(ModelConfig(channels=8, blocks=3, components=2, blend=True)).eval()
+    deep.load_state_dict(grown(shallow.state_dict(), deep.cfg))
     x = torch.from_numpy(kodak_crop).permute(2, 0, 1)[None]
+    size = shallow.cfg.params_per_pixel
     with torch.no_grad():
-        assert torch.equal(deep(x), shallow(x))
+        assert torch.equal(deep(x)[:, :size], shallow(x))
+        assert not deep(x)[:, size:].any()  # every blend at 0: the network's own means
+        assert torch.equal(deep.nll(x), shallow.nll(x))
     with pytest.raises(ValueError, match="blocks"):
-        deepened(deep.state_dict(), shallow.cfg)
+        grown(deep.state_dict(), shallow.cfg)
+    with pytest.raises(ValueError, match="head outputs"):
+        grown(deep.state_dict(), ModelConfig(channels=8, blocks=3, components=2))
     with pytest.raises(ValueError, match="shape"):
-        deepened(shallow.state_dict(), ModelConfig(channels=16, blocks=3, components=2))
+        grown(shallow.state_dict(), ModelConfig(channels=16, blocks=3, components=2))
 
 
 def test_a_run_can_start_from_a_shallower_one(tiny_run, tmp_path):
