@@ -201,13 +201,14 @@ class Wavefront:
                 self.levels[b + 1].index_copy_(0, cells.here, h.to(torch.int8))
         return net._head(h, skip)
 
-    def predictions(self, cells: Cells) -> Tensor:
+    def predictions(self, cells: Cells) -> np.ndarray:
         """``predictor.predictions`` (n, 3) int32 of a step's pixels, from the decoded pixels
-        their first layer reads."""
+        their first layer reads; in numpy, as the decoder's mixture runs (a fraction of torch's
+        per-call overhead on a step's few pixels)."""
         n = cells.here.shape[0]
         at = cells.first.view(n, -1)[:, self.neighbours].reshape(-1)
-        w, north, nw = self.inputs.index_select(0, at).view(n, 3, -1).unbind(1)
-        return predictor.predictions(w, north, nw)
+        codes = self.inputs.index_select(0, at).cpu().numpy().reshape(n, 3, -1)
+        return predictor.predictions(codes[:, 0], codes[:, 1], codes[:, 2])
 
     def put_pixels(self, cells: Cells, rgb: np.ndarray) -> None:
         """Record a step's decoded pixels (n, 3) uint8 so later steps can read them."""

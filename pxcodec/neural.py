@@ -309,7 +309,7 @@ def _decode_step(net: IntegerPixelCNN, wave: Wavefront, learner: online.Learner 
     sid = np.repeat([stream for stream, _, _ in segments], [b - a for _, a, b in segments])
     # the mixture runs in numpy: small batches
     params = net.mixture.moved_params(wave.params(cells).cpu().numpy(), heads[sid])
-    predicted = wave.predictions(cells).cpu().numpy() if net.cfg.blend else None
+    predicted = wave.predictions(cells) if net.cfg.blend else None
     known = np.zeros((n, 3), dtype=np.int32)
     seen = np.zeros((n, channels), dtype=np.int32)
     delta = offsets[sid]

@@ -21,22 +21,29 @@ from torch import Tensor
 Array = Tensor | np.ndarray
 
 
-def med(west: Tensor, north: Tensor, north_west: Tensor) -> Tensor:
+def _xp(a: Array):
+    """The array module of ``a``: numpy for numpy arrays (the decoder's small steps), else torch."""
+    return np if isinstance(a, np.ndarray) else torch
+
+
+def med(west: Array, north: Array, north_west: Array) -> Array:
     """LOCO-I's median edge detector: min(W, N) below an edge NW ≥ max, max(W, N) above one
     NW ≤ min, else the plane W + N − NW."""
-    lo, hi = torch.minimum(west, north), torch.maximum(west, north)
-    return torch.where(north_west >= hi, lo, torch.where(north_west <= lo, hi, west + north - north_west))
+    xp = _xp(west)
+    lo, hi = xp.minimum(west, north), xp.maximum(west, north)
+    return xp.where(north_west >= hi, lo, xp.where(north_west <= lo, hi, west + north - north_west))
 
 
-def _planes(codes: Tensor) -> Tensor:
+def _planes(codes: Array) -> Array:
     """Pixel codes (..., ≥3) → (..., 3) int32: R's code, G − R, B − G."""
-    c = codes[..., :3].to(torch.int32)
-    return torch.stack([c[..., 0], c[..., 1] - c[..., 0], c[..., 2] - c[..., 1]], -1)
+    c = codes[..., :3]
+    c = c.astype(np.int32) if isinstance(c, np.ndarray) else c.to(torch.int32)
+    return _xp(c).stack([c[..., 0], c[..., 1] - c[..., 0], c[..., 2] - c[..., 1]], -1)
 
 
-def predictions(west: Tensor, north: Tensor, north_west: Tensor) -> Tensor:
+def predictions(west: Array, north: Array, north_west: Array) -> Array:
     """(..., 3) int32 from the pixel codes (..., ≥3) of each pixel's W, N and NW neighbours:
-    MED of R (a level, 0…255), of G − R and of B − G (differences)."""
+    MED of R (a level, 0…255), of G − R and of B − G (differences). Tensors or numpy arrays."""
     p = med(_planes(west), _planes(north), _planes(north_west))
     p[..., 0] += 128
     return p
