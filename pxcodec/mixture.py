@@ -4,9 +4,10 @@ exact integer 256-way PMF the coder receives.
 Each of R, G, B has its own mixture of ``K`` logistics. G's means move linearly with R's
 surprise and B's with R's and G's (PixelCNN++ style), so one trunk evaluation per pixel serves
 all three channels. A model with ``blend`` (``config``) also moves each component's mean a
-learned fraction of the way to a classical prediction (``predictor``). Both forms share the grids below: the float loss sees parameters rounded to
-exactly the integers the integer model will use (straight-through gradients), and the integer
-PMF replaces ``exp``/``sigmoid`` by tables shipped inside the weights file (DESIGN C1).
+learned fraction of the way to a classical prediction (``predictor``). Both forms share the
+grids below: the float loss sees parameters rounded to exactly the integers the integer model
+will use (straight-through gradients), and the integer PMF replaces ``exp``/``sigmoid`` by
+tables shipped inside the weights file (DESIGN C1).
 """
 from __future__ import annotations
 
