@@ -33,6 +33,8 @@ GAIN = {"logit": 1.0, "mean": 128.0, "logscale": 1.0, "coef": 1.0, "blend": 8.0}
 #: Clamp ranges on the integer grids; a blend runs from 0 (the network's mean) to the whole way.
 RANGE = {"logit": (-1024, 1024), "mean": (-32 * 16, 288 * 16), "logscale": (-3 * 16, 6 * 16),
          "coef": (-128, 128), "blend": (0, 64)}
+#: Index of the blend group, the last: heads without it have this many groups.
+_BLEND = PARAM_GROUPS.index("blend")
 #: Largest logit gap (grid units) that still gets weight; beyond it a component is floored.
 LOGIT_GAP = 128
 #: Resolution (steps per unit) and half-width (units) of the sigmoid table.
@@ -206,7 +208,7 @@ class IntegerMixture:
         every intermediate stays below 2^23).
         """
         groups = params.reshape(params.shape[0], -1, 3, self.k)
-        logit, mean, logscale, coef = (groups[:, i] for i in range(4))
+        logit, mean, logscale, coef = (groups[:, i] for i in range(_BLEND))
         g, c = GRID["mean"], GRID["coef"]
         lo, hi = RANGE["mean"]
         m = mean[:, ch]
@@ -215,9 +217,9 @@ class IntegerMixture:
             dr = known[:, :1] * g - mean[:, 0]
             mg = (mean[:, 1] + dr * k0 // c).clip(lo, hi)
             m = mg if ch == 1 else (m + (dr * k1 + (known[:, 1:2] * g - mg) * k2) // c).clip(lo, hi)
-        if groups.shape[1] > 4:
+        if groups.shape[1] > _BLEND:
             target = predictor.target(predicted, known, ch)[:, None] * g
-            m = (m + groups[:, 4, ch] * (target - m) // GRID["blend"]).clip(lo, hi)
+            m = (m + groups[:, _BLEND, ch] * (target - m) // GRID["blend"]).clip(lo, hi)
         return (logit[:, ch], *self.shift(m, logscale[:, ch], scale_offset, mean_offset))
 
     def moved_params(self, params: Array, head: Array) -> Array:

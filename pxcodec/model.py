@@ -22,6 +22,7 @@ from torch import Tensor, nn
 from .config import BLOCK_TAPS, ModelConfig, Tap
 from . import predictor
 from .mixture import clamp_head, mixture_nll, round_head, round_ste
+from .network import pixel_codes
 
 ACT_MAX = 127      # activations are 0…ACT_MAX (int8-safe)
 WEIGHT_MAX = 127   # int8 weights are −WEIGHT_MAX…WEIGHT_MAX
@@ -121,7 +122,7 @@ class PixelCNN(nn.Module):
         """Per-subpixel negative log-likelihood in nats, (B, 3, H, W)."""
         predicted = None
         if self.cfg.blend:
-            predicted = predictor.image_predictions(x.permute(0, 2, 3, 1).to(torch.int32) - 128)
+            predicted = predictor.image_predictions(pixel_codes(x.permute(0, 2, 3, 1)))
         return mixture_nll(self(x), x, self.cfg.components, predicted)
 
 
