@@ -136,11 +136,20 @@ def clamp_head(p: Tensor, groups: Sequence[str]) -> Tensor:
 
 # ----------------------------------------------------------------------------- integer (coding)
 
+def clip(values: Array, lo: Array | int, hi: Array | int) -> Array:
+    """``values`` clamped to [lo, hi]: for numpy arrays by ``np.maximum`` and ``np.minimum``,
+    which skip ``np.clip``'s Python-level checks (several µs a call, and every decoder step
+    makes dozens), for tensors by ``torch.clamp``."""
+    if isinstance(values, np.ndarray):
+        return np.minimum(np.maximum(values, lo), hi)
+    return torch.clamp(values, lo, hi)
+
+
 def _moved(values: Array, offset: Array | int, group: str) -> Array:
     """Integer parameters of ``group`` plus an offset, clamped to the group's range (as they are)."""
     if isinstance(offset, int) and not offset:
         return values
-    return (values + offset).clip(*RANGE[group])
+    return clip(values + offset, *RANGE[group])
 
 
 class IntegerMixture:
@@ -215,18 +224,18 @@ class IntegerMixture:
         if ch >= 1:
             k0, k1, k2 = (_moved(coef[:, j], coef_offset[j], "coef") for j in range(3))
             dr = known[:, :1] * g - mean[:, 0]
-            mg = (mean[:, 1] + dr * k0 // c).clip(lo, hi)
-            m = mg if ch == 1 else (m + (dr * k1 + (known[:, 1:2] * g - mg) * k2) // c).clip(lo, hi)
+            mg = clip(mean[:, 1] + dr * k0 // c, lo, hi)
+            m = mg if ch == 1 else clip(m + (dr * k1 + (known[:, 1:2] * g - mg) * k2) // c, lo, hi)
         if groups.shape[1] > _BLEND:
             target = predictor.target(predicted, known, ch)[:, None] * g
-            m = (m + groups[:, _BLEND, ch] * (target - m) // GRID["blend"]).clip(lo, hi)
+            m = clip(m + groups[:, _BLEND, ch] * (target - m) // GRID["blend"], lo, hi)
         return (logit[:, ch], *self.shift(m, logscale[:, ch], scale_offset, mean_offset))
 
     def moved_params(self, params: Array, head: Array) -> Array:
         """Head parameters (n, P) plus a stream's offset to each of them (``head``: (P,) or (n, P)
         int32), each clamped to its group's range as the network clamps them."""
         if isinstance(params, np.ndarray):
-            return np.clip(params + head, self._np_lo, self._np_hi)
+            return clip(params + head, self._np_lo, self._np_hi)
         head = torch.as_tensor(head, device=params.device)
         return torch.clamp(params + head, self._lo, self._hi)
 

@@ -211,8 +211,11 @@ class Wavefront:
         return predictor.predictions(codes[:, 0], codes[:, 1], codes[:, 2])
 
     def put_pixels(self, cells: Cells, rgb: np.ndarray) -> None:
-        """Record a step's decoded pixels (n, 3) uint8 so later steps can read them."""
-        self.inputs.index_copy_(0, cells.here, pixel_codes(torch.from_numpy(rgb).to(self.net.device)))
+        """Record a step's decoded pixels (n, 3) uint8 so later steps can read them: their
+        ``pixel_codes``, built in numpy (x − 128 is x with its top bit flipped, read as int8)."""
+        codes = np.full((rgb.shape[0], 4), 127, dtype=np.int8)
+        codes[:, :3] = (rgb ^ 128).view(np.int8)
+        self.inputs.index_copy_(0, cells.here, torch.from_numpy(codes).to(self.net.device))
 
 
 class Cells(NamedTuple):

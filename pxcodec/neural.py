@@ -265,8 +265,9 @@ def decode_pixels(streams: list[bytes], fingerprint: bytes, height: int, width: 
             wave = net.wavefront(lane_w, len(g))
             learner = online.Learner(len(streams), len(g), lane_w, channels, stream_rows, r, version) \
                 if version >= online.VERSION else None
+            lane_set = Lanes.of(g, y0)
             for t in range(count):
-                _decode_step(net, wave, learner, t, g, stream_rows, channels, decoders, offsets, heads, out, y0)
+                _decode_step(net, wave, learner, t, lane_set, stream_rows, channels, decoders, offsets, heads, out)
                 done += 1
                 if done % every == 0 or done == share_steps:
                     report(done)
@@ -280,33 +281,45 @@ def decode_pixels(streams: list[bytes], fingerprint: bytes, height: int, width: 
     return pixels if channels == 3 else np.ascontiguousarray(pixels[..., 0])
 
 
-def _decode_step(net: IntegerPixelCNN, wave: Wavefront, learner: online.Learner | None, t: int,
-                 lanes: list[tuple[Tile, int]], stream_rows: int, channels: int, decoders: list[StreamDecoder],
-                 offsets: np.ndarray, heads: np.ndarray, out: np.ndarray, out_y0: int) -> None:
-    """Decode the pixels of step ``t`` of every lane (a tile, and the stream of its first
-    ``stream_rows`` rows) into ``out`` (image rows from ``out_y0``), with each stream's
-    adaptation ``offsets`` (streams, 9: ``Offsets.as_row``) and ``heads`` (streams, P:
-    ``Offsets.head_row``), and, from format version 5, the log-scale offsets its ``learner`` has
-    learned so far."""
+class Lanes(NamedTuple):
+    """The lanes of one wavefront as arrays (lane,): each tile's size, where it lies in the
+    output (its top row counted from the output's first row, its left column) and its first
+    stream (a dependent lane's later bands code into the streams after it)."""
+
+    heights: np.ndarray
+    widths: np.ndarray
+    rows: np.ndarray
+    cols: np.ndarray
+    streams: np.ndarray
+
+    @classmethod
+    def of(cls, lanes: list[tuple[Tile, int]], out_y0: int) -> "Lanes":
+        return cls(*(np.array(v, dtype=np.int64) for v in zip(*(
+            (t.y1 - t.y0, t.x1 - t.x0, t.y0 - out_y0, t.x0, stream) for t, stream in lanes))))
+
+
+def _decode_step(net: IntegerPixelCNN, wave: Wavefront, learner: online.Learner | None, t: int, lanes: Lanes,
+                 stream_rows: int, channels: int, decoders: list[StreamDecoder], offsets: np.ndarray,
+                 heads: np.ndarray, out: np.ndarray) -> None:
+    """Decode the pixels of step ``t`` of every lane (a tile, and the stream of each of its
+    bands of ``stream_rows`` rows) into ``out``, with each stream's adaptation ``offsets``
+    (streams, 9: ``Offsets.as_row``) and ``heads`` (streams, P: ``Offsets.head_row``), and, from
+    format version 5, the log-scale offsets its ``learner`` has learned so far. Every lane's
+    pixels of the step come in one batch, by lane and then by row, as a few array operations
+    (per-lane Python would cost more than the arithmetic on a step's few pixels)."""
     r = net.cfg.reach_right
-    lane_ids, local, rows, x0s, segments, n = [], [], [], [], [], 0
-    for i, (tile, stream) in enumerate(lanes):
-        a, b = step_rows(t, tile.y1 - tile.y0, tile.x1 - tile.x0, r)
-        if a >= b:  # finished lanes, and tiles narrower than r + 1 columns, have empty steps
-            continue
-        lane_ids.append(np.full(b - a, i))
-        local.append(np.arange(a, b))
-        rows.append(np.arange(tile.y0 + a - out_y0, tile.y0 + b - out_y0))
-        x0s.append(np.full(b - a, tile.x0))
-        segments += [(stream + band, n + s, n + e) for band, s, e in _segments(a, b, stream_rows)]
-        n += b - a
+    a, b = step_rows(t, lanes.heights, lanes.widths, r)
+    counts = np.maximum(b - a, 0)  # finished lanes, and tiles narrower than r + 1 columns, have empty steps
+    n = int(counts.sum())
     if not n:
         return
-    local_y = np.concatenate(local)
+    lane_np = np.repeat(np.arange(counts.size), counts)
+    local_y = np.arange(n) + np.repeat(a - (np.cumsum(counts) - counts), counts)
     local_x = t - (r + 1) * local_y
-    lane_np = np.concatenate(lane_ids)
+    sid = lanes.streams[lane_np] + local_y // stream_rows
+    cuts = np.flatnonzero(np.r_[True, sid[1:] != sid[:-1], True])
+    segments = [(int(sid[s]), s, e) for s, e in zip(cuts[:-1].tolist(), cuts[1:].tolist())]
     cells = wave.locate(lane_np, local_y, local_x)
-    sid = np.repeat([stream for stream, _, _ in segments], [b - a for _, a, b in segments])
     # the mixture runs in numpy: small batches
     params = net.mixture.moved_params(wave.params(cells).cpu().numpy(), heads[sid])
     predicted = wave.predictions(cells) if net.cfg.blend else None
@@ -324,8 +337,8 @@ def _decode_step(net: IntegerPixelCNN, wave: Wavefront, learner: online.Learner 
         if learner:
             ctx, learned = learner.offsets(c, seen, (logit, mean, logscale))
             moved = net.mixture.shift(mean, logscale, learned, 0)[1]
-        pmf = net.mixture.pmf(logit, mean, moved)
-        known[:, c] = np.concatenate([decoders[stream].decode(pmf[a:b]) for stream, a, b in segments])
+        pmf = net.mixture.pmf(logit, mean, moved).astype(np.float64)  # what the coder takes: no copy per stream
+        known[:, c] = np.concatenate([decoders[stream].decode(pmf[s:e]) for stream, s, e in segments])
         if learner:
             seen[:, c] = learner.see(net.mixture, c, known[:, c])
             contexts.append(ctx)
@@ -336,16 +349,4 @@ def _decode_step(net: IntegerPixelCNN, wave: Wavefront, learner: online.Learner 
         known[:, 1:] = known[:, :1]
     rgb = known.astype(np.uint8)
     wave.put_pixels(cells, rgb)
-    out[np.concatenate(rows), local_x + np.concatenate(x0s)] = rgb
-
-
-def _segments(y0: int, y1: int, stream_rows: int) -> list[tuple[int, int, int]]:
-    """(band, start, end) runs of the rows [y0, y1) of a lane's step, by band of the lane."""
-    out = []
-    y = y0
-    while y < y1:
-        band = y // stream_rows
-        end = min(y1, (band + 1) * stream_rows)
-        out.append((band, y - y0, end - y0))
-        y = end
-    return out
+    out[lanes.rows[lane_np] + local_y, lanes.cols[lane_np] + local_x] = rgb

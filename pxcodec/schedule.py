@@ -37,12 +37,12 @@ def step_count(height: int, width: int, r: int) -> int:
     return (width - 1) + (r + 1) * (height - 1) + 1
 
 
-def step_rows(t: int, height: int, width: int, r: int) -> tuple[int, int]:
-    """Rows [y0, y1) holding a pixel of step t; its column in row y is ``t − (r+1)·y``."""
+def step_rows(t: int, heights: np.ndarray, widths: np.ndarray, r: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows [y0, y1) holding a pixel of step t in each of several images (tiles) of the given
+    ``heights`` and ``widths``, all at once (empty where y0 ≥ y1); the pixel's column in row y
+    is ``t − (r+1)·y``."""
     k = r + 1
-    y0 = max(0, (t - width) // k + 1)
-    y1 = min(height, t // k + 1)
-    return y0, y1
+    return np.maximum(0, (t - widths) // k + 1), np.minimum(heights, t // k + 1)
 
 
 def band_symbol_order(y0: int, y1: int, width: int, r: int, channels: int = 3
