@@ -1,7 +1,7 @@
 """Time this checkout against another one, interleaved, on the same images (before/after figures).
 
     git worktree add /tmp/base <commit>
-    python benchmarks/ab.py /tmp/base [--images PATH…] [--crop 128x384] [--rounds 3] [--threads 1]
+    python benchmarks/ab.py /tmp/base [--images PATH…] [--crop 128x384] [--rounds 3] [--threads 1] [--model NAME]
 
 On a shared machine two runs minutes apart can differ by 20 %, so a change is only measured
 against the code before it run in the same minutes: every round runs each image once per
@@ -26,6 +26,7 @@ sys.path.insert(0, sys.argv[1])
 warnings.filterwarnings("ignore")
 import numpy as np, torch
 torch.set_num_threads(int(sys.argv[4]))
+model = sys.argv[5] or None
 from PIL import Image
 import pxcodec
 pixels = np.asarray(Image.open(sys.argv[2]).convert("RGB"))
@@ -42,7 +43,7 @@ def best(call):
         times.append(time.perf_counter() - start)
     return out, min(times)
 
-data, encode_s = best(lambda: pxcodec.compress(pixels))
+data, encode_s = best(lambda: pxcodec.compress(pixels, model=model))
 back, decode_s = best(lambda: pxcodec.decompress(data, as_array=True))
 if not np.array_equal(back, pixels):
     raise SystemExit("round trip is not exact")
@@ -50,9 +51,10 @@ print(json.dumps({"encode_s": encode_s, "decode_s": decode_s, "bytes": len(data)
 """
 
 
-def run(checkout: Path, image: Path, crop: str, threads: int) -> dict:
-    """One image through one checkout's codec, in a fresh process."""
-    out = subprocess.run([sys.executable, "-c", CHILD, str(checkout), str(image), crop, str(threads)],
+def run(checkout: Path, image: Path, crop: str, threads: int, model: str) -> dict:
+    """One image through one checkout's codec (with the shipped ``model``, or its default), in a
+    fresh process."""
+    out = subprocess.run([sys.executable, "-c", CHILD, str(checkout), str(image), crop, str(threads), model],
                          capture_output=True, text=True)
     if out.returncode:
         raise SystemExit(f"{checkout} on {image.name}: {out.stderr.strip().splitlines()[-1]}")
@@ -69,6 +71,7 @@ def main() -> None:
     ap.add_argument("--crop", default="", help="HxW: time only the top-left crop of each image")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--model", default="", help="a shipped model both checkouts have (default: each one's default)")
     args = ap.parse_args()
     checkouts = {"this": ROOT, "other": args.other.resolve()}
     runs: dict[str, dict[str, list[dict]]] = {name: {p.name: [] for p in args.images} for name in checkouts}
@@ -76,7 +79,7 @@ def main() -> None:
         order = list(checkouts) if r % 2 == 0 else list(checkouts)[::-1]
         for image in args.images:
             for name in order:
-                runs[name][image.name].append(run(checkouts[name], image, args.crop, args.threads))
+                runs[name][image.name].append(run(checkouts[name], image, args.crop, args.threads, args.model))
     rows = []
     print(f"{'image':<14}{'checkout':<10}{'encode s':>10}{'decode s':>10}{'bytes':>10}")
     for image in args.images:
@@ -89,7 +92,7 @@ def main() -> None:
             rows.append(row)
             print(f"{image.name:<14}{name:<10}{row['encode_s']:>10.3f}{row['decode_s']:>10.3f}{row['bytes']:>10}")
     out = ROOT / "benchmarks" / "results" / "ab.json"
-    out.write_text(json.dumps({"rounds": args.rounds, "threads": args.threads, "crop": args.crop,
+    out.write_text(json.dumps({"rounds": args.rounds, "threads": args.threads, "crop": args.crop, "model": args.model,
                                "rows": rows}, indent=1) + "\n")
     print(f"wrote {out}")
 
