@@ -236,8 +236,7 @@ class IntegerMixture:
         int32), each clamped to its group's range as the network clamps them."""
         if isinstance(params, np.ndarray):
             return clip(params + head, self._np_lo, self._np_hi)
-        head = torch.as_tensor(head, device=params.device)
-        return torch.clamp(params + head, self._lo, self._hi)
+        return clip(params + torch.as_tensor(head, device=params.device), self._lo, self._hi)
 
     @staticmethod
     def shift(mean: Array, logscale: Array, scale_offset: Array | int, mean_offset: Array | int

@@ -23,8 +23,13 @@ from .intops import Gemm, IntLayer, disable_tf32
 from .mixture import IntegerMixture
 
 
-def pixel_codes(rgb: Tensor) -> Tensor:
-    """uint8 (…, 3) pixels → int8 (…, 4) first-layer input: x − 128 and the in-image flag 127."""
+def pixel_codes(rgb: Tensor | np.ndarray) -> Tensor | np.ndarray:
+    """uint8 (…, 3) pixels → int8 (…, 4) first-layer input: x − 128 and the in-image flag 127.
+    Tensors or numpy arrays (the decoder's few pixels a step: far less overhead than torch)."""
+    if isinstance(rgb, np.ndarray):
+        codes = np.full((*rgb.shape[:-1], 4), 127, dtype=np.int8)
+        codes[..., :3] = (rgb ^ 128).view(np.int8)  # x − 128: x with its top bit flipped, as int8
+        return codes
     flag = torch.full((*rgb.shape[:-1], 1), 127, dtype=torch.int16, device=rgb.device)
     return torch.cat([rgb.to(torch.int16) - 128, flag], -1).to(torch.int8)
 
@@ -211,11 +216,8 @@ class Wavefront:
         return predictor.predictions(codes[:, 0], codes[:, 1], codes[:, 2])
 
     def put_pixels(self, cells: Cells, rgb: np.ndarray) -> None:
-        """Record a step's decoded pixels (n, 3) uint8 so later steps can read them: their
-        ``pixel_codes``, built in numpy (x − 128 is x with its top bit flipped, read as int8)."""
-        codes = np.full((rgb.shape[0], 4), 127, dtype=np.int8)
-        codes[:, :3] = (rgb ^ 128).view(np.int8)
-        self.inputs.index_copy_(0, cells.here, torch.from_numpy(codes).to(self.net.device))
+        """Record a step's decoded pixels (n, 3) uint8 so later steps can read them."""
+        self.inputs.index_copy_(0, cells.here, torch.from_numpy(pixel_codes(rgb)).to(self.net.device))
 
 
 class Cells(NamedTuple):

@@ -373,3 +373,11 @@ def test_the_fits_adam_is_torchs():
         ((theirs - target) ** 2).sum().backward()
         optimiser.step()
     assert torch.equal(ours, theirs) and ours.abs().max() > 10
+
+
+def test_numpy_and_torch_pixel_codes_agree():
+    """The decoder's numpy pixel codes are the encoder's and training's torch ones, every value."""
+    from pxcodec.network import pixel_codes
+    rgb = np.arange(256 * 3, dtype=np.int64).reshape(256, 3) % 256
+    rgb = rgb.astype(np.uint8)
+    assert np.array_equal(pixel_codes(rgb), pixel_codes(torch.from_numpy(rgb)).numpy())
