@@ -26,7 +26,7 @@ from .network import IntegerPixelCNN
 
 FORMAT = "pxcodec-weights-1"
 #: The model ``compress`` uses unless told otherwise.
-DEFAULT_MODEL = "pxc-c"
+DEFAULT_MODEL = "pxc-f"
 
 
 def _weights_dir() -> Path:

@@ -226,10 +226,12 @@ def test_numpy_and_torch_mixtures_give_identical_pmfs(model, kodak_crop):
     pixels = torch.from_numpy(kodak_crop)
     params = net.band_params(pixels, 0)
     known = pixels.reshape(-1, 3).to(torch.int32)
+    guess = net.band_predictions(pixels, 0) if net.cfg.blend else None
     for c in range(3):
         for scale, mean in ((0, 0), (-32, 32), (32, -32)):
-            parts = net.mixture.channel(params, c, known, scale, mean * 40)
-            in_numpy = net.mixture.channel(params.numpy(), c, known.numpy(), scale, mean * 40)
+            parts = net.mixture.channel(params, c, known, scale, mean * 40, predicted=guess)
+            in_numpy = net.mixture.channel(params.numpy(), c, known.numpy(), scale, mean * 40,
+                                           predicted=None if guess is None else guess.numpy())
             assert all(np.array_equal(a.numpy(), b) for a, b in zip(parts, in_numpy))
             assert np.array_equal(net.mixture.pmf(*in_numpy), net.mixture.pmf(*parts).numpy())
 
@@ -242,9 +244,10 @@ def test_device_tensors_give_the_numpy_encoders_pmfs(model, kodak_crop):
     pixels = torch.from_numpy(kodak_crop[:16, :24].copy())
     params = net.band_params(pixels, 0)
     known = pixels.reshape(-1, 3).to(torch.int32)
+    guess = net.band_predictions(pixels, 0) if net.cfg.blend else None
     offsets = adapt.Offsets(scale=[5, -32, 32], mean=[-32, 7, 32], coef=[32, -9, -32])
-    in_numpy = neural.channel_params(net, params, known, offsets, 3)
-    as_tensors = [net.mixture.channel(params, c, known, offsets.scale[c], offsets.mean[c], offsets.coef)
+    in_numpy = neural.channel_params(net, params, known, offsets, 3, guess)
+    as_tensors = [net.mixture.channel(params, c, known, offsets.scale[c], offsets.mean[c], offsets.coef, guess)
                   for c in range(3)]
     n = known.shape[0]
     learned = np.random.default_rng(0).choice([-16, -3, 0, 6, 16], (3, n)).astype(np.int32)
@@ -265,20 +268,27 @@ def test_code_lengths_equal_the_pmfs_bits(model, kodak_crop):
     x = pixels.reshape(-1, 3).to(torch.int64).numpy().copy()
     x[::7] = 0
     x[3::7] = 255
+    guess = net.band_predictions(torch.from_numpy(x.astype(np.uint8).reshape(16, 32, 3)), 0).numpy() \
+        if net.cfg.blend else None
     for c in range(3):
-        logit, mean, scale = net.mixture.channel(params, c, x)
+        logit, mean, scale = net.mixture.channel(params, c, x, predicted=guess)
         bits = net.mixture.code_lengths(logit, x[:, c])
         for offsets in ((-5, 0), (0, 0), (9, 3), (40, -600), (-40, 6000)):
-            pmf = net.mixture.pmf(*net.mixture.channel(params, c, x, *offsets)).astype(np.int64)
+            pmf = net.mixture.pmf(*net.mixture.channel(params, c, x, *offsets, predicted=guess)).astype(np.int64)
             assert np.array_equal(net.mixture.totals(logit), pmf.sum(1))
             full = -np.log2(np.take_along_axis(pmf, x[:, c:c + 1], 1)[:, 0] / pmf.sum(1))
             assert np.allclose(bits(*net.mixture.shift(mean, scale, *offsets)), full, rtol=0, atol=1e-9)
 
 
+def _guess(net, pixels: torch.Tensor) -> torch.Tensor | None:
+    """The classical predictions of a band's pixels for a model that blends towards them."""
+    return net.band_predictions(pixels, 0) if net.cfg.blend else None
+
+
 def _adapted(net, params: torch.Tensor, pixels: torch.Tensor, offsets: adapt.Offsets) -> list[tuple]:
     """Each channel's (logits, means, log-scales) of a band without and with its offsets."""
     x = pixels.reshape(-1, 3).to(torch.int64)
-    return [neural.channel_params(net, params, x, o, 3) for o in (adapt.Offsets(), offsets)]
+    return [neural.channel_params(net, params, x, o, 3, _guess(net, pixels)) for o in (adapt.Offsets(), offsets)]
 
 
 def _bits(net, per_channel: list[tuple], pixels: torch.Tensor) -> float:
@@ -301,13 +311,13 @@ def test_adaptation_follows_the_image(model, kodak_crop):
     assert np.array_equal(decode(encode(noisy, model).data), noisy)
     pixels = torch.from_numpy(kodak_crop[:32, :48].copy())
     true = net.band_params(pixels, 0)
-    best = _bits(net, _adapted(net, true, pixels, adapt.choose(net, true, pixels.reshape(-1, 3).to(torch.int64), 3))[1],
-                 pixels)
+    x = pixels.reshape(-1, 3).to(torch.int64)
+    best = _bits(net, _adapted(net, true, pixels, adapt.choose(net, true, x, 3, _guess(net, pixels)))[1], pixels)
     k = net.cfg.components
     for group, error in ((1, GRID["mean"]), (3, GRID["coef"] // 4)):  # means a level high; G←R a quarter large
         params = true.clone()
         params[:, 3 * k * group:3 * k * group + k] += error
-        offsets = adapt.choose(net, params, pixels.reshape(-1, 3).to(torch.int64), 3)
+        offsets = adapt.choose(net, params, x, 3, _guess(net, pixels))
         before, after = (_bits(net, p, pixels) for p in _adapted(net, params, pixels, offsets))
         assert after < 1.02 * best < before, (group, before, after, best)
 
@@ -346,9 +356,10 @@ def test_head_offsets_shorten_a_tile(model, kodak_crop):
     pixels = torch.from_numpy(kodak_crop[:32, :48].copy())
     params = net.band_params(pixels, 0)
     x = pixels.reshape(-1, 3).to(torch.int32)
-    head = adapt.fit_head(params, x, 3, net.cfg.components)
+    guess = _guess(net, pixels)
+    head = adapt.fit_head(params, x, 3, net.cfg.components, guess)
     assert any(head) and max(map(abs, head)) <= adapt.MAX_HEAD
-    without, with_head = (_bits(net, neural.channel_params(net, params, x, adapt.Offsets(head=h), 3), pixels)
+    without, with_head = (_bits(net, neural.channel_params(net, params, x, adapt.Offsets(head=h), 3, guess), pixels)
                           for h in ((), head))
     assert with_head < 0.99 * without
 
