@@ -218,6 +218,11 @@ def test_gemm_chunking_does_not_change_parameters(model, kodak_crop, monkeypatch
     assert torch.equal(net.band_params(pixels, 3), whole)
 
 
+def _guess(net, pixels: torch.Tensor) -> torch.Tensor | None:
+    """The classical predictions of a band's pixels for a model that blends towards them."""
+    return net.band_predictions(pixels, 0) if net.cfg.blend else None
+
+
 def test_numpy_and_torch_mixtures_give_identical_pmfs(model, kodak_crop):
     """The mixture in numpy (the decoder's, and the CPU encoder's PMFs) and in torch (the
     encoder's on other devices) gives identical parameters and PMFs, also with adaptation
@@ -226,7 +231,7 @@ def test_numpy_and_torch_mixtures_give_identical_pmfs(model, kodak_crop):
     pixels = torch.from_numpy(kodak_crop)
     params = net.band_params(pixels, 0)
     known = pixels.reshape(-1, 3).to(torch.int32)
-    guess = net.band_predictions(pixels, 0) if net.cfg.blend else None
+    guess = _guess(net, pixels)
     for c in range(3):
         for scale, mean in ((0, 0), (-32, 32), (32, -32)):
             parts = net.mixture.channel(params, c, known, scale, mean * 40, predicted=guess)
@@ -244,7 +249,7 @@ def test_device_tensors_give_the_numpy_encoders_pmfs(model, kodak_crop):
     pixels = torch.from_numpy(kodak_crop[:16, :24].copy())
     params = net.band_params(pixels, 0)
     known = pixels.reshape(-1, 3).to(torch.int32)
-    guess = net.band_predictions(pixels, 0) if net.cfg.blend else None
+    guess = _guess(net, pixels)
     offsets = adapt.Offsets(scale=[5, -32, 32], mean=[-32, 7, 32], coef=[32, -9, -32])
     in_numpy = neural.channel_params(net, params, known, offsets, 3, guess)
     as_tensors = [net.mixture.channel(params, c, known, offsets.scale[c], offsets.mean[c], offsets.coef, guess)
@@ -268,8 +273,8 @@ def test_code_lengths_equal_the_pmfs_bits(model, kodak_crop):
     x = pixels.reshape(-1, 3).to(torch.int64).numpy().copy()
     x[::7] = 0
     x[3::7] = 255
-    guess = net.band_predictions(torch.from_numpy(x.astype(np.uint8).reshape(16, 32, 3)), 0).numpy() \
-        if net.cfg.blend else None
+    guess = _guess(net, torch.from_numpy(x.astype(np.uint8).reshape(16, 32, 3)))
+    guess = None if guess is None else guess.numpy()
     for c in range(3):
         logit, mean, scale = net.mixture.channel(params, c, x, predicted=guess)
         bits = net.mixture.code_lengths(logit, x[:, c])
@@ -278,11 +283,6 @@ def test_code_lengths_equal_the_pmfs_bits(model, kodak_crop):
             assert np.array_equal(net.mixture.totals(logit), pmf.sum(1))
             full = -np.log2(np.take_along_axis(pmf, x[:, c:c + 1], 1)[:, 0] / pmf.sum(1))
             assert np.allclose(bits(*net.mixture.shift(mean, scale, *offsets)), full, rtol=0, atol=1e-9)
-
-
-def _guess(net, pixels: torch.Tensor) -> torch.Tensor | None:
-    """The classical predictions of a band's pixels for a model that blends towards them."""
-    return net.band_predictions(pixels, 0) if net.cfg.blend else None
 
 
 def _adapted(net, params: torch.Tensor, pixels: torch.Tensor, offsets: adapt.Offsets) -> list[tuple]:
