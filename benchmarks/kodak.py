@@ -1,7 +1,7 @@
 """Kodak benchmark: real .pxc files against PNG, WebP (and JPEG XL / JPEG 2000 with
 imagecodecs), measured in the same run, plus encode/decode times and the cost of quantisation.
 
-    python benchmarks/kodak.py [--images PATH…] [--model NAME] [--run weights/runs/NAME] [--repeat 1]
+    python benchmarks/kodak.py [--images PATH…] [--model NAME] [--run weights/runs/NAME] [--repeat 1] [--effort 2]
 
 With ``--images`` naming the held-out training photos (036–040) and ``--set validation``,
 the same script measures the validation set.
@@ -23,7 +23,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pxcodec import bench, weights  # noqa: E402
+from pxcodec import adapt, bench, weights  # noqa: E402
 from pxcodec.data import SHARED_DATA, load_rgb  # noqa: E402
 
 
@@ -53,6 +53,8 @@ def main() -> None:
     ap.add_argument("--set", default="kodak", help="name of the image set: results go to <set>-<model>.*, "
                                                    "and under <set> in the card")
     ap.add_argument("--card", action="store_true", help="record the summary in the model's card")
+    ap.add_argument("--effort", type=int, default=adapt.DEFAULT_EFFORT, choices=sorted(adapt.EFFORTS),
+                    help="encoder effort (pxc compress --effort)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     model = weights.by_name(args.model)
@@ -60,10 +62,11 @@ def main() -> None:
     rows = bench.run(paths, model, args.repeat,
                      on_row=lambda r: print(f"{r.image}: pxc {r.bpsp():.3f} PNG {r.bpsp('PNG'):.3f} "
                                             f"WebP {r.bpsp('WebP'):.3f}  enc {r.encode_s:.2f}s dec {r.decode_s:.2f}s",
-                                            flush=True))
+                                            flush=True),
+                     effort=args.effort)
     cfg = weights.load(model).cfg
     extra = {"model": model.name, "fingerprint": model.fingerprint.hex(), "macs_per_pixel": cfg.macs_per_pixel,
-             "threads": args.threads, "repeat": args.repeat}
+             "threads": args.threads, "repeat": args.repeat, "effort": args.effort}
     if args.run:
         extra["float_bpsp"], extra["float_step"] = float_bpsp(args.run, paths)
     print()

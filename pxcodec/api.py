@@ -8,6 +8,7 @@ import numpy as np
 from PIL import Image
 
 from . import codec, container, images, weights
+from .adapt import DEFAULT_EFFORT
 from .neural import Progress
 
 
@@ -28,14 +29,16 @@ def _bytes(data: bytes | bytearray | memoryview | BinaryIO) -> bytes:
     return data.read() if hasattr(data, "read") else bytes(data)
 
 
-def compress(image: Source, *, model: str | None = None, device: str = "cpu",
+def compress(image: Source, *, model: str | None = None, effort: int = DEFAULT_EFFORT, device: str = "cpu",
              progress: Progress | None = None) -> bytes:
     """Losslessly compress an image to .pxc bytes.
 
     ``image`` is a PIL image (any mode); a numpy array: (H, W) uint8 or uint16 grey,
     (H, W, 3) uint8 RGB, (H, W, 4) uint8 RGBA; the path of an image file; or a binary file
     object holding one (16-bit colour PNG files are kept exactly). ``device="cuda"`` runs the
-    network on a GPU: the bytes are the same.
+    network on a GPU: the bytes are the same. ``effort`` 2 (``adapt.EFFORTS``) encodes about
+    twice as slowly for files about 0.2 % smaller; decoding is the same. A level there is none
+    of raises ``ValueError``.
 
     >>> import numpy as np, pxcodec
     >>> data = pxcodec.compress(np.zeros((4, 5, 3), dtype=np.uint8))
@@ -43,7 +46,7 @@ def compress(image: Source, *, model: str | None = None, device: str = "cpu",
     b'\\x89PXC'
     """
     chosen = weights.by_name(model) if model else None
-    return codec.encode(_picture(image), chosen, device=device, progress=progress).data
+    return codec.encode(_picture(image), chosen, device=device, effort=effort, progress=progress).data
 
 
 def decompress(data: bytes | BinaryIO, *, as_array: bool = False, device: str = "cpu",

@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from . import codec, images, references, weights
+from .adapt import DEFAULT_EFFORT
 from .errors import InputError
 
 
@@ -64,15 +65,16 @@ def rgb_images(paths: Iterable[Path]) -> list[Path]:
 
 
 def measure(path: Path, model: weights.ModelFile, repeat: int = 1, optional: bool = True,
-            device: str = "cpu") -> Row:
-    """Benchmark one 8-bit RGB image: median encode time over ``repeat`` runs, one verified decode."""
+            device: str = "cpu", effort: int = DEFAULT_EFFORT) -> Row:
+    """Benchmark one 8-bit RGB image: median encode time over ``repeat`` runs (at encoder
+    ``effort``), one verified decode."""
     picture = images.read_file(path)
     if picture.mode != "RGB":
         raise InputError(f"{path}: bench compares 8-bit RGB images; this one is {picture.mode}")
     times = []
     for _ in range(repeat):
         t0 = time.perf_counter()
-        enc = codec.encode(picture, model, device=device)
+        enc = codec.encode(picture, model, device=device, effort=effort)
         times.append(time.perf_counter() - t0)
     t0 = time.perf_counter()
     back = codec.decode(enc.data, device=device)
@@ -176,11 +178,12 @@ def write(rows: list[Row], out: Path, name: str = "bench", extra: dict | None = 
 
 
 def run(paths: list[Path], model: weights.ModelFile, repeat: int = 1, optional: bool = True,
-        device: str = "cpu", on_row: Callable[[Row], None] | None = None) -> list[Row]:
+        device: str = "cpu", on_row: Callable[[Row], None] | None = None,
+        effort: int = DEFAULT_EFFORT) -> list[Row]:
     """Measure every image (see ``measure``), calling ``on_row`` after each."""
     rows = []
     for p in paths:
-        rows.append(measure(p, model, repeat, optional, device))
+        rows.append(measure(p, model, repeat, optional, device, effort))
         if on_row:
             on_row(rows[-1])
     return rows

@@ -6,6 +6,7 @@ import zlib
 from dataclasses import dataclass
 
 from . import container, metadata, neural, planes, weights
+from .adapt import DEFAULT_EFFORT, effort_settings
 from .errors import CorruptError
 from .images import Picture
 from .neural import BATCH_ROWS, STREAM_COLS, STREAM_ROWS, Progress
@@ -33,10 +34,11 @@ def content_crc(picture: Picture) -> int:
 
 def encode(picture: Picture, model: weights.ModelFile | None = None, *, device: str = "cpu",
            kernel: str = "auto", batch_rows: int = BATCH_ROWS, stream_rows: int = STREAM_ROWS,
-           stream_cols: int = STREAM_COLS, independent: bool = True,
+           stream_cols: int = STREAM_COLS, independent: bool = True, effort: int = DEFAULT_EFFORT,
            progress: Progress | None = None) -> Encoded:
-    """The .pxc bytes of a picture (tiles and ``independent``: see ``neural.encode_pixels``;
-    dependent bands are never cut into tiles)."""
+    """The .pxc bytes of a picture (tiles, ``independent`` and ``effort``: see
+    ``neural.encode_pixels``; dependent bands are never cut into tiles)."""
+    effort_settings(effort)  # checked for every mode, model-coded or not
     stream_cols = neural.tile_columns(stream_cols, independent)
     streams: list[bytes] = []
     ideal, fingerprint = 0.0, bytes(32)
@@ -45,7 +47,7 @@ def encode(picture: Picture, model: weights.ModelFile | None = None, *, device: 
         streams, ideal = neural.encode_pixels(picture.pixels, model, device=device, kernel=kernel,
                                               batch_rows=batch_rows, stream_rows=stream_rows,
                                               stream_cols=stream_cols, independent=independent,
-                                              progress=progress)
+                                              effort=effort, progress=progress)
         fingerprint = model.fingerprint
     if picture.alpha is not None:
         streams.append(planes.pack_alpha(picture.alpha))

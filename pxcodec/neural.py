@@ -114,12 +114,13 @@ class Chunk(NamedTuple):
 
 
 def _band_chunks(net: IntegerPixelCNN, img: torch.Tensor, y0: int, y1: int, channels: int,
-                 batch_rows: int, independent: bool) -> tuple[Offsets, Iterator[Chunk]]:
-    """A band's adaptation offsets, and its pixels in stream order, chunk by chunk."""
+                 batch_rows: int, independent: bool, effort: int) -> tuple[Offsets, Iterator[Chunk]]:
+    """A band's adaptation offsets (found with the encoder's ``effort``), and its pixels in
+    stream order, chunk by chunk."""
     w = img.shape[1]
     params, predicted = _band_params(net, img, y0, y1, batch_rows, independent)
     band = img[y0:y1].reshape(-1, 3).to(torch.int32)
-    offsets = adapt.choose(net, params, band, channels, predicted)
+    offsets = adapt.choose(net, params, band, channels, predicted, effort)
     per_channel = channel_params(net, params, band, offsets, channels, predicted)
     ys, xs = np.divmod(np.arange((y1 - y0) * w), w)
     host = [tuple(t if isinstance(t, np.ndarray) else t.cpu().numpy() for t in p) for p in per_channel]
@@ -139,12 +140,12 @@ def _band_chunks(net: IntegerPixelCNN, img: torch.Tensor, y0: int, y1: int, chan
 
 
 def _encode_band(net: IntegerPixelCNN, img: torch.Tensor, y0: int, y1: int, channels: int,
-                 batch_rows: int, independent: bool) -> tuple[bytes, float]:
+                 batch_rows: int, independent: bool, effort: int) -> tuple[bytes, float]:
     """One band's stream (its adaptation offsets, then the coder's words) and its ideal bits."""
     positions = band_symbol_order(y0, y1, img.shape[1], net.cfg.reach_right, channels)[2]
     enc = StreamEncoder()
     ideal = 0.0
-    offsets, chunks = _band_chunks(net, img, y0, y1, channels, batch_rows, independent)
+    offsets, chunks = _band_chunks(net, img, y0, y1, channels, batch_rows, independent, effort)
     for chunk in chunks:
         a, b = chunk.a, chunk.b
         pos = positions[:, a:b] - channels * a
@@ -160,7 +161,7 @@ def _encode_band(net: IntegerPixelCNN, img: torch.Tensor, y0: int, y1: int, chan
 
 def encode_pixels(pixels: np.ndarray, model: weights.ModelFile | None = None, *, device: str = "cpu",
                   kernel: str = "auto", batch_rows: int = BATCH_ROWS, stream_rows: int = STREAM_ROWS,
-                  stream_cols: int = STREAM_COLS, independent: bool = True,
+                  stream_cols: int = STREAM_COLS, independent: bool = True, effort: int = adapt.DEFAULT_EFFORT,
                   progress: Progress | None = None) -> tuple[list[bytes], float]:
     """Model-code (H, W, 3) colour or (H, W) grey uint8 pixels: one stream per tile
     (``schedule.stream_tiles``), and the ideal code length in bits.
@@ -174,7 +175,9 @@ def encode_pixels(pixels: np.ndarray, model: weights.ModelFile | None = None, *,
     Tiles are independent for the encoder (each reads its context rows from the image), so on
     the CPU they are coded in ``torch.get_num_threads()`` forked worker processes (while at most
     ``PIXELS_IN_FLIGHT`` pixels are in flight; ``parallel``); the bytes are the same.
+    ``effort`` (``adapt.EFFORTS``) trades encoding time for size; decoding does not depend on it.
     """
+    adapt.effort_settings(effort)  # an unknown level fails here, not in a worker
     net = weights.load(model or weights.by_name(), kernel, device)
     channels = 3 if pixels.ndim == 3 else 1
     h, w = pixels.shape[:2]
@@ -184,7 +187,7 @@ def encode_pixels(pixels: np.ndarray, model: weights.ModelFile | None = None, *,
 
     def job(i: int, report: Callable[[int], None]) -> tuple[bytes, float]:
         y0, y1, x0, x1 = tiles[i]
-        coded = _encode_band(net, img[:, x0:x1], y0, y1, channels, batch_rows, independent)
+        coded = _encode_band(net, img[:, x0:x1], y0, y1, channels, batch_rows, independent, effort)
         report((y1 - y0) * (x1 - x0))
         return coded
 
@@ -205,10 +208,11 @@ def _workers(net: IntegerPixelCNN) -> int:
 
 def pixel_costs(pixels: np.ndarray, model: weights.ModelFile | None = None, *, device: str = "cpu",
                 kernel: str = "auto", batch_rows: int = BATCH_ROWS, stream_rows: int = STREAM_ROWS,
-                stream_cols: int = STREAM_COLS, independent: bool = True,
+                stream_cols: int = STREAM_COLS, independent: bool = True, effort: int = adapt.DEFAULT_EFFORT,
                 progress: Progress | None = None) -> np.ndarray:
     """The model's code length in bits of every coded subpixel, (H, W, channels) float64:
     −log2 of the exact integer probability the coder uses (tiles as ``encode_pixels`` codes them)."""
+    adapt.effort_settings(effort)
     net = weights.load(model or weights.by_name(), kernel, device)
     channels = 3 if pixels.ndim == 3 else 1
     h, w = pixels.shape[:2]
@@ -217,7 +221,7 @@ def pixel_costs(pixels: np.ndarray, model: weights.ModelFile | None = None, *, d
     done = 0
     for y0, y1, x0, x1 in stream_tiles(h, w, stream_rows, tile_columns(stream_cols, independent)):
         tile = np.empty(((y1 - y0) * (x1 - x0), channels))
-        for chunk in _band_chunks(net, img[:, x0:x1], y0, y1, channels, batch_rows, independent)[1]:
+        for chunk in _band_chunks(net, img[:, x0:x1], y0, y1, channels, batch_rows, independent, effort)[1]:
             tile[chunk.idx] = chunk.bits
         costs[y0:y1, x0:x1] = tile.reshape(y1 - y0, x1 - x0, channels)
         done += (y1 - y0) * (x1 - x0)

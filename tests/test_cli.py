@@ -78,6 +78,18 @@ def test_model_option_picks_a_shipped_model(photo, tmp_path):
     assert not pxc.exists()
 
 
+def test_effort_option(photo, tmp_path):
+    """--effort 2 writes a file that decompresses exactly; a level there is none of is a usage error."""
+    out = tmp_path / "hard.pxc"
+    res = run("compress", photo, "--effort", "2", "-o", out)
+    assert res.exit_code == 0, res.output
+    back = tmp_path / "back.png"
+    assert run("decompress", out, "-o", back).exit_code == 0
+    assert np.array_equal(np.asarray(Image.open(back)), np.asarray(Image.open(photo)))
+    res = run("compress", photo, "--effort", "9", "-o", tmp_path / "no.pxc")
+    assert res.exit_code == 2 and "effort" in res.output and not (tmp_path / "no.pxc").exists()
+
+
 def test_info_names_the_layout_of_older_files():
     res = run("info", IMAGES / "kodim04-40x30-v1.pxc")
     assert res.exit_code == 0 and "(pxc-a-23800), 3 dependent band(s) of 16 rows, format version 1" in res.output

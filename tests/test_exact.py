@@ -357,7 +357,7 @@ def test_head_offsets_shorten_a_tile(model, kodak_crop):
     params = net.band_params(pixels, 0)
     x = pixels.reshape(-1, 3).to(torch.int32)
     guess = _guess(net, pixels)
-    head = adapt.fit_head(params, x, 3, net.cfg.components, guess)
+    head = adapt.fit_head(params, x, 3, net.cfg.components, guess, adapt.EFFORTS[adapt.DEFAULT_EFFORT])
     assert any(head) and max(map(abs, head)) <= adapt.MAX_HEAD
     without, with_head = (_bits(net, neural.channel_params(net, params, x, adapt.Offsets(head=h), 3, guess), pixels)
                           for h in ((), head))
@@ -377,8 +377,9 @@ def test_the_fits_adam_is_torchs():
     defaults, same arithmetic), so offsets do not change with how the update is spelled."""
     target = torch.linspace(-40, 40, 60)
     ours, theirs = torch.zeros(60, requires_grad=True), torch.zeros(60, requires_grad=True)
-    step, optimiser = adapt._Adam(ours), torch.optim.Adam([theirs], lr=adapt.FIT_RATE)
-    for _ in range(adapt.FIT_STEPS):
+    fit = adapt.EFFORTS[adapt.DEFAULT_EFFORT]
+    step, optimiser = adapt._Adam(ours, fit.rate), torch.optim.Adam([theirs], lr=fit.rate)
+    for _ in range(fit.steps):
         step(*torch.autograd.grad(((ours - target) ** 2).sum(), ours))
         optimiser.zero_grad()
         ((theirs - target) ** 2).sum().backward()
