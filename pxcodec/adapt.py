@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .errors import CorruptError
+from .errors import CorruptError, InputError
 from .mixture import clamp_head, mixture_nll, param_groups
 from .network import IntegerPixelCNN
 
@@ -62,9 +62,9 @@ DEFAULT_EFFORT = 1
 
 
 def effort_settings(effort: int) -> Effort:
-    """The settings of an effort level; ``ValueError`` for a level there is none of."""
+    """The settings of an effort level; ``InputError`` for a level there is none of."""
     if effort not in EFFORTS:
-        raise ValueError(f"effort must be one of {sorted(EFFORTS)}, not {effort!r}")
+        raise InputError(f"effort must be one of {sorted(EFFORTS)}, not {effort!r}")
     return EFFORTS[effort]
 
 

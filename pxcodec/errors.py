@@ -30,4 +30,5 @@ class CertificateError(PxcError):
 
 
 class InputError(PxcError):
-    """The input image cannot be coded (unreadable, or a mode this version does not support)."""
+    """The input cannot be coded: an unreadable image, a mode this version does not support, or
+    an encoder option out of range."""

@@ -59,6 +59,6 @@ def test_more_effort_is_a_smaller_file_that_decodes_the_same_way():
     assert np.array_equal(pxcodec.decompress(hard.data, as_array=True), picture.pixels)
 
 
-def test_an_unknown_effort_is_a_value_error():
-    with pytest.raises(ValueError, match="effort"):
+def test_an_unknown_effort_is_an_input_error():
+    with pytest.raises(pxcodec.InputError, match="effort"):
         pxcodec.compress(load("kodim15-64x48.png"), effort=7)
