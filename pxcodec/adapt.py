@@ -112,8 +112,8 @@ class Offsets:
 
 
 def choose(net: IntegerPixelCNN, params: torch.Tensor, pixels: torch.Tensor, channels: int,
-           predicted: torch.Tensor | None = None, effort: int = DEFAULT_EFFORT) -> Offsets:
-    """The offsets that fit a sample of a band's pixels (the ``effort`` level's): first the head
+           predicted: torch.Tensor | None = None, fit: Effort = EFFORTS[DEFAULT_EFFORT]) -> Offsets:
+    """The offsets that fit a sample of a band's pixels (``fit.sample`` of them): first the head
     offsets (``fit_head``), then, on the parameters they move, the per-channel offsets that
     minimise the exact code length (``predicted``: the pixels' classical predictions, for a model
     that blends towards them).
@@ -125,7 +125,6 @@ def choose(net: IntegerPixelCNN, params: torch.Tensor, pixels: torch.Tensor, cha
     table lookups per symbol (``IntegerMixture.code_lengths``). The sample is small, so all of
     it runs on the host whatever the model's device.
     """
-    fit = effort_settings(effort)
     step = max(1, pixels.shape[0] // fit.sample)
     sample = params[::step].cpu()
     x = pixels[::step].to(torch.int32).cpu()

@@ -114,13 +114,13 @@ class Chunk(NamedTuple):
 
 
 def _band_chunks(net: IntegerPixelCNN, img: torch.Tensor, y0: int, y1: int, channels: int,
-                 batch_rows: int, independent: bool, effort: int) -> tuple[Offsets, Iterator[Chunk]]:
-    """A band's adaptation offsets (found with the encoder's ``effort``), and its pixels in
-    stream order, chunk by chunk."""
+                 batch_rows: int, independent: bool, fit: adapt.Effort) -> tuple[Offsets, Iterator[Chunk]]:
+    """A band's adaptation offsets (found with the encoder's effort settings ``fit``), and its
+    pixels in stream order, chunk by chunk."""
     w = img.shape[1]
     params, predicted = _band_params(net, img, y0, y1, batch_rows, independent)
     band = img[y0:y1].reshape(-1, 3).to(torch.int32)
-    offsets = adapt.choose(net, params, band, channels, predicted, effort)
+    offsets = adapt.choose(net, params, band, channels, predicted, fit)
     per_channel = channel_params(net, params, band, offsets, channels, predicted)
     ys, xs = np.divmod(np.arange((y1 - y0) * w), w)
     host = [tuple(t if isinstance(t, np.ndarray) else t.cpu().numpy() for t in p) for p in per_channel]
@@ -140,12 +140,12 @@ def _band_chunks(net: IntegerPixelCNN, img: torch.Tensor, y0: int, y1: int, chan
 
 
 def _encode_band(net: IntegerPixelCNN, img: torch.Tensor, y0: int, y1: int, channels: int,
-                 batch_rows: int, independent: bool, effort: int) -> tuple[bytes, float]:
+                 batch_rows: int, independent: bool, fit: adapt.Effort) -> tuple[bytes, float]:
     """One band's stream (its adaptation offsets, then the coder's words) and its ideal bits."""
     positions = band_symbol_order(y0, y1, img.shape[1], net.cfg.reach_right, channels)[2]
     enc = StreamEncoder()
     ideal = 0.0
-    offsets, chunks = _band_chunks(net, img, y0, y1, channels, batch_rows, independent, effort)
+    offsets, chunks = _band_chunks(net, img, y0, y1, channels, batch_rows, independent, fit)
     for chunk in chunks:
         a, b = chunk.a, chunk.b
         pos = positions[:, a:b] - channels * a
@@ -177,7 +177,7 @@ def encode_pixels(pixels: np.ndarray, model: weights.ModelFile | None = None, *,
     ``PIXELS_IN_FLIGHT`` pixels are in flight; ``parallel``); the bytes are the same.
     ``effort`` (``adapt.EFFORTS``) trades encoding time for size; decoding does not depend on it.
     """
-    adapt.effort_settings(effort)  # an unknown level fails here, not in a worker
+    fit = adapt.effort_settings(effort)  # once, before any worker starts
     net = weights.load(model or weights.by_name(), kernel, device)
     channels = 3 if pixels.ndim == 3 else 1
     h, w = pixels.shape[:2]
@@ -187,7 +187,7 @@ def encode_pixels(pixels: np.ndarray, model: weights.ModelFile | None = None, *,
 
     def job(i: int, report: Callable[[int], None]) -> tuple[bytes, float]:
         y0, y1, x0, x1 = tiles[i]
-        coded = _encode_band(net, img[:, x0:x1], y0, y1, channels, batch_rows, independent, effort)
+        coded = _encode_band(net, img[:, x0:x1], y0, y1, channels, batch_rows, independent, fit)
         report((y1 - y0) * (x1 - x0))
         return coded
 
@@ -212,7 +212,7 @@ def pixel_costs(pixels: np.ndarray, model: weights.ModelFile | None = None, *, d
                 progress: Progress | None = None) -> np.ndarray:
     """The model's code length in bits of every coded subpixel, (H, W, channels) float64:
     −log2 of the exact integer probability the coder uses (tiles as ``encode_pixels`` codes them)."""
-    adapt.effort_settings(effort)
+    fit = adapt.effort_settings(effort)
     net = weights.load(model or weights.by_name(), kernel, device)
     channels = 3 if pixels.ndim == 3 else 1
     h, w = pixels.shape[:2]
@@ -221,7 +221,7 @@ def pixel_costs(pixels: np.ndarray, model: weights.ModelFile | None = None, *, d
     done = 0
     for y0, y1, x0, x1 in stream_tiles(h, w, stream_rows, tile_columns(stream_cols, independent)):
         tile = np.empty(((y1 - y0) * (x1 - x0), channels))
-        for chunk in _band_chunks(net, img[:, x0:x1], y0, y1, channels, batch_rows, independent, effort)[1]:
+        for chunk in _band_chunks(net, img[:, x0:x1], y0, y1, channels, batch_rows, independent, fit)[1]:
             tile[chunk.idx] = chunk.bits
         costs[y0:y1, x0:x1] = tile.reshape(y1 - y0, x1 - x0, channels)
         done += (y1 - y0) * (x1 - x0)
