@@ -4,7 +4,9 @@ The encoder sees a whole tile (or band) before coding it, so it can measure how 
 predictions miss on this image and say so in a few bytes at the start of the tile's stream. From
 format version 6, an offset to each of the head's parameters (every component's logit, mean,
 log-scale and colour coefficient, per channel: as if the network's last bias were retrained on
-the tile), fitted by gradient descent on the mixture's float loss. Then, per channel, an offset
+the tile), fitted by gradient descent on the mixture's float loss; from version 8, together with
+a gain for each of the features the head reads (as if the head's weights were retrained on the
+tile, one factor per input feature: ``network.gained``). Then, per channel, an offset
 added to every log-scale (wider or narrower distributions) and one added to every conditioned
 mean (a bias), and offsets to the three colour coefficients that condition G on R and B on R
 and G, all on the model's integer grids, chosen by exact code lengths. The decoder only applies
@@ -23,7 +25,7 @@ import torch
 
 from .errors import CorruptError, InputError
 from .mixture import clamp_head, mixture_nll, param_groups
-from .network import IntegerPixelCNN
+from .network import GAIN_UNIT, IntegerPixelCNN, Trunk
 
 #: Largest |offset|: log-scale grid units (1/16 of a natural-log unit), mean grid units (1/16
 #: of a pixel level) and colour-coefficient grid units (1/64).
@@ -34,6 +36,8 @@ MAX_COEF = 32
 MAX_HEAD = 127
 #: The first format version whose prefixes carry head offsets, one signed byte per parameter.
 HEAD_VERSION = 6
+#: The first format version whose prefixes carry feature gains, one signed byte per feature.
+GAIN_VERSION = 8
 #: The stream prefix from the format version that introduced each layout on: scale R G B, mean
 #: R G B, then zero bytes (from version 2), or coefficient G←R, B←R, B←G and zero bytes (from
 #: version 4). Version 1 streams have none.
@@ -44,20 +48,23 @@ _LIMITS = (MAX_SCALE,) * 3 + (MAX_MEAN,) * 3 + (MAX_COEF,) * 3
 @dataclass(frozen=True)
 class Effort:
     """How hard the encoder works at a tile's offsets: the pixels of the tile (evenly spaced) it
-    fits and measures them on, and the Adam steps, and their size in grid units, of the head
-    offsets' fit. More effort, shorter files and slower encoding; decoding is the same work
-    (offsets are data, whichever way they were found)."""
+    fits and measures them on, and the Adam steps of the head offsets' and feature gains' fit,
+    and their sizes in grid units and gain units. More effort, shorter files and slower encoding;
+    decoding is the same work (offsets are data, whichever way they were found)."""
 
     sample: int
     steps: int
     rate: float
+    gain_rate: float
 
 
 #: The encoder's effort levels (``pxc compress --effort``). A sample of 4,096 pixels fits the 75
 #: head offsets with some noise: four times as many pixels, with more and smaller steps, took
 #: about 0.2 % off tiles of the held-out photos (scratch; the whole tile gave little more) for
-#: about 6× the fit's time (about 2 s a tile instead of 0.35 s on one core).
-EFFORTS = {1: Effort(4096, 24, 2.0), 2: Effort(16384, 40, 1.5)}
+#: about 6× the fit's time (about 2 s a tile instead of 0.35 s on one core). Gains move in steps
+#: four times the offsets' (8 of 1/64 at effort 1): of ×0.5, 1, 2, 4 and 8, ×4 fitted the
+#: held-out photos best (scratch).
+EFFORTS = {1: Effort(4096, 24, 2.0, 8.0), 2: Effort(16384, 40, 1.5, 6.0)}
 DEFAULT_EFFORT = 1
 
 
@@ -71,36 +78,42 @@ def effort_settings(effort: int) -> Effort:
 @dataclass
 class Offsets:
     """One tile's offsets: scale and mean per channel R, G, B (grey files use only R), the
-    colour coefficients G←R, B←R, B←G, and one per head parameter (none before version 6)."""
+    colour coefficients G←R, B←R, B←G, one per head parameter (none before version 6) and a
+    gain per feature the head reads (none before version 8)."""
 
     scale: list[int] = field(default_factory=lambda: [0, 0, 0])
     mean: list[int] = field(default_factory=lambda: [0, 0, 0])
     coef: list[int] = field(default_factory=lambda: [0, 0, 0])
     head: tuple[int, ...] = ()
+    gain: tuple[int, ...] = ()
 
     def pack(self) -> bytes:
         """The prefix of the tile's stream, as the current format version writes it."""
-        return _PREFIX[max(_PREFIX)].pack(*self.as_row()) + struct.pack(f"<{len(self.head)}b", *self.head)
+        tail = self.head + self.gain
+        return _PREFIX[max(_PREFIX)].pack(*self.as_row()) + struct.pack(f"<{len(tail)}b", *tail)
 
     @classmethod
-    def unpack(cls, stream: bytes, version: int, head_size: int) -> tuple["Offsets", bytes]:
+    def unpack(cls, stream: bytes, version: int, head_size: int, features: int) -> tuple["Offsets", bytes]:
         """A stream's offsets and the coder's words after them, as format ``version`` wrote
-        them for a model of ``head_size`` head parameters (version 1 streams have none: all
-        zero); impossible ones are corrupt."""
+        them for a model of ``head_size`` head parameters reading ``features`` features
+        (version 1 streams have none: all zero); impossible ones are corrupt."""
         since = [v for v in _PREFIX if v <= version]
         if not since:
             return cls(), stream
         layout = _PREFIX[max(since)]
-        size = layout.size + (head_size if version >= HEAD_VERSION else 0)
+        heads = head_size if version >= HEAD_VERSION else 0
+        size = layout.size + heads + (features if version >= GAIN_VERSION else 0)
         if len(stream) < size:
             raise CorruptError("stream too short for its adaptation offsets")
         values = list(layout.unpack_from(stream))
         padding = stream[len(values):layout.size]
-        head = struct.unpack_from(f"<{size - layout.size}b", stream, layout.size)
-        if any(padding) or any(abs(v) > top for v, top in zip(values, _LIMITS)) or -MAX_HEAD - 1 in head:
+        tail = struct.unpack_from(f"<{size - layout.size}b", stream, layout.size)
+        head, gain = tail[:heads], tail[heads:]
+        if any(padding) or any(abs(v) > top for v, top in zip(values, _LIMITS)) or -MAX_HEAD - 1 in head \
+                or any(not -GAIN_UNIT <= k < GAIN_UNIT for k in gain):
             raise CorruptError(f"stream has impossible adaptation offsets {stream[:size].hex()}")
         values += [0] * (9 - len(values))
-        return cls(values[:3], values[3:6], values[6:], head), stream[size:]
+        return cls(values[:3], values[3:6], values[6:], head, gain), stream[size:]
 
     def as_row(self) -> list[int]:
         """(scale R, G, B, mean R, G, B, coefficient G←R, B←R, B←G), the decoder's per-stream row."""
@@ -110,13 +123,19 @@ class Offsets:
         """The head offsets (size,) int32, zeros where the stream has none."""
         return np.array(self.head or (0,) * size, dtype=np.int32)
 
+    def gains(self) -> torch.Tensor | None:
+        """The feature gains (C,) float32 for ``IntegerPixelCNN.head_params``; None where the
+        stream has none (the same parameters as gains of 0, for less work)."""
+        return torch.tensor(self.gain, dtype=torch.float32) if any(self.gain) else None
 
-def choose(net: IntegerPixelCNN, params: torch.Tensor, pixels: torch.Tensor, channels: int,
+
+def choose(net: IntegerPixelCNN, trunk: Trunk, pixels: torch.Tensor, channels: int,
            predicted: torch.Tensor | None = None, fit: Effort = EFFORTS[DEFAULT_EFFORT]) -> Offsets:
-    """The offsets that fit a sample of a band's pixels (``fit.sample`` of them): first the head
-    offsets (``fit_head``), then, on the parameters they move, the per-channel offsets that
-    minimise the exact code length (``predicted``: the pixels' classical predictions, for a model
-    that blends towards them).
+    """The offsets that fit a sample of a band's pixels (``fit.sample`` of them), from what the
+    network's head reads of them (``trunk``): first the head offsets and feature gains
+    (``fit_head``), then, on the parameters they give, the per-channel offsets that minimise the
+    exact code length (``predicted``: the pixels' classical predictions, for a model that blends
+    towards them).
 
     Channel by channel (a channel's mean depends on earlier channels' values and coefficients,
     not on their scale or mean offsets), coordinate descent: first the channel's own colour
@@ -126,12 +145,14 @@ def choose(net: IntegerPixelCNN, params: torch.Tensor, pixels: torch.Tensor, cha
     it runs on the host whatever the model's device.
     """
     step = max(1, pixels.shape[0] // fit.sample)
-    sample = params[::step].cpu()
+    sample = Trunk(trunk.features[::step], trunk.skip[::step])
     x = pixels[::step].to(torch.int32).cpu()
     guess = None if predicted is None else predicted[::step].cpu()
     mixture = net.mixture
-    out = Offsets(head=fit_head(sample, x, channels, net.cfg.components, guess, fit))
-    p = mixture.moved_params(sample.numpy(), out.head_row(sample.shape[1]))
+    head, gain = fit_head(net, sample, x, channels, guess, fit)
+    out = Offsets(head=head, gain=gain)
+    params = net.head_params(sample, out.gains()).cpu()
+    p = mixture.moved_params(params.numpy(), out.head_row(params.shape[1]))
     x = x.numpy()
     guess = None if guess is None else guess.numpy()
     own_coefs = {1: [0], 2: [1, 2, 1]} if channels == 3 else {}
@@ -158,27 +179,37 @@ def choose(net: IntegerPixelCNN, params: torch.Tensor, pixels: torch.Tensor, cha
     return out
 
 
-def fit_head(params: torch.Tensor, pixels: torch.Tensor, channels: int, components: int,
-             predicted: torch.Tensor | None, fit: Effort) -> tuple[int, ...]:
-    """Integer offsets (P,) to the head parameters (n, P) of pixels (n, 3) that lower the code
-    length of their first ``channels`` channels: ``fit.steps`` Adam steps on the training loss
-    (the float mixture of the same integer parameters, with the pixels' classical predictions
-    (n, 3) where the model blends towards them), rounded.
+def fit_head(net: IntegerPixelCNN, trunk: Trunk, pixels: torch.Tensor, channels: int,
+             predicted: torch.Tensor | None, fit: Effort) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Integer offsets (P,) to the head parameters and gains (C,) of the features the head reads
+    (``network.gained``), from the ``trunk`` of pixels (n, 3), that lower the code length of
+    their first ``channels`` channels: ``fit.steps`` Adam steps on the training loss (the float
+    mixture of the integer parameters with the gains' effect on them taken as linear, with the
+    pixels' classical predictions (n, 3) where the model blends towards them), rounded.
 
     On one CPU thread, so the offsets, and the file's bytes, do not depend on the thread count or
     the model's device (float32: a third of float64's time, for the same offsets but a few).
     """
+    head = net.gemms["head"].layer
     with _one_thread():
-        p = params.to(torch.float32).T[None, :, :, None]
+        p = net.head_params(trunk).cpu().to(torch.float32).T[None, :, :, None]
+        # A gain of k moves the parameters by (h · k / GAIN_UNIT) @ W in grid units, W the head's
+        # weights times their requantisation multipliers.
+        w = (head.weight.cpu().double() * head.mult.cpu() / 2.0 ** head.shift.cpu().double() / GAIN_UNIT).float()
+        h = trunk.features.cpu().to(torch.float32)
         x = pixels.to(torch.uint8).T[None, :, :, None]
         guess = None if predicted is None else predicted[None, :, None]
-        groups = param_groups(p.shape[1], components)
+        groups = param_groups(p.shape[1], net.cfg.components)
         d = torch.zeros(p.shape[1], requires_grad=True)
-        step = _Adam(d, fit.rate)
+        k = torch.zeros(h.shape[1], requires_grad=True)
+        steps = _Adam(d, fit.rate), _Adam(k, fit.gain_rate)
         for _ in range(fit.steps):
-            loss = mixture_nll(clamp_head(p + d.view(1, -1, 1, 1), groups), x, components, guess)[:, :channels].mean()
-            step(*torch.autograd.grad(loss, d))
-    return tuple(int(v) for v in d.detach().round().clamp(-MAX_HEAD, MAX_HEAD))
+            moved = p + d.view(1, -1, 1, 1) + ((h * k) @ w).T[None, :, :, None]
+            loss = mixture_nll(clamp_head(moved, groups), x, net.cfg.components, guess)[:, :channels].mean()
+            for step, grad in zip(steps, torch.autograd.grad(loss, (d, k))):
+                step(grad)
+    return (tuple(int(v) for v in d.detach().round().clamp(-MAX_HEAD, MAX_HEAD)),
+            tuple(int(v) for v in k.detach().round().clamp(-GAIN_UNIT, GAIN_UNIT - 1)))
 
 
 class _Adam:

@@ -18,9 +18,10 @@ MAGIC = b"\x89PXC\r\n\x1a\n"
 #: version 2 had no tile columns: each band one stream; version 3 had no colour-coefficient
 #: offsets in its streams' adaptation prefix; version 4 did not learn log-scale offsets while
 #: coding; version 5 had no head offsets in the prefix; version 6 did not split G's and B's
-#: learning contexts by a flat or busy colour difference).
-VERSION = 7
-READS = (1, 2, 3, 4, 5, 6, 7)
+#: learning contexts by a flat or busy colour difference; version 7 had no feature gains in the
+#: prefix).
+VERSION = 8
+READS = (1, 2, 3, 4, 5, 6, 7, 8)
 #: Header flag: each band is coded without the rows above it, so bands decode side by side.
 INDEPENDENT_BANDS = 1
 #: Pixel modes: code → name. RGB and L are model-coded; RGBA and LA add an alpha stream;

@@ -3,13 +3,15 @@
 Two ways to run it, giving identical integers (DESIGN C1, C2):
 
 * ``band_params`` — the encoder's way: every pixel of a band of rows at once, layer by layer,
-  from the band's pixels plus ``config.context_rows`` rows of context above it;
+  from the band's pixels plus ``config.context_rows`` rows of context above it (or in two
+  parts, ``band_trunk`` and ``head_params``, so the head can be fitted to the band between);
 * ``Wavefront`` — the decoder's way: only the pixels of one wavefront step, reading the
   activations of earlier steps from small per-layer caches of ``cache_rows`` rows (row ``y``
   lives in slot ``y mod cache_rows``), so decoder memory does not grow with the image height.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import NamedTuple
 
 import numpy as np
@@ -34,6 +36,29 @@ def pixel_codes(rgb: Tensor | np.ndarray) -> Tensor | np.ndarray:
     return torch.cat([rgb.to(torch.int16) - 128, flag], -1).to(torch.int8)
 
 
+#: A tile's feature gain k (format version 8) scales the head's input feature by (GAIN_UNIT + k) /
+#: GAIN_UNIT, rounded to an integer: k is −GAIN_UNIT…GAIN_UNIT − 1, so gains run from 0 to
+#: almost 2 and a scaled feature (at most 127) stays an integer below 2^8.
+GAIN_UNIT = 64
+#: The largest scaled feature: floor((127 · (2 · GAIN_UNIT − 1) + GAIN_UNIT / 2) / GAIN_UNIT).
+GAINED_MAX = (127 * (2 * GAIN_UNIT - 1) + GAIN_UNIT // 2) // GAIN_UNIT
+
+
+def gained(h: Tensor, gains: Tensor) -> Tensor:
+    """Features h (n, C) scaled by gains k (C,) or (n, C): floor((h·(GAIN_UNIT + k) + GAIN_UNIT/2)
+    / GAIN_UNIT) as float32, exact (every value is an integer below 2^15, and the division is by a
+    power of two); gains of 0 give h itself."""
+    return (h * (gains + GAIN_UNIT)).add_(GAIN_UNIT // 2).div_(GAIN_UNIT).floor_()
+
+
+class Trunk(NamedTuple):
+    """What the head reads of a band's pixels (raster order): the last block's features (n, C)
+    int8 and the first layer's skip term (n, P) float32."""
+
+    features: Tensor
+    skip: Tensor
+
+
 class IntegerPixelCNN:
     """Integer weights bound to certified kernels on one device."""
 
@@ -54,7 +79,11 @@ class IntegerPixelCNN:
         c = config.channels
         on["first+skip"] = on["first"]  # the decoder's: one GEMM per step for both parts
         on["first"], on["skip"] = on["first"].columns(0, c), on["first"].columns(c, on["first"].weight.shape[1])
+        # The head reads features scaled by a tile's gains, beyond int8: the float32 kernel,
+        # certified for them, whatever the other layers run.
+        head = on.pop("head")
         self.gemms = {name: Gemm(layer, self._choose(layer, kernel)) for name, layer in on.items()}
+        self.gemms["head"] = Gemm(replace(head, in_max=max(head.in_max, GAINED_MAX)), "float32")
         self.head_bias = head_bias.to(self.device)
         self.param_lo = param_lo.to(self.device)
         self.param_hi = param_hi.to(self.device)
@@ -77,25 +106,39 @@ class IntegerPixelCNN:
         v = self.gemms[f"mix{b}"](u)
         return v.add_(h).clamp_(0, 127)
 
-    def _head(self, h: Tensor, skip: Tensor) -> Tensor:
+    def _head(self, h: Tensor, skip: Tensor, gains: Tensor | None = None) -> Tensor:
         """Head parameters (n, P) int32 (all within the mixture's ranges) from the last block's
-        output and the skip term."""
-        p = self.gemms["head"](h)
+        output, scaled by ``gains`` (C,) or (n, C) where there are any, and the skip term."""
+        p = self.gemms["head"](h if gains is None else gained(h.to(torch.float32), gains))
         return p.add_(skip).add_(self.head_bias).clamp_(self.param_lo, self.param_hi).to(torch.int32)
 
     # -- encoder: whole bands -------------------------------------------------------------
-    def band_params(self, rgb: Tensor, context: int) -> Tensor:
-        """Head parameters (n, P) of rows ``context:`` of ``rgb`` (rows, W, 3) uint8, raster order.
+    def band_params(self, rgb: Tensor, context: int, gains: Tensor | None = None) -> Tensor:
+        """Head parameters (n, P) of rows ``context:`` of ``rgb`` (rows, W, 3) uint8, raster order,
+        with the head's inputs scaled by ``gains`` (C,) where there are any.
 
         The first ``context`` rows are the band's context; with ``context < config.context_rows``
         they must start at the image's top row (zeros stand for what lies above the image).
         """
+        return self.head_params(self.band_trunk(rgb, context), gains)
+
+    def head_params(self, trunk: Trunk, gains: Tensor | None = None) -> Tensor:
+        """Head parameters (n, P) int32 of a band's ``trunk``, its features scaled by ``gains``
+        (C,) where there are any; GEMM_PIXELS at a time."""
+        n, step = trunk.skip.shape[0], self.GEMM_PIXELS
+        if not n:
+            return torch.empty((0, self.cfg.params_per_pixel), dtype=torch.int32, device=self.device)
+        return torch.cat([self._head(trunk.features[i:i + step].to(torch.float32), trunk.skip[i:i + step], gains)
+                          for i in range(0, n, step)])
+
+    def band_trunk(self, rgb: Tensor, context: int) -> Trunk:
+        """The ``Trunk`` of rows ``context:`` of ``rgb`` (rows, W, 3) uint8 (as ``band_params``)."""
         rgb = rgb.to(self.device)
         rows, w, _ = rgb.shape
         a = pixel_codes(rgb)
         # Layer by layer over the whole band, but each GEMM over a block of at most GEMM_PIXELS
         # pixels, so memory stays bounded on wide images; activations are kept as int8. The
-        # head's skip term is computed in the head's pass rather than stored for the band.
+        # head's skip term is computed after the last block rather than kept through them.
         step = max(1, self.GEMM_PIXELS // w)
         h = torch.empty((rows, w, self.cfg.channels), dtype=torch.int8, device=self.device)
         for r0 in range(0, rows, step):
@@ -109,13 +152,11 @@ class IntegerPixelCNN:
                 u = _conv(self.gemms[f"conv{b}"], h, BLOCK_TAPS, r0, r1)
                 new[r0:r1] = self._block(b, u, here).to(torch.int8).view(r1 - r0, w, -1)
             h = new
-        out = []
-        for r0 in range(context, rows, step):
-            r1 = min(rows, r0 + step)
-            skip = _conv(self.gemms["skip"], a, self.cfg.first_taps, r0, r1)
-            out.append(self._head(h[r0:r1].reshape(-1, self.cfg.channels), skip))
-        return torch.cat(out) if out else torch.empty((0, self.cfg.params_per_pixel), dtype=torch.int32,
-                                                      device=self.device)
+        skip = [_conv(self.gemms["skip"], a, self.cfg.first_taps, r0, min(rows, r0 + step))
+                for r0 in range(context, rows, step)]
+        p = self.cfg.params_per_pixel
+        return Trunk(h[context:].reshape(-1, self.cfg.channels),
+                     torch.cat(skip) if skip else torch.empty((0, p), dtype=torch.float32, device=self.device))
 
     def band_predictions(self, rgb: Tensor, context: int) -> Tensor:
         """``predictor.predictions`` (n, 3) int32 of rows ``context:`` of ``rgb`` (rows, W, 3)
@@ -191,9 +232,9 @@ class Wavefront:
             return torch.from_numpy(flat.reshape(-1)).to(self.net.device)
         return Cells(torch.from_numpy(here).to(self.net.device), taps(*self.first_taps), taps(*self.block_taps))
 
-    def params(self, cells: Cells) -> Tensor:
-        """Head parameters (n, P) of a step's pixels (``locate``); every earlier step must be
-        complete."""
+    def params(self, cells: Cells, gains: Tensor | None = None) -> Tensor:
+        """Head parameters (n, P) of a step's pixels (``locate``), their head's inputs scaled by
+        ``gains`` (n, C) where there are any; every earlier step must be complete."""
         net, c = self.net, self.net.cfg.channels
         n = cells.here.shape[0]
         first = net.gemms["first+skip"](self.inputs.index_select(0, cells.first).view(n, -1))
@@ -204,7 +245,7 @@ class Wavefront:
             h = net._block(b, u, h)
             if b + 1 < net.cfg.blocks:  # the last level is read only at the pixel itself
                 self.levels[b + 1].index_copy_(0, cells.here, h.to(torch.int8))
-        return net._head(h, skip)
+        return net._head(h, skip, gains)
 
     def predictions(self, cells: Cells) -> np.ndarray:
         """``predictor.predictions`` (n, 3) int32 of a step's pixels, from the decoded pixels

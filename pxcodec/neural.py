@@ -17,7 +17,7 @@ from . import adapt, online, parallel, weights
 from .adapt import Offsets
 from .coder import StreamDecoder, StreamEncoder
 from .container import VERSION
-from .network import IntegerPixelCNN, Wavefront
+from .network import IntegerPixelCNN, Trunk, Wavefront
 from .schedule import Tile, band_symbol_order, step_count, step_rows, stream_tiles
 
 #: Rows and columns of the tile each stream codes (format parameters, recorded in each file).
@@ -42,21 +42,22 @@ def _symbol_bits(pmf: np.ndarray, symbols: np.ndarray, total: np.ndarray) -> np.
     return -np.log2(np.take_along_axis(pmf, symbols[:, None], 1)[:, 0] / total)
 
 
-def _band_params(net: IntegerPixelCNN, rgb: torch.Tensor, y0: int, y1: int, batch_rows: int,
-                 independent: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Head parameters (n, P) int32 of rows [y0, y1), in raster order, batch by batch, and the
-    classical predictions (n, 3) of a model that blends towards them (else None); an
+def _band_trunk(net: IntegerPixelCNN, rgb: torch.Tensor, y0: int, y1: int, batch_rows: int,
+                independent: bool) -> tuple[Trunk, torch.Tensor | None]:
+    """What the head reads (``network.Trunk``) of rows [y0, y1), in raster order, batch by batch,
+    and the classical predictions (n, 3) of a model that blends towards them (else None); an
     independent band sees nothing above its first row (zeros, as above the image)."""
     ctx = net.cfg.context_rows
     parts = []
     for yb in range(y0, y1, batch_rows):
         ye = min(y1, yb + batch_rows)
         c0 = max(y0 if independent else 0, yb - ctx)
-        parts.append(net.band_params(rgb[c0:ye], yb - c0))
+        parts.append(net.band_trunk(rgb[c0:ye], yb - c0))
+    trunk = Trunk(*(torch.cat(v) for v in zip(*parts)))
     if not net.cfg.blend:
-        return torch.cat(parts), None
+        return trunk, None
     c0 = max(y0 if independent else 0, y0 - 1)
-    return torch.cat(parts), net.band_predictions(rgb[c0:y1], y0 - c0)
+    return trunk, net.band_predictions(rgb[c0:y1], y0 - c0)
 
 
 def _chunks(steps: np.ndarray, size: int) -> list[tuple[int, int]]:
@@ -118,9 +119,11 @@ def _band_chunks(net: IntegerPixelCNN, img: torch.Tensor, y0: int, y1: int, chan
     """A band's adaptation offsets (found with the encoder's effort settings ``fit``), and its
     pixels in stream order, chunk by chunk."""
     w = img.shape[1]
-    params, predicted = _band_params(net, img, y0, y1, batch_rows, independent)
+    trunk, predicted = _band_trunk(net, img, y0, y1, batch_rows, independent)
     band = img[y0:y1].reshape(-1, 3).to(torch.int32)
-    offsets = adapt.choose(net, params, band, channels, predicted, fit)
+    offsets = adapt.choose(net, trunk, band, channels, predicted, fit)
+    params = net.head_params(trunk, offsets.gains())
+    del trunk
     per_channel = channel_params(net, params, band, offsets, channels, predicted)
     ys, xs = np.divmod(np.arange((y1 - y0) * w), w)
     host = [tuple(t if isinstance(t, np.ndarray) else t.cpu().numpy() for t in p) for p in per_channel]
@@ -245,10 +248,12 @@ def decode_pixels(streams: list[bytes], fingerprint: bytes, height: int, width: 
     h, w = height, width
     lanes = list(zip(stream_tiles(h, w, stream_rows, stream_cols), range(len(streams)))) if independent \
         else [(Tile(0, h, 0, w), 0)]
-    size = net.cfg.params_per_pixel
-    split = [adapt.Offsets.unpack(s, version, size) for s in streams]
+    size, features = net.cfg.params_per_pixel, net.cfg.channels
+    split = [adapt.Offsets.unpack(s, version, size, features) for s in streams]
     offsets = np.array([o.as_row() for o, _ in split], dtype=np.int32).reshape(-1, 9)
     heads = np.array([o.head_row(size) for o, _ in split], dtype=np.int32).reshape(-1, size)
+    gains = np.array([o.gain or (0,) * features for o, _ in split], dtype=np.float32).reshape(-1, features)
+    gains = gains if gains.any() else None
     decoders = [StreamDecoder(s) for _, s in split]
     workers = min(_workers(net), len(lanes))
     shares = [lanes[len(lanes) * i // workers:len(lanes) * (i + 1) // workers] for i in range(workers)]
@@ -271,7 +276,8 @@ def decode_pixels(streams: list[bytes], fingerprint: bytes, height: int, width: 
                 if version >= online.VERSION else None
             lane_set = Lanes.of(g, y0)
             for t in range(count):
-                _decode_step(net, wave, learner, t, lane_set, stream_rows, channels, decoders, offsets, heads, out)
+                _decode_step(net, wave, learner, t, lane_set, stream_rows, channels, decoders, offsets, heads, gains,
+                             out)
                 done += 1
                 if done % every == 0 or done == share_steps:
                     report(done)
@@ -304,10 +310,11 @@ class Lanes(NamedTuple):
 
 def _decode_step(net: IntegerPixelCNN, wave: Wavefront, learner: online.Learner | None, t: int, lanes: Lanes,
                  stream_rows: int, channels: int, decoders: list[StreamDecoder], offsets: np.ndarray,
-                 heads: np.ndarray, out: np.ndarray) -> None:
+                 heads: np.ndarray, gains: np.ndarray | None, out: np.ndarray) -> None:
     """Decode the pixels of step ``t`` of every lane (a tile, and the stream of each of its
     bands of ``stream_rows`` rows) into ``out``, with each stream's adaptation ``offsets``
-    (streams, 9: ``Offsets.as_row``) and ``heads`` (streams, P: ``Offsets.head_row``), and, from
+    (streams, 9: ``Offsets.as_row``), ``heads`` (streams, P: ``Offsets.head_row``) and feature
+    ``gains`` (streams, C; None where every stream's are 0), and, from
     format version 5, the log-scale offsets its ``learner`` has learned so far. Every lane's
     pixels of the step come in one batch, by lane and then by row, as a few array operations
     (per-lane Python would cost more than the arithmetic on a step's few pixels)."""
@@ -325,7 +332,8 @@ def _decode_step(net: IntegerPixelCNN, wave: Wavefront, learner: online.Learner 
     segments = [(int(sid[s]), s, e) for s, e in zip(cuts[:-1].tolist(), cuts[1:].tolist())]
     cells = wave.locate(lane_np, local_y, local_x)
     # the mixture runs in numpy: small batches
-    params = net.mixture.moved_params(wave.params(cells).cpu().numpy(), heads[sid])
+    gain = None if gains is None else torch.from_numpy(gains[sid]).to(net.device)
+    params = net.mixture.moved_params(wave.params(cells, gain).cpu().numpy(), heads[sid])
     predicted = wave.predictions(cells) if net.cfg.blend else None
     known = np.zeros((n, 3), dtype=np.int32)
     seen = np.zeros((n, channels), dtype=np.int32)

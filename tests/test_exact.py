@@ -9,6 +9,7 @@ from pxcodec import adapt, container, neural, weights
 from pxcodec.coder import StreamDecoder, StreamEncoder
 from pxcodec.errors import CertificateError, CorruptError
 from pxcodec.mixture import GRID
+from pxcodec.network import GAIN_UNIT, GAINED_MAX, Trunk
 
 from .conftest import decode, encode
 
@@ -63,12 +64,14 @@ def test_decoder_receives_the_encoders_pmfs(model, kodak_crop, monkeypatch, thre
 
 def test_band_params_equal_wavefront_params(model, kodak_crop):
     """The encoder's batched trunk and the decoder's per-step trunk give the same parameters,
-    also for two lanes (independent bands of different heights) sharing the steps."""
+    also for two lanes (independent bands of different heights, each with its own feature
+    gains) sharing the steps."""
     net = weights.load(model)
     pixels = torch.from_numpy(kodak_crop[:33, :24].copy())
     w = pixels.shape[1]
     lanes = [(0, 20), (20, 33)]
-    batched = [net.band_params(pixels[a:b], 0).view(b - a, w, -1) for a, b in lanes]
+    gains = torch.stack([torch.arange(net.cfg.channels) % 9 - 4.0, -torch.arange(net.cfg.channels) % 31 * 2.0])
+    batched = [net.band_params(pixels[a:b], 0, g).view(b - a, w, -1) for (a, b), g in zip(lanes, gains)]
     wave = net.wavefront(w, len(lanes))
     r = net.cfg.reach_right
     for t in range((w - 1) + (r + 1) * 19 + 1):
@@ -83,7 +86,7 @@ def test_band_params_equal_wavefront_params(model, kodak_crop):
             continue
         expected = torch.cat([batched[i][y, x][None] for i, y, x in zip(lane, ys, xs)])
         cells = wave.locate(lane.numpy(), ys.numpy(), xs.numpy())
-        assert torch.equal(wave.params(cells), expected)
+        assert torch.equal(wave.params(cells, gains[lane]), expected)
         first = torch.tensor([a for a, _ in lanes])
         wave.put_pixels(cells, pixels[first[lane] + ys, xs].numpy())
 
@@ -285,10 +288,11 @@ def test_code_lengths_equal_the_pmfs_bits(model, kodak_crop):
             assert np.allclose(bits(*net.mixture.shift(mean, scale, *offsets)), full, rtol=0, atol=1e-9)
 
 
-def _adapted(net, params: torch.Tensor, pixels: torch.Tensor, offsets: adapt.Offsets) -> list[tuple]:
+def _adapted(net, trunk: Trunk, pixels: torch.Tensor, offsets: adapt.Offsets) -> list[tuple]:
     """Each channel's (logits, means, log-scales) of a band without and with its offsets."""
     x = pixels.reshape(-1, 3).to(torch.int64)
-    return [neural.channel_params(net, params, x, o, 3, _guess(net, pixels)) for o in (adapt.Offsets(), offsets)]
+    return [neural.channel_params(net, net.head_params(trunk, o.gains()), x, o, 3, _guess(net, pixels))
+            for o in (adapt.Offsets(), offsets)]
 
 
 def _bits(net, per_channel: list[tuple], pixels: torch.Tensor) -> float:
@@ -305,20 +309,22 @@ def test_adaptation_follows_the_image(model, kodak_crop):
     noisy = np.clip(kodak_crop[:32, :48] + rng.integers(-24, 25, (32, 48, 3)), 0, 255).astype(np.uint8)
     streams, _ = neural.encode_pixels(noisy, model)
     net = weights.load(model)
-    offsets, _ = adapt.Offsets.unpack(streams[0], container.VERSION, net.cfg.params_per_pixel)
-    raw, adapted = _adapted(net, net.band_params(torch.from_numpy(noisy), 0), torch.from_numpy(noisy), offsets)
+    offsets, _ = adapt.Offsets.unpack(streams[0], container.VERSION, net.cfg.params_per_pixel,
+                                      net.cfg.channels)
+    raw, adapted = _adapted(net, net.band_trunk(torch.from_numpy(noisy), 0), torch.from_numpy(noisy), offsets)
     assert all(a[2].mean() > r[2].mean() for r, a in zip(raw, adapted))
     assert np.array_equal(decode(encode(noisy, model).data), noisy)
     pixels = torch.from_numpy(kodak_crop[:32, :48].copy())
-    true = net.band_params(pixels, 0)
+    true = net.band_trunk(pixels, 0)
     x = pixels.reshape(-1, 3).to(torch.int64)
     best = _bits(net, _adapted(net, true, pixels, adapt.choose(net, true, x, 3, _guess(net, pixels)))[1], pixels)
     k = net.cfg.components
     for group, error in ((1, GRID["mean"]), (3, GRID["coef"] // 4)):  # means a level high; G←R a quarter large
-        params = true.clone()
-        params[:, 3 * k * group:3 * k * group + k] += error
-        offsets = adapt.choose(net, params, x, 3, _guess(net, pixels))
-        before, after = (_bits(net, p, pixels) for p in _adapted(net, params, pixels, offsets))
+        skip = true.skip.clone()  # the head's skip term adds to every parameter before its clamp
+        skip[:, 3 * k * group:3 * k * group + k] += error
+        trunk = Trunk(true.features, skip)
+        offsets = adapt.choose(net, trunk, x, 3, _guess(net, pixels))
+        before, after = (_bits(net, p, pixels) for p in _adapted(net, trunk, pixels, offsets))
         assert after < 1.02 * best < before, (group, before, after, best)
 
 
@@ -329,47 +335,80 @@ def test_adaptation_follows_the_image(model, kodak_crop):
     (4, bytes([0, 0, 0, 0, 0, 256 - adapt.MAX_MEAN - 1] + [0] * 10)),
     (4, bytes([0] * 8 + [adapt.MAX_COEF + 1] + [0] * 7)),
     (6, bytes(12 + 59)),  # one head offset short
-    (6, bytes(12 + 59) + bytes([128]))])  # a head offset of −128: beyond MAX_HEAD
+    (6, bytes(12 + 59) + bytes([128])),  # a head offset of −128: beyond MAX_HEAD
+    (8, bytes(12 + 60 + 15)),  # one gain short
+    (8, bytes(12 + 60 + 15) + bytes([GAIN_UNIT])),  # a gain of 2: beyond the largest
+    (8, bytes(12 + 60 + 15) + bytes([256 - GAIN_UNIT - 1]))])  # a gain below 0
 def test_bad_adaptation_offsets_are_corrupt(version, stream):
     with pytest.raises(CorruptError, match="offsets"):
-        adapt.Offsets.unpack(stream, version, 60)
+        adapt.Offsets.unpack(stream, version, 60, 16)
 
 
 def test_offsets_round_trip_through_the_prefix():
     head = tuple(range(-adapt.MAX_HEAD, adapt.MAX_HEAD + 1, 5))[:60]
-    offsets = adapt.Offsets([-32, 5, 0], [7, -32, 32], [32, -1, -32], head)
-    assert adapt.Offsets.unpack(offsets.pack() + b"rest", container.VERSION, len(head)) == (offsets, b"rest")
+    gain = (-GAIN_UNIT, GAIN_UNIT - 1, 0, 5, -7)
+    offsets = adapt.Offsets([-32, 5, 0], [7, -32, 32], [32, -1, -32], head, gain)
+    assert adapt.Offsets.unpack(offsets.pack() + b"rest", container.VERSION, len(head), len(gain)) \
+        == (offsets, b"rest")
 
 
-def test_version_5_prefixes_have_no_head_offsets():
-    """Before version 6 a prefix is 12 bytes whatever the model: its head offsets read as zeros."""
-    stream = bytes([1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 0, 0]) + b"rest"
-    offsets, rest = adapt.Offsets.unpack(stream, 5, 60)
-    assert (offsets.as_row(), offsets.head, rest) == (list(range(1, 10)), (), b"rest")
-    assert np.array_equal(offsets.head_row(60), np.zeros(60))
+@pytest.mark.parametrize("version, head", [(5, 0), (7, 60)])
+def test_older_prefixes_have_no_head_offsets_or_gains(version, head):
+    """Before version 6 a prefix is 12 bytes whatever the model, its head offsets zeros; before
+    version 8 it carries no gains (1, the model as shipped)."""
+    stream = bytes([1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 0, 0]) + bytes(range(head)) + b"rest"
+    offsets, rest = adapt.Offsets.unpack(stream, version, 60, 16)
+    assert (offsets.as_row(), offsets.head, offsets.gain, rest) == (list(range(1, 10)), tuple(range(head)), (),
+                                                                    b"rest")
+    assert np.array_equal(offsets.head_row(60), np.arange(60) if head else np.zeros(60))
+    assert offsets.gains() is None
 
 
-def test_head_offsets_shorten_a_tile(model, kodak_crop):
-    """Fitted head offsets lower the exact code length of the pixels they were fitted on, and
-    stay within what a prefix can carry."""
+def test_head_offsets_and_gains_shorten_a_tile(model, kodak_crop):
+    """Fitted head offsets and feature gains lower the exact code length of the pixels they were
+    fitted on, each more than the other alone, and stay within what a prefix can carry."""
     net = weights.load(model)
     pixels = torch.from_numpy(kodak_crop[:32, :48].copy())
-    params = net.band_params(pixels, 0)
+    trunk = net.band_trunk(pixels, 0)
     x = pixels.reshape(-1, 3).to(torch.int32)
     guess = _guess(net, pixels)
-    head = adapt.fit_head(params, x, 3, net.cfg.components, guess, adapt.EFFORTS[adapt.DEFAULT_EFFORT])
+    head, gain = adapt.fit_head(net, trunk, x, 3, guess, adapt.EFFORTS[adapt.DEFAULT_EFFORT])
     assert any(head) and max(map(abs, head)) <= adapt.MAX_HEAD
-    without, with_head = (_bits(net, neural.channel_params(net, params, x, adapt.Offsets(head=h), 3, guess), pixels)
-                          for h in ((), head))
-    assert with_head < 0.99 * without
+    assert any(gain) and all(-GAIN_UNIT <= k < GAIN_UNIT for k in gain) and len(gain) == net.cfg.channels
+
+    def bits(offsets: adapt.Offsets) -> float:
+        params = net.head_params(trunk, offsets.gains())
+        return _bits(net, neural.channel_params(net, params, x, offsets, 3, guess), pixels)
+    without, heads, gains, both = (bits(adapt.Offsets(head=h, gain=g)) for h, g in
+                                   (((), ()), (head, ()), ((), gain), (head, gain)))
+    assert both < min(heads, gains) and max(heads, gains) < without and both < 0.99 * without
+
+
+def test_gains_scale_the_features_the_head_reads(model, kodak_crop):
+    """The head's parameters with gains are exactly those of the features scaled, rounded to the
+    nearest integer (halves up), in the encoder's band pass and in the decoder's steps alike;
+    gains of 0 change nothing."""
+    net = weights.load(model)
+    pixels = torch.from_numpy(kodak_crop[:8, :16].copy())
+    trunk = net.band_trunk(pixels, 0)
+    c = net.cfg.channels
+    gains = (torch.arange(c) * (2 * GAIN_UNIT) // c - GAIN_UNIT).float()  # the lowest gain, 0, to almost 2
+    h = trunk.features.to(torch.int64)
+    scaled = (h * (gains.to(torch.int64) + GAIN_UNIT) + GAIN_UNIT // 2) // GAIN_UNIT
+    assert int(scaled.max()) <= GAINED_MAX
+    expected = (net.gemms["head"](scaled.to(torch.float32)).add_(trunk.skip).add_(net.head_bias)
+                .clamp_(net.param_lo, net.param_hi).to(torch.int32))
+    assert torch.equal(net.band_params(pixels, 0, gains), expected)
+    assert torch.equal(net.head_params(trunk, torch.zeros(c)), net.band_params(pixels, 0))
+    assert not torch.equal(expected, net.band_params(pixels, 0))
 
 
 def test_version_3_prefixes_have_no_colour_coefficients():
     """A version-3 stream's 8-byte prefix reads as scale and mean offsets, coefficients zero;
     a version-1 stream has no prefix at all."""
     stream = bytes([1, 2, 3, 4, 5, 6, 0, 0]) + b"rest"
-    assert adapt.Offsets.unpack(stream, 3, 60) == (adapt.Offsets([1, 2, 3], [4, 5, 6], [0, 0, 0]), b"rest")
-    assert adapt.Offsets.unpack(stream, 1, 60) == (adapt.Offsets(), stream)
+    assert adapt.Offsets.unpack(stream, 3, 60, 16) == (adapt.Offsets([1, 2, 3], [4, 5, 6], [0, 0, 0]), b"rest")
+    assert adapt.Offsets.unpack(stream, 1, 60, 16) == (adapt.Offsets(), stream)
 
 
 def test_the_fits_adam_is_torchs():

@@ -16,7 +16,8 @@ from .conftest import decode, encode, load
 
 def _channels(net, pixels: np.ndarray) -> tuple[list, np.ndarray]:
     """Each channel's (logits, means, log-scales) of an image coded as one stream, and its pixels."""
-    params, guess = neural._band_params(net, torch.from_numpy(pixels), 0, pixels.shape[0], 64, True)
+    trunk, guess = neural._band_trunk(net, torch.from_numpy(pixels), 0, pixels.shape[0], 64, True)
+    params = net.head_params(trunk)
     x = pixels.reshape(-1, 3).astype(np.int32)
     guess = None if guess is None else guess.numpy()
     return [net.mixture.channel(params.numpy(), c, x, predicted=guess) for c in range(3)], x
@@ -56,11 +57,12 @@ def test_encoder_predicts_the_offsets_the_decoder_learns(model, kodak_crop, vers
 def test_learning_shortens_a_photo_whose_noise_differs_by_region(model, kodak_crop, monkeypatch):
     """Half a photo with heavy noise added: one scale offset per tile cannot suit both halves,
     contexts can. The learning encoder's ideal code is shorter than with learning switched off
-    (a single candidate, 0), and its file decodes exactly. The tile's head offsets are off: on
+    (a single candidate, 0), and its file decodes exactly. The tile's head offsets and gains are
+    off: on
     a crop this small (3,072 pixels, a quarter of them learned from) they leave the learner too
     little to win back (pxc-c with them: 1.008); on the held-out photos learning still takes
     0.21 % off with them."""
-    monkeypatch.setitem(adapt.EFFORTS, adapt.DEFAULT_EFFORT, adapt.Effort(4096, 0, 2.0))
+    monkeypatch.setitem(adapt.EFFORTS, adapt.DEFAULT_EFFORT, adapt.Effort(4096, 0, 2.0, 8.0))
     rng = np.random.default_rng(1)
     image = kodak_crop.astype(np.int64)
     image[:, 32:] += rng.integers(-48, 49, image[:, 32:].shape)
