@@ -4,8 +4,9 @@
 
 Runs the codec's own encoder and decoder under ``cProfile`` in one process with one torch
 thread (tiles one after another, no worker processes) and charges each stage the cumulative
-time of the function that does it: the network (``band_params`` when encoding, the wavefront's
-``params`` when decoding), the adaptation search (``adapt.choose``), the 256-way PMFs
+time of the function that does it: the network (``band_trunk`` when encoding, the head after the
+adaptation's fit counted in the glue; the wavefront's ``params`` when decoding), the adaptation
+search (``adapt.choose``), the 256-way PMFs
 (``IntegerMixture.pmf``) and the range coder (``StreamEncoder.encode`` / ``StreamDecoder.decode``);
 the rest is the glue between them (ordering, gathers, table assembly). Seconds per image are
 medians over images of the median of ``--repeat`` runs. Also prints the network stage's floor:
@@ -37,7 +38,7 @@ from pxcodec.data import SHARED_DATA, load_rgb  # noqa: E402
 
 #: Stage name → the function whose cumulative time is the stage's, per direction.
 STAGES = {
-    "encode": {"network": network.IntegerPixelCNN.band_params, "adaptation": adapt.choose,
+    "encode": {"network": network.IntegerPixelCNN.band_trunk, "adaptation": adapt.choose,
                "PMFs": mixture.IntegerMixture.pmf, "coder": coder.StreamEncoder.encode},
     "decode": {"network": network.Wavefront.params, "PMFs": mixture.IntegerMixture.pmf,
                "coder": coder.StreamDecoder.decode},

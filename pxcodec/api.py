@@ -37,7 +37,7 @@ def compress(image: Source, *, model: str | None = None, effort: int = DEFAULT_E
     (H, W, 3) uint8 RGB, (H, W, 4) uint8 RGBA; the path of an image file; or a binary file
     object holding one (16-bit colour PNG files are kept exactly). ``device="cuda"`` runs the
     network on a GPU: the bytes are the same. ``effort`` 2 (``adapt.EFFORTS``) encodes about
-    2.5× slower for files 0.2–0.4 % smaller; decoding is the same. A level there is none
+    3× slower for files 0.3–0.7 % smaller; decoding is the same. A level there is none
     of raises ``InputError``.
 
     >>> import numpy as np, pxcodec

@@ -76,7 +76,7 @@ _force = click.option("--force", is_flag=True, help="Overwrite an existing outpu
 _effort = click.option("--effort", type=click.Choice([str(e) for e in adapt.EFFORTS]),
                        default=str(adapt.DEFAULT_EFFORT), show_default=True,
                        help="Encoder effort: 2 fits each tile's adaptation on four times the pixels, for files "
-                            "0.2-0.4 % smaller and encoding about 2.5x slower. Decoding is the same.")
+                            "0.3-0.7 % smaller and encoding about 3x slower. Decoding is the same.")
 _nthreads = click.option("--threads", type=int, default=None,
                          help="CPU threads; compressing and decompressing, worker processes that share out "
                               "a file's tiles (default: one per core).")
