@@ -123,6 +123,10 @@ class Offsets:
         """The head offsets (size,) int32, zeros where the stream has none."""
         return np.array(self.head or (0,) * size, dtype=np.int32)
 
+    def gain_row(self, size: int) -> np.ndarray:
+        """The feature gains (size,) int32, zeros where the stream has none."""
+        return np.array(self.gain or (0,) * size, dtype=np.int32)
+
     def gains(self) -> torch.Tensor | None:
         """The feature gains (C,) float32 for ``IntegerPixelCNN.head_params``; None where the
         stream has none (the same parameters as gains of 0, for less work)."""

@@ -108,8 +108,8 @@ class IntegerPixelCNN:
 
     def _head(self, h: Tensor, skip: Tensor, gains: Tensor | None = None) -> Tensor:
         """Head parameters (n, P) int32 (all within the mixture's ranges) from the last block's
-        output, scaled by ``gains`` (C,) or (n, C) where there are any, and the skip term."""
-        p = self.gemms["head"](h if gains is None else gained(h.to(torch.float32), gains))
+        output (float32), scaled by ``gains`` (C,) or (n, C) where there are any, and the skip term."""
+        p = self.gemms["head"](h if gains is None else gained(h, gains))
         return p.add_(skip).add_(self.head_bias).clamp_(self.param_lo, self.param_hi).to(torch.int32)
 
     # -- encoder: whole bands -------------------------------------------------------------

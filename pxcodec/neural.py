@@ -123,7 +123,6 @@ def _band_chunks(net: IntegerPixelCNN, img: torch.Tensor, y0: int, y1: int, chan
     band = img[y0:y1].reshape(-1, 3).to(torch.int32)
     offsets = adapt.choose(net, trunk, band, channels, predicted, fit)
     params = net.head_params(trunk, offsets.gains())
-    del trunk
     per_channel = channel_params(net, params, band, offsets, channels, predicted)
     ys, xs = np.divmod(np.arange((y1 - y0) * w), w)
     host = [tuple(t if isinstance(t, np.ndarray) else t.cpu().numpy() for t in p) for p in per_channel]
@@ -252,7 +251,7 @@ def decode_pixels(streams: list[bytes], fingerprint: bytes, height: int, width: 
     split = [adapt.Offsets.unpack(s, version, size, features) for s in streams]
     offsets = np.array([o.as_row() for o, _ in split], dtype=np.int32).reshape(-1, 9)
     heads = np.array([o.head_row(size) for o, _ in split], dtype=np.int32).reshape(-1, size)
-    gains = np.array([o.gain or (0,) * features for o, _ in split], dtype=np.float32).reshape(-1, features)
+    gains = np.array([o.gain_row(features) for o, _ in split], dtype=np.float32).reshape(-1, features)
     gains = gains if gains.any() else None
     decoders = [StreamDecoder(s) for _, s in split]
     workers = min(_workers(net), len(lanes))
