@@ -338,6 +338,8 @@ def info(src: Path) -> None:
 @click.option("--crop", default=64, show_default=True)
 @click.option("--chroma", type=click.FloatRange(0.0, 1.0), default=0.0, show_default=True,
               help="Fraction of crops with their chroma at half resolution, as cameras and JPEG store it.")
+@click.option("--downscale", type=click.FloatRange(0.0, 1.0), default=0.0, show_default=True,
+              help="Fraction of crops shrunk from a larger region (by a random factor of 1 to 1/2).")
 @click.option("--lr", default=5e-4, show_default=True)
 @click.option("--half-life", default=10_000, show_default=True, help="LR halves every N steps.")
 @click.option("--ema", default=0.999, show_default=True, help="Weight averaging decay (exported model).")
@@ -351,13 +353,14 @@ def info(src: Path) -> None:
                    "of compiling at each start (needs a C compiler on the CPU).")
 @_device
 def train(run: Path, data: Path, steps: int, minutes: float | None, channels: int, blocks: int,
-          components: int, blend: bool, batch: int, crop: int, chroma: float, lr: float, half_life: int, ema: float,
-          seed: int, threads: int, start_from: Path | None, compiled: bool, device: str) -> None:
+          components: int, blend: bool, batch: int, crop: int, chroma: float, downscale: float, lr: float,
+          half_life: int, ema: float, seed: int, threads: int, start_from: Path | None, compiled: bool,
+          device: str) -> None:
     """Train (or resume) the model in folder RUN.
 
     Resuming keeps the run's recipe, except where the photos are (--data), the device and the
     number of steps, which come from the command line; of the other options given there, --lr,
-    --half-life, --ema, --batch, --crop and --chroma change it from then on.
+    --half-life, --ema, --batch, --crop, --chroma and --downscale change it from then on.
     """
     from .train import RESUMABLE, TrainOptions
     from .train import train as run_training
@@ -368,7 +371,7 @@ def train(run: Path, data: Path, steps: int, minutes: float | None, channels: in
                   if ctx.get_parameter_source(k) == click.core.ParameterSource.COMMANDLINE)
     cfg = ModelConfig(channels=channels, blocks=blocks, components=components, blend=blend)
     opt = TrainOptions(data=data, config=cfg, steps=steps, batch=batch, crop=crop, chroma=chroma,
-                       lr=lr, half_life=half_life, ema=ema, seed=seed, device=device)
+                       downscale=downscale, lr=lr, half_life=half_life, ema=ema, seed=seed, device=device)
     try:
         run_training(run, opt, minutes=minutes, log=click.echo, changes=("steps", "device", "data") + given,
                      start_from=start_from, compiled=compiled)

@@ -54,17 +54,32 @@ def to_ycbcr(rgb: Tensor) -> Tensor:
     return torch.einsum("ij,njhw->nihw", _YCBCR, rgb)
 
 
+#: Smallest factor a downscaled crop is shrunk by (``CropSampler``'s ``downscale``).
+MIN_SCALE = 0.5
+
+
+def downscaled(region: Tensor, size: int) -> Tensor:
+    """A uint8 (3, h, w) region resized to (3, size, size) with an antialiasing filter, rounded."""
+    out = F.interpolate(region[None].float(), size=(size, size), mode="bilinear", antialias=True,
+                        align_corners=False)
+    return out[0].round().clamp(0, 255).to(torch.uint8)
+
+
 class CropSampler:
     """Random crops (with horizontal flips) from in-memory images, weighted by image area; a
-    fraction ``chroma`` of them with their chroma at half resolution (``halve_chroma``)."""
+    fraction ``downscale`` of them cut from a region up to 1/``MIN_SCALE`` times larger and
+    shrunk to the crop size (new pixel grids from the same few photos, as a smaller camera or a
+    resized copy would give them), and a fraction ``chroma`` with their chroma at half
+    resolution (``halve_chroma``)."""
 
-    def __init__(self, paths: list[Path], crop: int, chroma: float = 0.0):
+    def __init__(self, paths: list[Path], crop: int, chroma: float = 0.0, downscale: float = 0.0):
         if not paths:
             raise ValueError("no training images")
-        if not 0.0 <= chroma <= 1.0:
-            raise ValueError(f"chroma must be a fraction in [0, 1], not {chroma}")
+        for name, value in (("chroma", chroma), ("downscale", downscale)):
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be a fraction in [0, 1], not {value}")
         self.images = [load_rgb(p) for p in paths]
-        self.crop, self.chroma = crop, chroma
+        self.crop, self.chroma, self.downscale = crop, chroma, downscale
         areas = torch.tensor([im.shape[1] * im.shape[2] for im in self.images], dtype=torch.float64)
         self.weights = areas / areas.sum()
 
@@ -73,9 +88,15 @@ class CropSampler:
         out = torch.empty((n, 3, self.crop, self.crop), dtype=torch.uint8)
         for j, i in enumerate(idx.tolist()):
             im = self.images[i]
-            y = int(torch.randint(im.shape[1] - self.crop + 1, (1,), generator=gen))
-            x = int(torch.randint(im.shape[2] - self.crop + 1, (1,), generator=gen))
-            c = im[:, y:y + self.crop, x:x + self.crop]
+            side = self.crop
+            if self.downscale and torch.rand((), generator=gen) < self.downscale:  # no draws otherwise
+                factor = 1.0 - (1.0 - MIN_SCALE) * float(torch.rand((), generator=gen))
+                side = min(round(self.crop / factor), *im.shape[1:])
+            y = int(torch.randint(im.shape[1] - side + 1, (1,), generator=gen))
+            x = int(torch.randint(im.shape[2] - side + 1, (1,), generator=gen))
+            c = im[:, y:y + side, x:x + side]
+            if side != self.crop:
+                c = downscaled(c, self.crop)
             out[j] = c.flip(-1) if torch.rand((), generator=gen) < 0.5 else c
         if self.chroma:  # no draws otherwise: runs without it keep their random sequence
             halve = torch.rand(n, generator=gen) < self.chroma

@@ -39,6 +39,7 @@ class TrainOptions:
     batch: int = 8
     crop: int = 64
     chroma: float = 0.0
+    downscale: float = 0.0
     lr: float = 5e-4
     warmup: int = 200
     half_life: int = 20_000
@@ -51,7 +52,7 @@ class TrainOptions:
 
 #: Options a resumed run may change (its architecture stays as it was). ``data`` is where the
 #: photos are, which may differ between machines (a GPU lease gets a copy), not which they are.
-RESUMABLE = ("steps", "device", "data", "lr", "half_life", "ema", "batch", "crop", "chroma")
+RESUMABLE = ("steps", "device", "data", "lr", "half_life", "ema", "batch", "crop", "chroma", "downscale")
 
 
 def _hardware(device: str) -> str:
@@ -126,7 +127,7 @@ def train(run: Path, opt: TrainOptions, minutes: float | None = None, log=print,
             f"grown from {source['options'].config} to {opt.config}")
     loss_of = torch.compile(model.nll) if compiled else model.nll
     train_paths, val_paths = split_folder(opt.data)
-    sampler = CropSampler(train_paths, opt.crop, opt.chroma)
+    sampler = CropSampler(train_paths, opt.crop, opt.chroma, opt.downscale)
     val_sets = {"val_bpsp": fixed_crops(val_paths, 128, 4)}
     val_sets["val_chroma_bpsp"] = halve_chroma(val_sets["val_bpsp"])
     curve_path = run / "curve.csv"
@@ -208,7 +209,7 @@ def export_run(run: Path, name: str, folder: Path) -> dict:
                          "parameters": sum(p.numel() for p in model.parameters())},
         "training": {"data": f"shared/data/{opt.data.name}", "images": [p.stem for p in train_paths],
                      "validation_images": [p.stem for p in val_paths], "steps": state["step"],
-                     "batch": opt.batch, "crop": opt.crop, "chroma": opt.chroma, "lr": opt.lr,
+                     "batch": opt.batch, "crop": opt.crop, "chroma": opt.chroma, "downscale": opt.downscale, "lr": opt.lr,
                      "half_life": opt.half_life, "seed": opt.seed, "ema": opt.ema, "wall_seconds": round(state["seconds"]),
                      "hardware": state.get("hardware", []),
                      "float_val_bpsp_crops": float(last_val[-1]) if last_val else None,

@@ -8,13 +8,14 @@ import shutil
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from click.testing import CliRunner
 
 from pxcodec import weights
 from pxcodec.cli import main
 from pxcodec.config import ModelConfig
 from pxcodec.model import PixelCNN, grown
-from pxcodec.data import CropSampler, halve_chroma, load_rgb
+from pxcodec.data import MIN_SCALE, CropSampler, halve_chroma, load_rgb
 from pxcodec.train import TrainOptions, export_run, train
 
 from .conftest import IMAGES, decode, encode
@@ -133,6 +134,25 @@ def test_sampler_halves_the_chroma_of_the_asked_fraction(tiny_run):
                        halve_chroma(plain))
     with pytest.raises(ValueError):
         CropSampler(paths, 16, chroma=1.5)
+
+
+def test_downscaled_crops_shrink_a_larger_region(tmp_path):
+    """On a horizontal ramp of one level a pixel, a downscaled crop steps by 1/factor, between 1
+    and 1/MIN_SCALE levels; the crops stay uint8 of the crop size, and a flat photo stays flat."""
+    ramp = np.broadcast_to(np.arange(200, dtype=np.uint8)[None, :, None], (120, 200, 3))
+    Image.fromarray(np.ascontiguousarray(ramp)).save(tmp_path / "ramp.png")
+    Image.new("RGB", (120, 120), (40, 90, 200)).save(tmp_path / "flat.png")
+    gen = torch.Generator().manual_seed(5)
+    crops = CropSampler([tmp_path / "ramp.png"], 32, downscale=1.0).batch(16, gen)
+    assert crops.shape == (16, 3, 32, 32) and crops.dtype == torch.uint8
+    steps = (crops[..., 4:-4, 9:-4].float() - crops[..., 4:-4, 4:-9].float()).abs().mean((1, 2, 3)) / 5
+    assert (steps >= 0.97).all() and (steps <= 1 / MIN_SCALE + 0.03).all() and steps.std() > 0.1
+    native = CropSampler([tmp_path / "ramp.png"], 32).batch(4, gen)
+    assert ((native[..., 1:].float() - native[..., :-1].float()).abs() == 1).all()
+    flat = CropSampler([tmp_path / "flat.png"], 32, downscale=1.0).batch(4, gen)
+    assert (flat == torch.tensor([40, 90, 200], dtype=torch.uint8).view(1, 3, 1, 1)).all()
+    with pytest.raises(ValueError, match="downscale"):
+        CropSampler([tmp_path / "flat.png"], 32, downscale=-0.1)
 
 
 def test_curve_keeps_its_header_when_resumed(tiny_run):
