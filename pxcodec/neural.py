@@ -143,11 +143,13 @@ def _band_chunks(net: IntegerPixelCNN, img: torch.Tensor, y0: int, y1: int, chan
 
 def _encode_band(net: IntegerPixelCNN, img: torch.Tensor, y0: int, y1: int, channels: int,
                  batch_rows: int, independent: bool, fit: adapt.Effort) -> tuple[bytes, float]:
-    """One band's stream (its adaptation offsets, then the coder's words) and its ideal bits."""
+    """One band's stream (the coder's words: its adaptation offsets, then its pixels) and the
+    pixels' ideal bits."""
     positions = band_symbol_order(y0, y1, img.shape[1], net.cfg.reach_right, channels)[2]
     enc = StreamEncoder()
     ideal = 0.0
     offsets, chunks = _band_chunks(net, img, y0, y1, channels, batch_rows, independent, fit)
+    offsets.write(enc, net.cfg.groups, net.cfg.components, net.cfg.channels)
     for chunk in chunks:
         a, b = chunk.a, chunk.b
         pos = positions[:, a:b] - channels * a
@@ -158,7 +160,7 @@ def _encode_band(net: IntegerPixelCNN, img: torch.Tensor, y0: int, y1: int, chan
             table[pos[c]] = pmf
         ideal += float(chunk.bits.sum())
         enc.encode(symbols, table)
-    return offsets.pack() + enc.finish(), ideal
+    return enc.finish(), ideal
 
 
 def encode_pixels(pixels: np.ndarray, model: weights.ModelFile | None = None, *, device: str = "cpu",
@@ -241,19 +243,19 @@ def decode_pixels(streams: list[bytes], fingerprint: bytes, height: int, width: 
     ``LANE_CACHE_BYTES`` of caches at a time), on the CPU shared out between
     ``torch.get_num_threads()`` forked worker processes (``parallel``); dependent bands as one
     lane, the whole image, in this process. The streams are as format ``version`` writes them:
-    from version 2 on, each starts with its tile's adaptation offsets (``adapt.Offsets``).
+    from version 2 on, each starts with its tile's adaptation offsets (``adapt.Offsets``), as
+    bytes before the coder's words up to version 8 and as its first coded symbols from version 9.
     """
     net = weights.load(weights.by_fingerprint(fingerprint), kernel, device)
     h, w = height, width
     lanes = list(zip(stream_tiles(h, w, stream_rows, stream_cols), range(len(streams)))) if independent \
         else [(Tile(0, h, 0, w), 0)]
     size, features = net.cfg.params_per_pixel, net.cfg.channels
-    split = [adapt.Offsets.unpack(s, version, size, features) for s in streams]
-    offsets = np.array([o.as_row() for o, _ in split], dtype=np.int32).reshape(-1, 9)
-    heads = np.array([o.head_row(size) for o, _ in split], dtype=np.int32).reshape(-1, size)
-    gains = np.array([o.gain_row(features) for o, _ in split], dtype=np.float32).reshape(-1, features)
+    split, decoders = adapt.open_streams(streams, version, net.cfg.groups, net.cfg.components, features)
+    offsets = np.array([o.as_row() for o in split], dtype=np.int32).reshape(-1, 9)
+    heads = np.array([o.head_row(size) for o in split], dtype=np.int32).reshape(-1, size)
+    gains = np.array([o.gain_row(features) for o in split], dtype=np.float32).reshape(-1, features)
     gains = gains if gains.any() else None
-    decoders = [StreamDecoder(s) for _, s in split]
     workers = min(_workers(net), len(lanes))
     shares = [lanes[len(lanes) * i // workers:len(lanes) * (i + 1) // workers] for i in range(workers)]
     lane_w = max(tile.x1 - tile.x0 for tile, _ in lanes)

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from pxcodec import weights
+from pxcodec import container, weights
 from pxcodec.cli import main
 
 from .conftest import IMAGES
@@ -60,7 +60,7 @@ def test_info(photo, tmp_path):
     res = run("info", tmp_path / "photo.pxc")
     assert res.exit_code == 0
     assert "64×48 RGB" in res.output and "bpsp" in res.output
-    assert f"({weights.DEFAULT_MODEL}), 1 independent tile(s) of up to 128 rows × 384 columns, format version 8" in res.output
+    assert f"({weights.DEFAULT_MODEL}), 1 independent tile(s) of up to 128 rows × 384 columns, format version {container.VERSION}" in res.output
 
 
 def test_model_option_picks_a_shipped_model(photo, tmp_path):

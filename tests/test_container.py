@@ -111,9 +111,17 @@ def test_version_7_files_still_decode():
     assert np.array_equal(pxcodec.decompress(data, as_array=True), load("kodim04-48x64.png")[:40, :30])
 
 
-def test_new_files_are_version_8_with_independent_tiles(good):
+def test_version_8_files_still_decode():
+    """A file written by format version 8 (tiles of 16 × 16, prefixes stored as bytes)."""
+    data = (IMAGES / "kodim04-40x30-v8.pxc").read_bytes()
+    header = pxcodec.info(data)
+    assert (header.version, header.independent, header.stream_cols, header.tiles) == (8, True, 16, 6)
+    assert np.array_equal(pxcodec.decompress(data, as_array=True), load("kodim04-48x64.png")[:40, :30])
+
+
+def test_new_files_are_version_9_with_independent_tiles(good):
     header = pxcodec.info(good)
-    assert (header.version, header.independent) == (container.VERSION, True) == (8, True)
+    assert (header.version, header.independent) == (container.VERSION, True) == (9, True)
     assert header.stream_cols == neural.STREAM_COLS
 
 

@@ -1,6 +1,8 @@
 """Contract C1: the encoder's and decoder's integers are identical on every code path."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -151,11 +153,17 @@ def test_bands_coded_in_worker_processes_give_the_serial_streams(model, kodak_po
     assert seen[-1][0] == seen[-1][1] and [d for d, _ in seen] == sorted(d for d, _ in seen)
 
 
-def test_a_corrupt_band_in_a_worker_raises_corrupt_error(model, kodak_portrait, threads):
-    """An error in a forked decoder worker reaches the caller with its own type."""
+def test_a_corrupt_band_in_a_worker_raises_corrupt_error(model, kodak_portrait, threads, monkeypatch):
+    """An error in a forked decoder worker reaches the caller with its own type (a stream that
+    fails to decode only in the workers, after its prefix decoded in the parent)."""
     streams, _ = neural.encode_pixels(kodak_portrait, model, stream_rows=16)
-    prefix = len(adapt.Offsets().pack())  # valid offsets, then words no range coder writes
-    streams[3] = streams[3][:prefix] + b"\xff" * (len(streams[3]) - prefix)
+    parent, decode_symbols = os.getpid(), StreamDecoder.decode
+
+    def failing(self, pmf):
+        if os.getpid() != parent:
+            raise CorruptError("stream does not decode: a test's damage")
+        return decode_symbols(self, pmf)
+    monkeypatch.setattr(StreamDecoder, "decode", failing)
     threads(2)
     with pytest.raises(CorruptError, match="does not decode"):
         neural.decode_pixels(streams, model.fingerprint, *kodak_portrait.shape[:2], 3, 16, True)
@@ -309,8 +317,8 @@ def test_adaptation_follows_the_image(model, kodak_crop):
     noisy = np.clip(kodak_crop[:32, :48] + rng.integers(-24, 25, (32, 48, 3)), 0, 255).astype(np.uint8)
     streams, _ = neural.encode_pixels(noisy, model)
     net = weights.load(model)
-    offsets, _ = adapt.Offsets.unpack(streams[0], container.VERSION, net.cfg.params_per_pixel,
-                                      net.cfg.channels)
+    (offsets,), _ = adapt.open_streams(streams[:1], container.VERSION, net.cfg.groups, net.cfg.components,
+                                       net.cfg.channels)
     raw, adapted = _adapted(net, net.band_trunk(torch.from_numpy(noisy), 0), torch.from_numpy(noisy), offsets)
     assert all(a[2].mean() > r[2].mean() for r, a in zip(raw, adapted))
     assert np.array_equal(decode(encode(noisy, model).data), noisy)
@@ -344,12 +352,52 @@ def test_bad_adaptation_offsets_are_corrupt(version, stream):
         adapt.Offsets.unpack(stream, version, 60, 16)
 
 
-def test_offsets_round_trip_through_the_prefix():
-    head = tuple(range(-adapt.MAX_HEAD, adapt.MAX_HEAD + 1, 5))[:60]
-    gain = (-GAIN_UNIT, GAIN_UNIT - 1, 0, 5, -7)
+GROUPS = ("logit", "mean", "logscale", "coef")  # 60 head parameters with 5 components
+
+
+def _coded(offsets: adapt.Offsets, features: int, then: np.ndarray) -> bytes:
+    """A version-9 stream: the offsets, then symbols ``then`` coded with a flat PMF."""
+    enc = StreamEncoder()
+    offsets.write(enc, GROUPS, 5, features)
+    enc.encode(then, np.ones((then.size, 256)))
+    return enc.finish()
+
+
+def test_offsets_round_trip_through_the_coded_prefix():
+    """Every offset a prefix can carry, extremes included, comes back, and the stream's decoder
+    then stands at the first pixel symbol; likely offsets cost well under a byte each."""
+    head = (-adapt.MAX_HEAD, adapt.MAX_HEAD) + tuple(range(-116, 116, 4))
+    gain = (-GAIN_UNIT, GAIN_UNIT - 1, 0, 5, -7, -64, 12, 1) * 2
+    assert len(head) == 60
     offsets = adapt.Offsets([-32, 5, 0], [7, -32, 32], [32, -1, -32], head, gain)
-    assert adapt.Offsets.unpack(offsets.pack() + b"rest", container.VERSION, len(head), len(gain)) \
-        == (offsets, b"rest")
+    then = np.array([0, 255, 17, 3])
+    (back,), (dec,) = adapt.open_streams([_coded(offsets, 16, then)], 9, GROUPS, 5, 16)
+    assert back == offsets and np.array_equal(dec.decode(np.ones((4, 256))), then)
+    small = adapt.Offsets([0, -1, 0], [1, 0, 0], [0, 0, 1], (0, 3, -2) * 20, (-11, -20, 0, 5) * 4)
+    assert len(_coded(small, 16, then[:0])) < 0.6 * (9 + 60 + 16)
+
+
+def test_impossible_coded_offsets_are_corrupt():
+    """A version-9 prefix that decodes to an offset the encoder never writes (a scale offset
+    beyond MAX_SCALE: its prior's mass is 1, so it can be coded) is corrupt."""
+    values = np.zeros(9 + 60 + 16, dtype=np.int64)
+    values[0] = adapt.MAX_SCALE + 1
+    enc = StreamEncoder()
+    enc.encode(values + 128, adapt.prefix_masses(GROUPS, 5, 16))
+    with pytest.raises(CorruptError, match="offsets"):
+        adapt.open_streams([enc.finish()], 9, GROUPS, 5, 16)
+
+
+def test_prefix_masses_follow_the_groups_and_stay_integer():
+    """Each value's prior is its kind's: the head's by parameter group, a mass of 1 outside what
+    the kind allows, the most at its centre; the same integers on every call."""
+    masses = adapt.prefix_masses(GROUPS + ("blend",), 5, 16)
+    assert masses.shape == (9 + 75 + 16, 256) and masses.dtype == np.int64
+    assert np.array_equal(masses, adapt.prefix_masses(GROUPS + ("blend",), 5, 16))
+    assert (masses[0, :128 - adapt.MAX_SCALE] == 1).all() and masses[0, 128 - adapt.MAX_SCALE] >= adapt.Prior.FLOOR
+    assert masses[0].argmax() == 128 and masses[9 + 30].argmax() == 129  # a log-scale offset: +1
+    assert np.array_equal(masses[9 + 60], adapt.PRIORS["blend"].masses())
+    assert (masses[-1, :128 - GAIN_UNIT] == 1).all() and masses[-1, 128 - GAIN_UNIT] > masses[-1, 129 - GAIN_UNIT]
 
 
 @pytest.mark.parametrize("version, head", [(5, 0), (7, 60)])
