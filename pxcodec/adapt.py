@@ -14,6 +14,7 @@ them, so they cost no exactness (DESIGN C1): the offsets are data, not a computa
 """
 from __future__ import annotations
 
+import functools
 import math
 import struct
 from collections.abc import Callable, Iterator
@@ -40,7 +41,7 @@ HEAD_VERSION = 6
 #: The first format version whose prefixes carry feature gains, one signed byte per feature.
 GAIN_VERSION = 8
 #: The first format version whose prefixes are range coded, as the stream's first symbols,
-#: with the fixed ``PRIORS``, rather than stored as bytes.
+#: with the fixed priors (``prefix_masses``), rather than stored as bytes.
 CODED_VERSION = 9
 #: The stream prefix from the format version that introduced each layout on: scale R G B, mean
 #: R G B, then zero bytes (from version 2), or coefficient G←R, B←R, B←G and zero bytes (from
@@ -79,27 +80,31 @@ class Prior:
         return out
 
 
-#: The priors of a coded prefix (format version 9), by kind of offset: per-channel scale, mean
-#: and colour-coefficient offsets, head offsets by parameter group, feature gains. Fitted once to
-#: the prefixes pxc-f wrote for four training photos (005, 012, 019, 027; scratch), they code the
-#: held-out photos' 148-byte prefixes in about 108 bytes; a model's prefixes that fit them less
-#: well only cost more bits, never exactness.
-PRIORS = {"scale": Prior(0, 35, -MAX_SCALE, MAX_SCALE), "mean": Prior(0, 94, -MAX_MEAN, MAX_MEAN),
-          "coef": Prior(0, 94, -MAX_COEF, MAX_COEF),
-          "logit": Prior(0, 226, -MAX_HEAD, MAX_HEAD), "head mean": Prior(0, 226, -MAX_HEAD, MAX_HEAD),
-          "logscale": Prior(1, 217, -MAX_HEAD, MAX_HEAD), "head coef": Prior(-1, 226, -MAX_HEAD, MAX_HEAD),
-          "blend": Prior(0, 235, -MAX_HEAD, MAX_HEAD),
-          "gain": Prior(-11, 246, -GAIN_UNIT, GAIN_UNIT - 1, spike=1 << 17)}
+#: The priors of a coded prefix (format version 9), by kind of offset: the per-channel scale,
+#: mean and colour-coefficient offsets (``ROW_PRIORS``, in ``Offsets.as_row``'s order), the head
+#: offsets by parameter group (``HEAD_PRIORS``) and the feature gains (``GAIN_PRIOR``). Fitted
+#: once to the prefixes pxc-f wrote for four training photos (005, 012, 019, 027; scratch), they
+#: code the held-out photos' 148-byte prefixes in about 108 bytes; a model's prefixes that fit
+#: them less well only cost more bits, never exactness.
+ROW_PRIORS = (Prior(0, 35, -MAX_SCALE, MAX_SCALE),) * 3 + (Prior(0, 94, -MAX_MEAN, MAX_MEAN),) * 3 \
+    + (Prior(0, 94, -MAX_COEF, MAX_COEF),) * 3
+HEAD_PRIORS = {"logit": Prior(0, 226, -MAX_HEAD, MAX_HEAD), "mean": Prior(0, 226, -MAX_HEAD, MAX_HEAD),
+               "logscale": Prior(1, 217, -MAX_HEAD, MAX_HEAD), "coef": Prior(-1, 226, -MAX_HEAD, MAX_HEAD),
+               "blend": Prior(0, 235, -MAX_HEAD, MAX_HEAD)}
+GAIN_PRIOR = Prior(-11, 246, -GAIN_UNIT, GAIN_UNIT - 1, spike=1 << 17)
 
 
+@functools.lru_cache(maxsize=8)
 def prefix_masses(groups: tuple[str, ...], components: int, features: int) -> np.ndarray:
-    """(9 + 3·K·len(groups) + features, 256) integer masses of a coded prefix's values, in the
-    order ``Offsets.values`` gives them, for a model of those head ``groups`` and K components."""
-    kinds = ["scale"] * 3 + ["mean"] * 3 + ["coef"] * 3
-    kinds += [f"head {g}" if f"head {g}" in PRIORS else g for g in groups for _ in range(3 * components)]
-    kinds += ["gain"] * features
-    table = {kind: PRIORS[kind].masses() for kind in set(kinds)}
-    return np.stack([table[kind] for kind in kinds])
+    """(9 + 3·K·len(groups) + features, 256) integer masses of a coded prefix's values (the
+    per-channel row, the head offsets, the gains), for a model of those head ``groups`` and K
+    components; computed once per model shape (read-only: it is shared)."""
+    priors = ROW_PRIORS + tuple(HEAD_PRIORS[g] for g in groups for _ in range(3 * components)) \
+        + (GAIN_PRIOR,) * features
+    table = {prior: prior.masses() for prior in set(priors)}
+    out = np.stack([table[prior] for prior in priors])
+    out.flags.writeable = False
+    return out
 
 
 @dataclass(frozen=True)
@@ -147,8 +152,8 @@ class Offsets:
     def write(self, enc: StreamEncoder, groups: tuple[str, ...], components: int, features: int) -> None:
         """Code the offsets as the first symbols of a tile's stream (format version 9 on), for a
         model of head ``groups``, K ``components`` and ``features`` features (``prefix_masses``)."""
-        size = 3 * components * len(groups)
-        values = np.concatenate([self.as_row(), self.head_row(size), self.gain_row(features)])
+        values = np.concatenate([self.as_row(), self.head_row(3 * components * len(groups)),
+                                 self.gain_row(features)])
         enc.encode(values + 128, prefix_masses(groups, components, features))
 
     @classmethod

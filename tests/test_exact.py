@@ -396,7 +396,7 @@ def test_prefix_masses_follow_the_groups_and_stay_integer():
     assert np.array_equal(masses, adapt.prefix_masses(GROUPS + ("blend",), 5, 16))
     assert (masses[0, :128 - adapt.MAX_SCALE] == 1).all() and masses[0, 128 - adapt.MAX_SCALE] >= adapt.Prior.FLOOR
     assert masses[0].argmax() == 128 and masses[9 + 30].argmax() == 129  # a log-scale offset: +1
-    assert np.array_equal(masses[9 + 60], adapt.PRIORS["blend"].masses())
+    assert np.array_equal(masses[9 + 60], adapt.HEAD_PRIORS["blend"].masses())
     assert (masses[-1, :128 - GAIN_UNIT] == 1).all() and masses[-1, 128 - GAIN_UNIT] > masses[-1, 129 - GAIN_UNIT]
 
 
