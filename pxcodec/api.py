@@ -35,7 +35,9 @@ def compress(image: Source, *, model: str | None = None, effort: int = DEFAULT_E
 
     ``image`` is a PIL image (any mode); a numpy array: (H, W) uint8 or uint16 grey,
     (H, W, 3) uint8 RGB, (H, W, 4) uint8 RGBA; the path of an image file; or a binary file
-    object holding one (16-bit colour PNG files are kept exactly). ``device="cuda"`` runs the
+    object holding one (16-bit colour PNG files are kept exactly). ``model`` names a shipped
+    model; by default each image gets whichever of ``weights.DEFAULT_MODELS`` codes a sample of
+    it in fewer bits (``neural.choose_model``). ``device="cuda"`` runs the
     network on a GPU: the bytes are the same. ``effort`` 2 (``adapt.EFFORTS``) encodes about
     3× slower for files 0.3–0.7 % smaller; decoding is the same. A level there is none
     of raises ``InputError``.

@@ -9,6 +9,7 @@ import csv
 import json
 import statistics
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,9 +24,11 @@ from .errors import InputError
 
 @dataclass
 class Row:
-    """One image: its size, pxc's real and ideal bits and times, and every reference codec's."""
+    """One image: its size, the model that coded it, pxc's real and ideal bits and times, and
+    every reference codec's."""
 
     image: str
+    model: str
     width: int
     height: int
     pxc_bytes: int
@@ -44,7 +47,7 @@ class Row:
         return 8 * n / self.subpixels
 
     def as_dict(self) -> dict:
-        out = {"image": self.image, "width": self.width, "height": self.height,
+        out = {"image": self.image, "model": self.model, "width": self.width, "height": self.height,
                "pxc_bytes": self.pxc_bytes, "pxc_bpsp": self.bpsp(), "ideal_bpsp": self.ideal_bits / self.subpixels,
                "encode_s": self.encode_s, "decode_s": self.decode_s}
         for name, n in self.reference_bytes.items():
@@ -64,10 +67,10 @@ def rgb_images(paths: Iterable[Path]) -> list[Path]:
     return files
 
 
-def measure(path: Path, model: weights.ModelFile, repeat: int = 1, optional: bool = True,
+def measure(path: Path, model: weights.ModelFile | None, repeat: int = 1, optional: bool = True,
             device: str = "cpu", effort: int = DEFAULT_EFFORT) -> Row:
     """Benchmark one 8-bit RGB image: median encode time over ``repeat`` runs (at encoder
-    ``effort``), one verified decode."""
+    ``effort``, with ``model`` or the one the encoder chooses), one verified decode."""
     picture = images.read_file(path)
     if picture.mode != "RGB":
         raise InputError(f"{path}: bench compares 8-bit RGB images; this one is {picture.mode}")
@@ -89,7 +92,7 @@ def measure(path: Path, model: weights.ModelFile, repeat: int = 1, optional: boo
         if not np.array_equal(ref.decode(data), picture.pixels):
             raise RuntimeError(f"{path}: {name} round trip is not exact")
         sizes[name], ref_times[name] = len(data), (t1 - t0, time.perf_counter() - t1)
-    return Row(path.stem, picture.width, picture.height, len(enc.data), enc.ideal_bits,
+    return Row(path.stem, enc.model.name, picture.width, picture.height, len(enc.data), enc.ideal_bits,
                statistics.median(times), decode_s, sizes, ref_times)
 
 
@@ -101,7 +104,8 @@ def summary(rows: list[Row]) -> dict:
            "pxc_bpsp": 8 * sum(r.pxc_bytes for r in rows) / sub,
            "ideal_bpsp": sum(r.ideal_bits for r in rows) / sub,
            "median_encode_s": statistics.median(r.encode_s for r in rows),
-           "median_decode_s": statistics.median(r.decode_s for r in rows)}
+           "median_decode_s": statistics.median(r.decode_s for r in rows),
+           "models": dict(sorted(Counter(r.model for r in rows).items()))}
     for name in names[1:]:
         out[f"{name} bpsp"] = 8 * sum(r.reference_bytes[name] for r in rows) / sub
         out[f"pxc/{name}"] = out["pxc_bpsp"] / out[f"{name} bpsp"]
@@ -114,16 +118,16 @@ def summary(rows: list[Row]) -> dict:
 def table(rows: list[Row]) -> str:
     """A terminal table: bpsp per image per codec, pxc's ratio to PNG, times, and the total."""
     names = list(rows[0].reference_bytes)
-    head = f"{'image':<12}{'pxc':>7}{'ideal':>7}" + "".join(f"{n:>12}" for n in names) + \
+    head = f"{'image':<12}{'model':>8}{'pxc':>7}{'ideal':>7}" + "".join(f"{n:>12}" for n in names) + \
         f"{'pxc/PNG':>9}{'enc s':>7}{'dec s':>7}"
     lines = [head, "-" * len(head)]
     for r in rows:
-        lines.append(f"{r.image:<12}{r.bpsp():>7.3f}{r.ideal_bits / r.subpixels:>7.3f}"
+        lines.append(f"{r.image:<12}{r.model:>8}{r.bpsp():>7.3f}{r.ideal_bits / r.subpixels:>7.3f}"
                      + "".join(f"{r.bpsp(n):>12.3f}" for n in names)
                      + f"{r.pxc_bytes / r.reference_bytes['PNG']:>9.3f}{r.encode_s:>7.2f}{r.decode_s:>7.2f}")
     s = summary(rows)
     lines.append("-" * len(head))
-    lines.append(f"{'all':<12}{s['pxc_bpsp']:>7.3f}{s['ideal_bpsp']:>7.3f}"
+    lines.append(f"{'all':<12}{'':>8}{s['pxc_bpsp']:>7.3f}{s['ideal_bpsp']:>7.3f}"
                  + "".join(f"{s[f'{n} bpsp']:>12.3f}" for n in names)
                  + f"{s['pxc/PNG']:>9.3f}{s['median_encode_s']:>7.2f}{s['median_decode_s']:>7.2f}")
     times = [f"pxc {s['median_encode_s']:.2f}/{s['median_decode_s']:.2f}"]
@@ -177,7 +181,7 @@ def write(rows: list[Row], out: Path, name: str = "bench", extra: dict | None = 
     chart(rows).save(out / f"{name}.png")
 
 
-def run(paths: list[Path], model: weights.ModelFile, repeat: int = 1, optional: bool = True,
+def run(paths: list[Path], model: weights.ModelFile | None, repeat: int = 1, optional: bool = True,
         device: str = "cpu", on_row: Callable[[Row], None] | None = None,
         effort: int = DEFAULT_EFFORT) -> list[Row]:
     """Measure every image (see ``measure``), calling ``on_row`` after each."""

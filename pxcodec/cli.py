@@ -69,9 +69,11 @@ def _threads(n: int | None) -> None:
 
 
 _device = click.option("--device", default="cpu", show_default=True, help="cpu or cuda.")
-_model = click.option("--model", default=weights.DEFAULT_MODEL, show_default=True,
+_model = click.option("--model", default=None,
                       help="Shipped model to code with (weights/NAME.npz; the models and their sizes "
-                           "and speeds are listed in weights/README.md). Decoding finds the model a file names.")
+                           f"and speeds are listed in weights/README.md). Default: for each image, whichever "
+                           f"of {', '.join(weights.DEFAULT_MODELS)} codes a sample of it in fewer bits. "
+                           "Decoding finds the model a file names.")
 _force = click.option("--force", is_flag=True, help="Overwrite an existing output file.")
 _effort = click.option("--effort", type=click.Choice([str(e) for e in adapt.EFFORTS]),
                        default=str(adapt.DEFAULT_EFFORT), show_default=True,
@@ -145,19 +147,32 @@ _jobs = click.option("-j", "--jobs", type=int, default=None,
                      help="Processes for several files. Default: one per CPU core.")
 
 
+def _chosen(model: str | None) -> weights.ModelFile | None:
+    """The named model, or None for the encoder's choice; an unknown name (or a missing
+    candidate of the choice) fails once, before any file is read."""
+    if model:
+        return weights.by_name(model)
+    for name in weights.DEFAULT_MODELS:
+        weights.by_name(name)
+    return None
+
+
 def _refuse_existing(out: Path, force: bool) -> None:
     if out.exists() and not force:
         raise click.ClickException(f"{out} exists (use --force to overwrite)")
 
 
-def compress_file(src: Path, out: Path, *, force: bool, compare: bool, model: weights.ModelFile, device: str,
+def compress_file(src: Path, out: Path, *, force: bool, compare: bool, model: weights.ModelFile | None, device: str,
                   effort: int = adapt.DEFAULT_EFFORT, progress: codec.Progress | None = None) -> list[str]:
-    """Compress one file with ``model`` at encoder ``effort``; returns the lines to print."""
+    """Compress one file with ``model`` (None: the encoder's choice) at encoder ``effort``;
+    returns the lines to print."""
     _refuse_existing(out, force)
     picture = read_file(src)
-    data = codec.encode(picture, model, device=device, effort=effort, progress=progress).data
+    encoded = codec.encode(picture, model, device=device, effort=effort, progress=progress)
+    data = encoded.data
     _write_atomic(out, data, force)
-    lines = [f"{src} -> {out}: {len(data):,} bytes, {_mode(picture.mode)} {_rate(len(data), picture)}"]
+    coded_by = f" ({encoded.model.name})" if encoded.model else ""
+    lines = [f"{src} -> {out}: {len(data):,} bytes, {_mode(picture.mode)} {_rate(len(data), picture)}{coded_by}"]
     if compare and picture.mode == "RGB":
         lines += _comparison(picture.pixels, len(data), picture.width, picture.height)
     return lines
@@ -183,11 +198,12 @@ def decompress_file(src: Path, out: Path, *, force: bool, device: str,
 @_device
 @_nthreads
 @_jobs
-def compress(sources: tuple[Path, ...], output: Path | None, compare: bool, model: str, effort: str, force: bool,
+def compress(sources: tuple[Path, ...], output: Path | None, compare: bool, model: str | None, effort: str,
+             force: bool,
              device: str, threads: int | None, jobs: int | None) -> None:
     """Compress images (files, or the PNGs in folders) to .pxc files."""
     _threads(threads)
-    chosen = weights.by_name(model)  # an unknown name fails once, before any file is read
+    chosen = _chosen(model)
     _batch("compress", sources, ".png", output, ".pxc", compress_file,
            {"force": force, "compare": compare, "model": chosen, "device": device, "effort": int(effort)}, jobs)
 
@@ -236,7 +252,7 @@ def decompress(sources: tuple[Path, ...], output: Path | None, force: bool, devi
 @_effort
 @_device
 @_nthreads
-def bench(sources: tuple[Path, ...], out: Path | None, repeat: int, model: str, effort: str, device: str,
+def bench(sources: tuple[Path, ...], out: Path | None, repeat: int, model: str | None, effort: str, device: str,
           threads: int | None) -> None:
     """Compare pxc with PNG, WebP (and JPEG XL, JPEG 2000 with imagecodecs) on RGB images."""
     from . import bench as benchmark
@@ -245,7 +261,7 @@ def bench(sources: tuple[Path, ...], out: Path | None, repeat: int, model: str, 
     files = benchmark.rgb_images(sources)
     if not files:
         raise click.ClickException("no images to benchmark")
-    chosen = weights.by_name(model)
+    chosen = _chosen(model)
     rows = []
     with click.progressbar(files, label=f"bench {len(files)} images", file=click.get_text_stream("stderr")) as bar:
         for path in bar:
@@ -257,8 +273,8 @@ def bench(sources: tuple[Path, ...], out: Path | None, repeat: int, model: str, 
         raise click.ClickException("no image could be benchmarked")
     click.echo(benchmark.table(rows))
     if out:
-        benchmark.write(rows, out, extra={"model": chosen.name, "fingerprint": chosen.fingerprint.hex(),
-                                          "effort": int(effort)})
+        named = {"model": chosen.name, "fingerprint": chosen.fingerprint.hex()} if chosen else {}
+        benchmark.write(rows, out, extra={**named, "effort": int(effort)})
         click.echo(f"wrote {out / 'bench.csv'}, {out / 'bench.json'} and {out / 'bench.png'}")
 
 
@@ -278,15 +294,18 @@ def explain(src: Path, output: Path | None, force: bool, device: str, threads: i
     out = output or src.with_name(src.stem + ".bits.png")
     if out.exists() and not force:
         raise click.ClickException(f"{out} exists (use --force to overwrite)")
+    model = None  # an image: the model the encoder would choose; a .pxc file: the one it names
     if src.suffix.lower() == ".pxc":
-        picture = codec.decode(src.read_bytes(), device=device, progress=_Bar(f"decode {src.name}"))
+        data = src.read_bytes()
+        picture = codec.decode(data, device=device, progress=_Bar(f"decode {src.name}"))
+        model = weights.by_fingerprint(container.unpack(data)[0].fingerprint)
     else:
         picture = read_file(src)
     if picture.mode not in container.MODEL_CODED:
         raise click.ClickException(f"{src}: {picture.mode} images are not model-coded; nothing to explain")
     bar = _Bar(f"explain {src.name}")
     try:
-        costs = pixel_costs(picture.pixels, device=device, progress=bar)
+        costs = pixel_costs(picture.pixels, model, device=device, progress=bar)
     finally:
         bar.close()
     e = explaining.Explanation(costs, ("R", "G", "B") if costs.shape[-1] == 3 else ("grey",))

@@ -17,10 +17,12 @@ CHANNELS = {"RGB": 3, "L": 1, "RGBA": 4, "LA": 2, "PNG": None}
 
 @dataclass
 class Encoded:
-    """A .pxc file and the model's ideal code length of its model-coded pixels, in bits."""
+    """A .pxc file, the model's ideal code length of its model-coded pixels, in bits, and the
+    model that coded them (None where none did)."""
 
     data: bytes
     ideal_bits: float
+    model: weights.ModelFile | None = None
 
 
 def content_crc(picture: Picture) -> int:
@@ -37,13 +39,14 @@ def encode(picture: Picture, model: weights.ModelFile | None = None, *, device: 
            stream_cols: int = STREAM_COLS, independent: bool = True, effort: int = DEFAULT_EFFORT,
            progress: Progress | None = None) -> Encoded:
     """The .pxc bytes of a picture (tiles, ``independent`` and ``effort``: see
-    ``neural.encode_pixels``; dependent bands are never cut into tiles)."""
+    ``neural.encode_pixels``; dependent bands are never cut into tiles), coded with ``model``
+    or, where none is given, the one ``neural.choose_model`` picks for the picture."""
     effort_settings(effort)  # checked for every mode, model-coded or not
     stream_cols = neural.tile_columns(stream_cols, independent)
     streams: list[bytes] = []
     ideal, fingerprint = 0.0, bytes(32)
     if picture.mode in container.MODEL_CODED:
-        model = model or weights.by_name()
+        model = model or neural.choose_model(picture.pixels, device=device, kernel=kernel)
         streams, ideal = neural.encode_pixels(picture.pixels, model, device=device, kernel=kernel,
                                               batch_rows=batch_rows, stream_rows=stream_rows,
                                               stream_cols=stream_cols, independent=independent,
@@ -55,7 +58,7 @@ def encode(picture: Picture, model: weights.ModelFile | None = None, *, device: 
         streams.append(picture.png)
     header = container.Header(fingerprint, picture.width, picture.height, picture.mode, stream_rows,
                               content_crc(picture), metadata.pack(picture.meta), independent, stream_cols)
-    return Encoded(container.pack(header, streams), ideal)
+    return Encoded(container.pack(header, streams), ideal, model)
 
 
 def decode(data: bytes, *, device: str = "cpu", kernel: str = "auto",

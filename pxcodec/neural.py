@@ -182,7 +182,7 @@ def encode_pixels(pixels: np.ndarray, model: weights.ModelFile | None = None, *,
     ``effort`` (``adapt.EFFORTS``) trades encoding time for size; decoding does not depend on it.
     """
     fit = adapt.effort_settings(effort)  # once, before any worker starts
-    net = weights.load(model or weights.by_name(), kernel, device)
+    net = weights.load(model or choose_model(pixels, device=device, kernel=kernel), kernel, device)
     channels = 3 if pixels.ndim == 3 else 1
     h, w = pixels.shape[:2]
     stream_cols = tile_columns(stream_cols, independent)
@@ -198,6 +198,60 @@ def encode_pixels(pixels: np.ndarray, model: weights.ModelFile | None = None, *,
     workers = min(_workers(net), PIXELS_IN_FLIGHT // (stream_rows * (stream_cols or w)))
     coded = parallel.run(job, len(tiles), workers, progress and (lambda done: progress(done, h * w)))
     return [stream for stream, _ in coded], sum(bits for _, bits in coded)
+
+
+#: The automatic model choice measures ``SAMPLE_BANDS`` bands of ``SAMPLE_ROWS`` rows and at most
+#: ``SAMPLE_COLS`` columns, spread evenly over the image (about 16,000 pixels).
+SAMPLE_BANDS, SAMPLE_ROWS, SAMPLE_COLS = 4, 16, 256
+
+
+def sample_bits(pixels: np.ndarray, model: weights.ModelFile, *, device: str = "cpu", kernel: str = "auto"
+                ) -> float:
+    """The ideal bits the integer model gives a fixed sample of the image's pixels: bands read
+    as independent tiles, adapted as one tile (``adapt.choose`` at the default effort; its
+    offsets' own cost left out), without learning while coding. What ``choose_model`` compares:
+    unadapted bits would favour the model that needs less correction, not the one that codes
+    the image in fewer bits."""
+    net = weights.load(model, kernel, device)
+    channels = 3 if pixels.ndim == 3 else 1
+    h, w = pixels.shape[:2]
+    img = torch.from_numpy(as_rgb(pixels))
+    rows, cols = min(SAMPLE_ROWS, h), min(SAMPLE_COLS, w)
+    tile = img[:, (w - cols) // 2:(w - cols) // 2 + cols]
+    trunks, guesses, bands = [], [], []
+    for y0 in sorted({(h - rows) * i // max(1, SAMPLE_BANDS - 1) for i in range(SAMPLE_BANDS)}):
+        trunk, predicted = _band_trunk(net, tile, y0, y0 + rows, BATCH_ROWS, True)
+        trunks.append(trunk)
+        guesses.append(predicted)
+        bands.append(tile[y0:y0 + rows].reshape(-1, 3).to(torch.int32))
+    trunk, band = Trunk(*(torch.cat(v) for v in zip(*trunks))), torch.cat(bands)
+    predicted = torch.cat(guesses) if net.cfg.blend else None
+    offsets = adapt.choose(net, trunk, band, channels, predicted, adapt.effort_settings(adapt.DEFAULT_EFFORT))
+    per_channel = channel_params(net, net.head_params(trunk, offsets.gains()), band, offsets, channels, predicted)
+    idx = np.arange(band.shape[0])
+    pmfs = channel_pmfs(net, per_channel, idx, np.zeros((channels, idx.size), dtype=np.int32))
+    bits = 0.0
+    for c, pmf in enumerate(pmfs):
+        logit = per_channel[c][0]
+        logit = logit if isinstance(logit, np.ndarray) else logit.cpu().numpy()
+        bits += float(_symbol_bits(pmf, band[:, c].numpy(), net.mixture.totals(logit)).sum())
+    return bits
+
+
+def choose_model(pixels: np.ndarray, candidates: tuple[str, ...] = weights.DEFAULT_MODELS, *,
+                 device: str = "cpu", kernel: str = "auto") -> weights.ModelFile:
+    """The candidate model whose ``sample_bits`` of the image are fewest (the first on a tie):
+    a specialist for soft chroma wins on photographs whose colour was stored at half resolution,
+    the general model elsewhere. The candidates are measured side by side in worker processes
+    (``parallel``) on the CPU. The file names the model it was written with, so the decoder
+    needs no choice of its own."""
+    models = [weights.by_name(name) for name in candidates]
+    if len(models) == 1:
+        return models[0]
+    nets = [weights.load(m, kernel, device) for m in models]  # loaded once, before any worker forks
+    costs = parallel.run(lambda i, _: sample_bits(pixels, models[i], device=device, kernel=kernel), len(models),
+                         min(_workers(nets[0]), len(models)))
+    return models[int(np.argmin(costs))]
 
 
 def tile_columns(stream_cols: int, independent: bool) -> int:
@@ -217,7 +271,7 @@ def pixel_costs(pixels: np.ndarray, model: weights.ModelFile | None = None, *, d
     """The model's code length in bits of every coded subpixel, (H, W, channels) float64:
     −log2 of the exact integer probability the coder uses (tiles as ``encode_pixels`` codes them)."""
     fit = adapt.effort_settings(effort)
-    net = weights.load(model or weights.by_name(), kernel, device)
+    net = weights.load(model or choose_model(pixels, device=device, kernel=kernel), kernel, device)
     channels = 3 if pixels.ndim == 3 else 1
     h, w = pixels.shape[:2]
     img = torch.from_numpy(as_rgb(pixels))

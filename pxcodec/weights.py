@@ -25,8 +25,11 @@ from .model import INPUT_SCALE, MaskedConv, PixelCNN, weight_scale
 from .network import IntegerPixelCNN
 
 FORMAT = "pxcodec-weights-1"
-#: The model ``compress`` uses unless told otherwise.
+#: The general model, and what ``by_name`` finds unless told otherwise.
 DEFAULT_MODEL = "pxc-f"
+#: The models ``compress`` chooses between for each image unless told which to use
+#: (``neural.choose_model``): the general one and a specialist for chroma at half resolution.
+DEFAULT_MODELS = (DEFAULT_MODEL, "pxc-h")
 
 
 def _weights_dir() -> Path:

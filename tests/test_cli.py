@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from pxcodec import container, weights
+from pxcodec import container, neural
 from pxcodec.cli import main
 
 from .conftest import IMAGES
@@ -56,11 +56,12 @@ def test_compare_prints_png_and_webp(photo, tmp_path):
 
 
 def test_info(photo, tmp_path):
-    run("compress", photo)
+    chosen = neural.choose_model(np.asarray(Image.open(photo)).copy()).name
+    assert f"bpsp ({chosen})" in run("compress", photo).output
     res = run("info", tmp_path / "photo.pxc")
     assert res.exit_code == 0
     assert "64×48 RGB" in res.output and "bpsp" in res.output
-    assert f"({weights.DEFAULT_MODEL}), 1 independent tile(s) of up to 128 rows × 384 columns, format version {container.VERSION}" in res.output
+    assert f"({chosen}), 1 independent tile(s) of up to 128 rows × 384 columns, format version {container.VERSION}" in res.output
 
 
 def test_model_option_picks_a_shipped_model(photo, tmp_path):

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from pxcodec import explain
+from pxcodec import explain, weights
 from pxcodec.cli import main
 from pxcodec.neural import pixel_costs
 
@@ -49,3 +49,14 @@ def test_cli_writes_the_heat_map(tmp_path, from_pxc):
     heat = Image.open(tmp_path / "photo.bits.png")
     assert heat.size[0] > 2 * 48
     assert runner.invoke(main, ["explain", str(src)]).exit_code == 1  # no overwrite without --force
+
+
+def test_a_pxc_file_is_explained_with_the_model_it_names(tmp_path):
+    src = tmp_path / "photo.png"
+    shutil.copy(IMAGES / "kodim04-48x64.png", src)
+    runner = CliRunner()
+    assert runner.invoke(main, ["compress", str(src), "--model", "pxc-a-3600"]).exit_code == 0
+    res = runner.invoke(main, ["explain", str(src.with_suffix(".pxc"))])
+    assert res.exit_code == 0, res.output
+    costs = pixel_costs(load("kodim04-48x64.png"), weights.by_name("pxc-a-3600"))
+    assert f"48×64: {costs.mean():.3f} bits per subpixel" in res.output
