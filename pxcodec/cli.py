@@ -199,8 +199,7 @@ def decompress_file(src: Path, out: Path, *, force: bool, device: str,
 @_nthreads
 @_jobs
 def compress(sources: tuple[Path, ...], output: Path | None, compare: bool, model: str | None, effort: str,
-             force: bool,
-             device: str, threads: int | None, jobs: int | None) -> None:
+             force: bool, device: str, threads: int | None, jobs: int | None) -> None:
     """Compress images (files, or the PNGs in folders) to .pxc files."""
     _threads(threads)
     chosen = _chosen(model)

@@ -163,7 +163,7 @@ def _encode_band(net: IntegerPixelCNN, img: torch.Tensor, y0: int, y1: int, chan
     return enc.finish(), ideal
 
 
-def encode_pixels(pixels: np.ndarray, model: weights.ModelFile | None = None, *, device: str = "cpu",
+def encode_pixels(pixels: np.ndarray, model: weights.ModelFile, *, device: str = "cpu",
                   kernel: str = "auto", batch_rows: int = BATCH_ROWS, stream_rows: int = STREAM_ROWS,
                   stream_cols: int = STREAM_COLS, independent: bool = True, effort: int = adapt.DEFAULT_EFFORT,
                   progress: Progress | None = None) -> tuple[list[bytes], float]:
@@ -182,7 +182,7 @@ def encode_pixels(pixels: np.ndarray, model: weights.ModelFile | None = None, *,
     ``effort`` (``adapt.EFFORTS``) trades encoding time for size; decoding does not depend on it.
     """
     fit = adapt.effort_settings(effort)  # once, before any worker starts
-    net = weights.load(model or choose_model(pixels, device=device, kernel=kernel), kernel, device)
+    net = weights.load(model, kernel, device)
     channels = 3 if pixels.ndim == 3 else 1
     h, w = pixels.shape[:2]
     stream_cols = tile_columns(stream_cols, independent)
@@ -269,7 +269,8 @@ def pixel_costs(pixels: np.ndarray, model: weights.ModelFile | None = None, *, d
                 stream_cols: int = STREAM_COLS, independent: bool = True, effort: int = adapt.DEFAULT_EFFORT,
                 progress: Progress | None = None) -> np.ndarray:
     """The model's code length in bits of every coded subpixel, (H, W, channels) float64:
-    −log2 of the exact integer probability the coder uses (tiles as ``encode_pixels`` codes them)."""
+    −log2 of the exact integer probability the coder uses (tiles as ``encode_pixels`` codes them;
+    ``model`` None: the one ``choose_model`` picks, as ``pxc compress`` would)."""
     fit = adapt.effort_settings(effort)
     net = weights.load(model or choose_model(pixels, device=device, kernel=kernel), kernel, device)
     channels = 3 if pixels.ndim == 3 else 1
