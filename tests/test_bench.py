@@ -8,9 +8,10 @@ import shutil
 from click.testing import CliRunner
 from PIL import Image
 
+from pxcodec import neural
 from pxcodec.cli import main
 
-from .conftest import IMAGES
+from .conftest import IMAGES, load
 
 
 def test_bench_writes_table_csv_json_and_chart(tmp_path):
@@ -27,8 +28,10 @@ def test_bench_writes_table_csv_json_and_chart(tmp_path):
     rows = list(csv.DictReader((out / "bench.csv").open()))
     assert [r["image"] for r in rows] == ["kodim04-48x64", "kodim15-64x48"]
     for r in rows:
+        assert r["model"] == neural.choose_model(load(f"{r['image']}.png")).name  # the encoder's own choice
         assert float(r["pxc_bpsp"]) >= float(r["ideal_bpsp"]) > 0
         assert int(r["PNG bytes"]) > 0 and int(r["WebP bytes"]) > 0
     summary = json.loads((out / "bench.json").read_text())["summary"]
     assert summary["images"] == 2 and summary["pxc/PNG"] > 0
+    assert sum(summary["models"].values()) == 2
     assert Image.open(out / "bench.png").size[0] >= 480
