@@ -3,7 +3,8 @@
     python benchmarks/gpu_check.py [--images DIR] [--limit N] [--megapixels 24] [--large PHOTO] [--device cuda]
 
 For each Kodak image, and one photo resized to ``--megapixels``: encode on the CPU and on the
-device (int8 and float32 kernels), require identical bytes, decode the device's file on the CPU
+device (int8 and float32 kernels), each choosing its model as ``pxc compress`` does, require
+identical bytes, decode the device's file on the CPU
 and require identical pixels; report encode throughput in megapixels per second (the device's
 after a warm-up). ``--device cpu`` runs the same checks CPU against CPU, to try the script on a
 machine without a GPU. Writes ``benchmarks/results/gpu-check.json``.
@@ -35,8 +36,9 @@ def timed(fn, device: str):
     return out, time.perf_counter() - t0
 
 
-def check(name: str, pixels: np.ndarray, model: weights.ModelFile, device: str) -> dict:
-    """Bytes from the CPU and from ``device`` with each kernel; the CPU decode of the latter."""
+def check(name: str, pixels: np.ndarray, model: weights.ModelFile | None, device: str) -> dict:
+    """Bytes from the CPU and from ``device`` with each kernel (with ``model``, or the model each
+    chooses); the CPU decode of the latter."""
     picture = images.from_array(pixels)
     mp = pixels.shape[0] * pixels.shape[1] / 1e6
     cpu, t_cpu = timed(lambda: codec.encode(picture, model).data, "cpu")
@@ -63,7 +65,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.device == "cuda" and not torch.cuda.is_available():
         raise SystemExit("no CUDA device: nothing to check")
-    model = weights.by_name()
+    model = None  # the encoder's own choice per image, as pxc compress makes it: part of what must match
     results = []
     for path in sorted(args.images.glob("*.png"))[:args.limit]:
         with Image.open(path) as im:
