@@ -22,7 +22,7 @@ class Encoded:
 
     data: bytes
     ideal_bits: float
-    model: weights.ModelFile | None = None
+    model: weights.ModelFile | None
 
 
 def content_crc(picture: Picture) -> int:
@@ -44,21 +44,21 @@ def encode(picture: Picture, model: weights.ModelFile | None = None, *, device: 
     effort_settings(effort)  # checked for every mode, model-coded or not
     stream_cols = neural.tile_columns(stream_cols, independent)
     streams: list[bytes] = []
-    ideal, fingerprint = 0.0, bytes(32)
+    ideal, fingerprint, coded_by = 0.0, bytes(32), None
     if picture.mode in container.MODEL_CODED:
-        model = model or neural.choose_model(picture.pixels, device=device, kernel=kernel)
-        streams, ideal = neural.encode_pixels(picture.pixels, model, device=device, kernel=kernel,
+        coded_by = model or neural.choose_model(picture.pixels, device=device, kernel=kernel)
+        streams, ideal = neural.encode_pixels(picture.pixels, coded_by, device=device, kernel=kernel,
                                               batch_rows=batch_rows, stream_rows=stream_rows,
                                               stream_cols=stream_cols, independent=independent,
                                               effort=effort, progress=progress)
-        fingerprint = model.fingerprint
+        fingerprint = coded_by.fingerprint
     if picture.alpha is not None:
         streams.append(planes.pack_alpha(picture.alpha))
     if picture.png is not None:
         streams.append(picture.png)
     header = container.Header(fingerprint, picture.width, picture.height, picture.mode, stream_rows,
                               content_crc(picture), metadata.pack(picture.meta), independent, stream_cols)
-    return Encoded(container.pack(header, streams), ideal, model)
+    return Encoded(container.pack(header, streams), ideal, coded_by)
 
 
 def decode(data: bytes, *, device: str = "cpu", kernel: str = "auto",

@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 import pxcodec
-from pxcodec import neural, weights
+from pxcodec import codec, images, neural, weights
 from pxcodec.data import halve_chroma
 
 from .conftest import IMAGES, decode, encode
@@ -64,3 +64,9 @@ def test_grey_images_are_chosen_for_and_round_trip(sharp):
 def test_a_single_candidate_is_the_choice():
     tiny = np.zeros((2, 2, 3), dtype=np.uint8)
     assert neural.choose_model(tiny, ("pxc-a-3600",)) == weights.by_name("pxc-a-3600")
+
+
+def test_a_file_kept_as_png_names_no_model(sharp):
+    palette = images.from_image(Image.fromarray(sharp).convert("P", palette=Image.Palette.ADAPTIVE, colors=16))
+    enc = codec.encode(palette, weights.by_name(weights.DEFAULT_MODEL))
+    assert palette.mode == "PNG" and enc.model is None
