@@ -42,6 +42,13 @@ def _symbol_bits(pmf: np.ndarray, symbols: np.ndarray, total: np.ndarray) -> np.
     return -np.log2(np.take_along_axis(pmf, symbols[:, None], 1)[:, 0] / total)
 
 
+def _channel_bits(net: IntegerPixelCNN, pmfs: list[np.ndarray], logits: list[np.ndarray], symbols: np.ndarray
+                  ) -> np.ndarray:
+    """The ideal code lengths (n, channels) of pixels ``symbols`` (n, 3) under their channels'
+    integer PMFs, from the logits (n, K) host arrays that fix what each PMF sums to."""
+    return np.stack([_symbol_bits(pmf, symbols[:, c], net.mixture.totals(logits[c])) for c, pmf in enumerate(pmfs)], 1)
+
+
 def _band_trunk(net: IntegerPixelCNN, rgb: torch.Tensor, y0: int, y1: int, batch_rows: int,
                 independent: bool) -> tuple[Trunk, torch.Tensor | None]:
     """What the head reads (``network.Trunk``) of rows [y0, y1), in raster order, batch by batch,
@@ -135,8 +142,7 @@ def _band_chunks(net: IntegerPixelCNN, img: torch.Tensor, y0: int, y1: int, chan
             idx = order[a:b]
             x = band[torch.from_numpy(idx)].numpy()
             pmfs = channel_pmfs(net, per_channel, idx, learned)
-            bits = np.stack([_symbol_bits(pmf, x[:, c], net.mixture.totals(host[c][0][idx]))
-                             for c, pmf in enumerate(pmfs)], 1)
+            bits = _channel_bits(net, pmfs, [p[0][idx] for p in host], x)
             yield Chunk(a, b, idx, x, pmfs, bits)
     return offsets, chunks()
 
@@ -225,17 +231,13 @@ def sample_bits(pixels: np.ndarray, model: weights.ModelFile, *, device: str = "
         guesses.append(predicted)
         bands.append(tile[y0:y0 + rows].reshape(-1, 3).to(torch.int32))
     trunk, band = Trunk(*(torch.cat(v) for v in zip(*trunks))), torch.cat(bands)
-    predicted = torch.cat(guesses) if net.cfg.blend else None
+    predicted = None if guesses[0] is None else torch.cat(guesses)
     offsets = adapt.choose(net, trunk, band, channels, predicted, adapt.effort_settings(adapt.DEFAULT_EFFORT))
     per_channel = channel_params(net, net.head_params(trunk, offsets.gains()), band, offsets, channels, predicted)
     idx = np.arange(band.shape[0])
     pmfs = channel_pmfs(net, per_channel, idx, np.zeros((channels, idx.size), dtype=np.int32))
-    bits = 0.0
-    for c, pmf in enumerate(pmfs):
-        logit = per_channel[c][0]
-        logit = logit if isinstance(logit, np.ndarray) else logit.cpu().numpy()
-        bits += float(_symbol_bits(pmf, band[:, c].numpy(), net.mixture.totals(logit)).sum())
-    return bits
+    logits = [p[0] if isinstance(p[0], np.ndarray) else p[0].cpu().numpy() for p in per_channel]
+    return float(_channel_bits(net, pmfs, logits, band.numpy()).sum())
 
 
 def choose_model(pixels: np.ndarray, candidates: tuple[str, ...] = weights.DEFAULT_MODELS, *,
