@@ -38,8 +38,8 @@ def compress(image: Source, *, model: str | None = None, effort: int = DEFAULT_E
     object holding one (16-bit colour PNG files are kept exactly). ``model`` names a shipped
     model; by default each image gets whichever of ``weights.DEFAULT_MODELS`` codes a sample of
     it in fewer bits (``neural.choose_model``). ``device="cuda"`` runs the
-    network on a GPU: the bytes are the same. ``effort`` 2 (``adapt.EFFORTS``) encodes about
-    3× slower for files 0.3–0.7 % smaller; decoding is the same. A level there is none
+    network on a GPU: the bytes are the same. ``effort`` 1 (``adapt.EFFORTS``) encodes faster
+    for files about 0.5–0.9 % larger; decoding is the same. A level there is none
     of raises ``InputError``.
 
     >>> import numpy as np, pxcodec

@@ -62,7 +62,7 @@ def test_learning_shortens_a_photo_whose_noise_differs_by_region(model, kodak_cr
     a crop this small (3,072 pixels, a quarter of them learned from) they leave the learner too
     little to win back (pxc-c with them: 1.008); on the held-out photos learning still takes
     0.21 % off with them."""
-    monkeypatch.setitem(adapt.EFFORTS, adapt.DEFAULT_EFFORT, adapt.Effort(4096, 0, 2.0, 8.0))
+    monkeypatch.setitem(adapt.EFFORTS, adapt.DEFAULT_EFFORT, adapt.Effort(0, 2.0, 8.0, sample=4096, batch=4096, average=1, search=4096))
     rng = np.random.default_rng(1)
     image = kodak_crop.astype(np.int64)
     image[:, 32:] += rng.integers(-48, 49, image[:, 32:].shape)
