@@ -301,20 +301,24 @@ def fit_head(net: IntegerPixelCNN, trunk: Trunk, pixels: torch.Tensor, channels:
     the model's device (float32: a third of float64's time, for the same offsets but a few).
     """
     head = net.gemms["head"].layer
+    order, batches = _batches(pixels.shape[0], fit.batch, fit.steps)
     with _one_thread():
-        p = net.head_params(trunk).cpu().to(torch.float32).T[None, :, :, None]
+        # pixels in batch order, parameters first: each step's batch is one contiguous run of
+        # every tensor, a third faster than a strided one
+        p = net.head_params(Trunk(trunk.features[order], trunk.skip[order])).cpu().to(torch.float32)
+        p = p.T.contiguous()[None, :, :, None]
         # A gain of k moves the parameters by (h · k / GAIN_UNIT) @ W in grid units, W the head's
         # weights times their requantisation multipliers.
         w = (head.weight.cpu().double() * head.mult.cpu() / 2.0 ** head.shift.cpu().double() / GAIN_UNIT).float()
-        h = trunk.features.cpu().to(torch.float32)
-        x = pixels.to(torch.uint8).T[None, :, :, None]
-        guess = None if predicted is None else predicted[None, :, None]
+        h = trunk.features[order].cpu().to(torch.float32)
+        x = pixels[order].to(torch.uint8).T.contiguous()[None, :, :, None]
+        guess = None if predicted is None else predicted[order][None, :, None]
         groups = param_groups(p.shape[1], net.cfg.components)
         d = torch.zeros(p.shape[1], requires_grad=True)
         k = torch.zeros(h.shape[1], requires_grad=True)
         steps = _Adam(d, fit.rate), _Adam(k, fit.gain_rate)
         total_d, total_k = torch.zeros_like(d), torch.zeros_like(k)
-        for t, at in enumerate(_batches(p.shape[2], fit.batch, fit.steps)):
+        for t, at in enumerate(batches):
             moved = p[:, :, at] + d.view(1, -1, 1, 1) + ((h[at] * k) @ w).T[None, :, :, None]
             loss = mixture_nll(clamp_head(moved, groups), x[:, :, at], net.cfg.components,
                                None if guess is None else guess[:, at])[:, :channels].mean()
@@ -332,13 +336,17 @@ def fit_head(net: IntegerPixelCNN, trunk: Trunk, pixels: torch.Tensor, channels:
 _GOLDEN = (math.sqrt(5) - 1) / 2
 
 
-def _batches(n: int, batch: int, steps: int) -> Iterator[slice]:
-    """``steps`` subsets of ``range(n)`` of about ``batch`` evenly spaced items each: every
-    stride-th item from an offset that moves by the golden ratio's fraction of the stride each
-    step, so that consecutive steps see subsets far apart and all of them soon."""
+def _batches(n: int, batch: int, steps: int) -> tuple[torch.Tensor, list[slice]]:
+    """An order of ``range(n)`` and the runs of it that ``steps`` steps learn from: the order
+    puts every stride-th item from each offset together (``n // batch`` runs of about ``batch``
+    evenly spaced items), and step t takes the run at the golden ratio's fraction t · φ of the
+    stride, so that consecutive steps see subsets far apart and all of them soon."""
     stride = max(1, n // batch)
-    for t in range(steps):
-        yield slice(int(t * _GOLDEN % 1.0 * stride), None, stride)
+    order = torch.cat([torch.arange(o, n, stride) for o in range(stride)])
+    ends = np.cumsum([len(range(o, n, stride)) for o in range(stride)])
+    starts = np.concatenate([[0], ends[:-1]])
+    runs = [int(t * _GOLDEN % 1.0 * stride) for t in range(steps)]
+    return order, [slice(int(starts[o]), int(ends[o])) for o in runs]
 
 
 class _Adam:

@@ -401,13 +401,18 @@ def train(run: Path, data: Path, steps: int, minutes: float | None, channels: in
 @main.command()
 @click.argument("run", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.argument("name")
+@click.option("--average", "also", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="An earlier checkpoint of the same run to average the weights with (repeatable).")
 @_force
-def export(run: Path, name: str, force: bool) -> None:
+def export(run: Path, name: str, also: tuple[Path, ...], force: bool) -> None:
     """Export the checkpoint of training run RUN as integer model NAME in weights/."""
     from .train import export_run
 
     path = weights.WEIGHTS_DIR / f"{name}.npz"
     if path.exists() and not force:
         raise click.ClickException(f"{path} exists (use --force to overwrite)")
-    card = export_run(run, name, weights.WEIGHTS_DIR)
+    try:
+        card = export_run(run, name, weights.WEIGHTS_DIR, also)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
     click.echo(f"wrote {path} (fingerprint {card['fingerprint'][:16]}) and its card")

@@ -186,17 +186,32 @@ def train(run: Path, opt: TrainOptions, minutes: float | None = None, log=print,
     return ckpt_path
 
 
-def load_checkpoint(run: Path) -> tuple[PixelCNN, dict]:
-    """The averaged (EMA) float model of a run's checkpoint, and the checkpoint itself."""
+def load_checkpoint(run: Path, also: tuple[Path, ...] = ()) -> tuple[PixelCNN, dict]:
+    """The averaged (EMA) float model of a run's checkpoint, and the checkpoint itself; with
+    ``also`` (earlier checkpoints of the same run), the mean of all their averaged weights: a
+    longer average than the EMA's (stochastic weight averaging), for a run whose small batches
+    leave the EMA still noisy."""
     state = torch.load(run / "checkpoint.pt", weights_only=False, map_location="cpu")
     model = PixelCNN(state["options"].config)
-    model.load_state_dict(state.get("ema", state["model"]))
+    averaged = [state.get("ema", state["model"])]
+    steps = [state["step"]]
+    for path in also:
+        other = torch.load(path, weights_only=False, map_location="cpu")
+        if other["options"].config != state["options"].config:
+            raise ValueError(f"{path} is a checkpoint of another architecture than {run}'s")
+        averaged.append(other.get("ema", other["model"]))
+        steps.append(other["step"])
+    model.load_state_dict({k: torch.stack([a[k].double() for a in averaged]).mean(0).to(v.dtype)
+                           if v.is_floating_point() else v for k, v in averaged[0].items()})
+    if also:
+        state["averaged_steps"] = sorted(steps)
     return model.eval(), state
 
 
-def export_run(run: Path, name: str, folder: Path) -> dict:
-    """Export a run's checkpoint as ``folder/name.npz`` with its card ``folder/name.json``."""
-    model, state = load_checkpoint(run)
+def export_run(run: Path, name: str, folder: Path, also: tuple[Path, ...] = ()) -> dict:
+    """Export a run's checkpoint (averaged with ``also``, ``load_checkpoint``) as
+    ``folder/name.npz`` with its card ``folder/name.json``."""
+    model, state = load_checkpoint(run, also)
     opt: TrainOptions = state["options"]
     fingerprint = weights.save(weights.export(model), folder / f"{name}.npz")
     train_paths, val_paths = split_folder(opt.data)
@@ -212,9 +227,11 @@ def export_run(run: Path, name: str, folder: Path) -> dict:
                      "batch": opt.batch, "crop": opt.crop, "chroma": opt.chroma, "downscale": opt.downscale, "lr": opt.lr,
                      "half_life": opt.half_life, "seed": opt.seed, "ema": opt.ema, "wall_seconds": round(state["seconds"]),
                      "hardware": state.get("hardware", []),
-                     "float_val_bpsp_crops": float(last_val[-1]) if last_val else None,
+                     "float_val_bpsp_crops": float(last_val[-1]) if last_val and not also else None,
                      "run": str(run)},
     }
+    if also:
+        card["training"]["averaged_steps"] = state["averaged_steps"]
     card_path = folder / f"{name}.json"
     if card_path.exists():  # keep measurements recorded by the benchmarks for this same model
         old = json.loads(card_path.read_text())

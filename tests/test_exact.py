@@ -465,10 +465,12 @@ def test_the_fits_batches_cover_the_tile(n):
     """The default effort's fit learns from every pixel of a tile, a different evenly spaced
     subset of about ``batch`` pixels each step; a tile smaller than a batch is fitted whole."""
     fit = adapt.EFFORTS[adapt.DEFAULT_EFFORT]
-    batches = [np.arange(n)[at] for at in adapt._batches(n, fit.batch, fit.steps)]
+    order, runs = adapt._batches(n, fit.batch, fit.steps)
+    batches = [order.numpy()[at] for at in runs]
     assert len(batches) == fit.steps
     assert np.array_equal(np.unique(np.concatenate(batches)), np.arange(n))
     assert all(fit.batch <= b.size < 2 * fit.batch or b.size == n for b in batches)
+    assert all(np.unique(np.diff(b)).size <= 1 for b in batches)  # evenly spaced
     assert len({b[0] for b in batches[:5]}) == min(5, max(1, n // fit.batch))
 
 

@@ -68,6 +68,33 @@ def test_exported_model_codes_exactly(tiny_run, tmp_path, monkeypatch, kodak_cro
     assert np.array_equal(decode(enc.data), kodak_crop)
 
 
+def test_export_averages_earlier_checkpoints(tiny_run, tmp_path, monkeypatch):
+    """``pxc export --average`` exports the mean of the run's averaged weights and an earlier
+    checkpoint's, records the steps in the card, and refuses another architecture's checkpoint."""
+    run, opt = tiny_run
+    train(run, opt, log=lambda _: None)
+    earlier = tmp_path / "step4.pt"
+    shutil.copy(run / "checkpoint.pt", earlier)
+    opt.steps = 8
+    train(run, opt, log=lambda _: None)
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    card = export_run(run, "mean", folder, (earlier,))
+    assert card["training"]["averaged_steps"] == [4, 8] and card["training"]["float_val_bpsp_crops"] is None
+    mean = PixelCNN(opt.config)
+    a, b = (torch.load(path, weights_only=False)["ema"] for path in (earlier, run / "checkpoint.pt"))
+    mean.load_state_dict({k: (a[k].double() + b[k].double()).div(2).to(a[k].dtype) for k in a})
+    assert card["fingerprint"] == weights.save(weights.export(mean), tmp_path / "again.npz")
+    assert card["fingerprint"] != export_run(run, "last", folder)["fingerprint"]
+    other = tmp_path / "other"
+    train(other, dataclasses.replace(opt, config=ModelConfig(channels=8, blocks=2, components=2), steps=2),
+          log=lambda _: None)
+    monkeypatch.setattr(weights, "WEIGHTS_DIR", folder)
+    result = CliRunner().invoke(main, ["export", str(run), "bad", "--average", str(other / "checkpoint.pt")])
+    assert result.exit_code == 1 and "another architecture" in result.output
+    assert not (folder / "bad.npz").exists()
+
+
 def test_integer_model_matches_the_float_model(kodak_crop):
     """Export reproduces the QAT model's head parameters (up to rare multiplier roundings)."""
     torch.manual_seed(0)
