@@ -125,15 +125,14 @@ class Effort:
     search: int
 
 
-#: The encoder's effort levels (``pxc compress --effort``); tiles of the held-out photos (scratch,
-#: 2026-12-03, 20 tiles of 128 × 384 of the five as they are and five with halved chroma, exact
-#: ideal bits with learning): level 1 fits on 4,096 pixels, the same every step, which the fit
-#: fits as closely as its noise allows; level 2 learns from the whole tile in steps of 2,048 pixels, a
-#: different subset each step, and averages the last 20 steps' offsets (SGD's noise): 0.47 % and
-#: 0.89 % fewer bits for about twice the fit's time (0.7 s a tile on one core). It also beats
-#: fitting 16,384 pixels with 40 full steps (the level 2 before, four times as slow), and more
-#: steps or larger batches took no more off. Gains move in steps four times the offsets' (of
-#: ×0.5, 1, 2, 4 and 8, ×4 fitted the held-out photos best, scratch).
+#: The encoder's effort levels (``pxc compress --effort``), measured on tiles of 128 × 384 of the
+#: held-out photos (scratch, 2026-12-03: as they are and with halved chroma, exact ideal bits
+#: with prefixes and learning). Level 1 fits the same 4,096 pixels every step. Level 2 learns
+#: from the whole tile, a different 2,048 pixels each step, and averages the last 20 steps'
+#: offsets against the small batches' noise: 0.47 % and 0.89 % fewer bits, for about 1 s a tile
+#: on one core instead of 0.5 s. It also beats fitting 16,384 pixels with 40 full-batch steps
+#: (the level 2 before, four times as slow); more steps or larger batches took no more off.
+#: Gains move in steps four times the offsets' (of ×0.5, 1, 2, 4 and 8, ×4 fitted best).
 EFFORTS = {1: Effort(24, 2.0, 8.0, sample=4096, batch=4096, average=1, search=4096),
            2: Effort(80, 1.5, 6.0, sample=0, batch=2048, average=20, search=8192)}
 DEFAULT_EFFORT = 2
