@@ -128,13 +128,15 @@ class Effort:
 #: The encoder's effort levels (``pxc compress --effort``), measured on tiles of 128 × 384 of the
 #: held-out photos (scratch, 2026-12-03: as they are and with halved chroma, exact ideal bits
 #: with prefixes and learning). Level 1 fits the same 4,096 pixels every step. Level 2 learns
-#: from the whole tile, a different 2,048 pixels each step, and averages the last 20 steps'
-#: offsets against the small batches' noise: 0.47 % and 0.89 % fewer bits, for about 1 s a tile
-#: on one core instead of 0.5 s. It also beats fitting 16,384 pixels with 40 full-batch steps
-#: (the level 2 before, four times as slow); more steps or larger batches took no more off.
+#: from the whole tile, a different 2,048 pixels each step, and averages the last steps'
+#: offsets against the small batches' noise: with 80 steps, 20 averaged and an 8,192-pixel
+#: search, 0.47 % and 0.89 % fewer bits for about 1 s a tile on one core instead of 0.5 s,
+#: better than fitting 16,384 pixels with 40 full-batch steps (the level 2 before, four times as
+#: slow); 120 steps, 30 averaged and a 16,384-pixel search took 0.03–0.06 % more off in two
+#: runs, for about 1.4 s a tile. Larger batches took nothing more off.
 #: Gains move in steps four times the offsets' (of ×0.5, 1, 2, 4 and 8, ×4 fitted best).
 EFFORTS = {1: Effort(24, 2.0, 8.0, sample=4096, batch=4096, average=1, search=4096),
-           2: Effort(80, 1.5, 6.0, sample=0, batch=2048, average=20, search=8192)}
+           2: Effort(120, 1.5, 6.0, sample=0, batch=2048, average=30, search=16384)}
 DEFAULT_EFFORT = 2
 
 
