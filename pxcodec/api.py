@@ -39,7 +39,7 @@ def compress(image: Source, *, model: str | None = None, effort: int = DEFAULT_E
     model; by default each image gets whichever of ``weights.DEFAULT_MODELS`` codes a sample of
     it in fewer bits (``neural.choose_model``). ``device="cuda"`` runs the
     network on a GPU: the bytes are the same. ``effort`` 1 (``adapt.EFFORTS``) encodes faster
-    for files about 0.5–0.9 % larger; decoding is the same. A level there is none
+    for files about 0.5–1 % larger; decoding is the same. A level there is none
     of raises ``InputError``.
 
     >>> import numpy as np, pxcodec

@@ -78,7 +78,7 @@ _force = click.option("--force", is_flag=True, help="Overwrite an existing outpu
 _effort = click.option("--effort", type=click.Choice([str(e) for e in adapt.EFFORTS]),
                        default=str(adapt.DEFAULT_EFFORT), show_default=True,
                        help="Encoder effort: 1 fits each tile's adaptation to a fixed sample of its pixels rather "
-                            "than to all of them, encoding faster for files about 0.5-0.9 % larger. "
+                            "than to all of them, encoding faster for files about 0.5-1 % larger. "
                             "Decoding is the same.")
 _nthreads = click.option("--threads", type=int, default=None,
                          help="CPU threads; compressing and decompressing, worker processes that share out "
