@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 
+import numba
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -163,7 +164,7 @@ class IntegerMixture:
 
     #: Window origin: table column of symbol x for a mean with integer part m is x − m + OFFSET.
     OFFSET = -RANGE["mean"][0] // 16 + 256
-    CHUNK = 512  # pixels per pass; keeps the (n, K, 256) gather in cache
+    CHUNK = 512  # pixels per pass of the tensor path; keeps its (n, K, 256) gather in cache
 
     def __init__(self, tables: dict[str, np.ndarray], components: int, device: torch.device,
                  bounds: tuple[Tensor, Tensor]):
@@ -176,11 +177,8 @@ class IntegerMixture:
         if (weight_sum << CDF_BITS) + (weight_sum >> 2) >= 2**31:
             raise CertificateError("mixture tables too large: weighted masses could overflow int32")
         self.windows = self.mass.view(-1, self.mass.shape[-1]).unfold(1, 256, 1)  # (L·16, 321, 256)
-        # Host copies for numpy: numpy arrays in, numpy PMFs out (what the CPU coder uses). A
-        # component's window is row ``offset`` of a strided view of the flat mass table.
-        flat = self._np_mass = self.mass.view(-1).cpu().numpy()
-        self._np_windows = np.lib.stride_tricks.as_strided(flat, (flat.size - 255, 256), (flat.itemsize,) * 2,
-                                                           writeable=False)
+        # Host copies for numpy: numpy arrays in, numpy PMFs out (what the CPU coder uses).
+        self._np_mass = self.mass.view(-1).cpu().numpy()
         self._np_cdf = self.cdf.view(-1).cpu().numpy()
         self._np_exp = self.exp.cpu().numpy().astype(np.int32)
         #: 2^16 / scale of each log-scale (index: log-scale − its range's low end), int64.
@@ -245,15 +243,17 @@ class IntegerMixture:
         return _moved(mean, mean_offset, "mean"), _moved(logscale, scale_offset, "logscale")
 
     def pmf(self, logit: Array, mean: Array, logscale: Array) -> Array:
-        """(n, 256) int32 masses, each ≥ 1, from one channel's (n, K) integer parameters: a numpy
-        array for numpy parameters (the CPU coder's path: far less per-call overhead than torch on
-        small batches), a tensor on the parameters' device for tensors. ``CHUNK`` pixels at a
-        time, so that the (CHUNK, K, 256) gather stays in cache."""
-        part, cat = (self._pmf_numpy, np.concatenate) if isinstance(logit, np.ndarray) else (self._pmf, torch.cat)
+        """(n, 256) integer masses, each ≥ 1, from one channel's (n, K) integer parameters: for
+        numpy parameters a float64 array of them (the CPU coder's path and the dtype it takes,
+        compiled: ``_mixture_pmf``), for tensors an int32 tensor on their device, ``CHUNK``
+        pixels at a time, so that the (CHUNK, K, 256) gather stays in cache."""
+        if isinstance(logit, np.ndarray):
+            return self._pmf_numpy(logit, mean, logscale)
         n = logit.shape[0]
         if n <= self.CHUNK:
-            return part(logit, mean, logscale)
-        return cat([part(*(t[a:a + self.CHUNK] for t in (logit, mean, logscale))) for a in range(0, n, self.CHUNK)])
+            return self._pmf(logit, mean, logscale)
+        return torch.cat([self._pmf(*(t[a:a + self.CHUNK] for t in (logit, mean, logscale)))
+                          for a in range(0, n, self.CHUNK)])
 
     def code_lengths(self, logit: np.ndarray, x: np.ndarray) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
         """The code lengths in bits (n,) of symbols x (n,) as a function of one channel's means
@@ -329,14 +329,40 @@ class IntegerMixture:
         return pmf + (w32.sum(-1, keepdim=True, dtype=torch.int32) >> 2)
 
     def _pmf_numpy(self, logit: np.ndarray, mean: np.ndarray, logscale: np.ndarray) -> np.ndarray:
-        """``_pmf`` in numpy, for the CPU: the same integers, with a fraction of torch's per-call
-        overhead on the decoder's small batches, and a strided gather of the mass windows."""
-        row, start = self._position(mean, logscale)
-        w = self._weights_numpy(logit)
-        pmf = np.einsum("nks,nk->ns", self._np_windows[row * self.mass.shape[-1] + start], w)
-        at = row * self.cdf.shape[-1] + start
-        ws = w.sum(1, dtype=np.int32)  # int32 throughout: numpy's mixed-type in-place adds are slow
-        pmf[:, 0] += (self._np_cdf[at] * w).sum(1, dtype=np.int32)
-        pmf[:, 255] += (ws << CDF_BITS) - (self._np_cdf[at + 256] * w).sum(1, dtype=np.int32)
-        pmf += (ws >> 2)[:, None]
-        return pmf
+        """``_pmf`` on the CPU, as float64 integers (what the coder takes): the same integers,
+        each PMF built in one compiled pass over its components' CDF windows (``_mixture_pmf``)
+        instead of numpy's gathered (n, K, 256) temporaries."""
+        out = np.empty((logit.shape[0], 256), dtype=np.float64)
+        ints = (np.ascontiguousarray(v, dtype=np.int32) for v in (logit, mean, logscale))
+        _mixture_pmf(*ints, self._np_cdf, self._np_exp, self.cdf.shape[-1], GRID["mean"], RANGE["logscale"][0],
+                     self.OFFSET, LOGIT_GAP, CDF_BITS, out)
+        return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _mixture_pmf(logit, mean, logscale, cdf, exp, cols, grid, logscale_lo, offset, gap_max, cdf_bits,
+                 out):
+    """``IntegerMixture._pmf`` of int32 (n, K) parameters into ``out`` (n, 256), from the flat
+    CDF table alone: per pixel the mixture's CDF F at the 257 symbol edges, Σ_k w_k · (component
+    k's CDF at edges 1…255, one contiguous window), with F = 0 below symbol 0 and Σw · 2^16 above
+    255, so that the tails fold into symbols 0 and 255; then pmf[s] = F[s+1] − F[s] + Σw >> 2.
+    One table, read in runs: half the memory of separate mass and tail lookups. int32 sums
+    (certified at load)."""
+    n, k = logit.shape
+    edges = np.empty(257, dtype=np.int32)
+    for i in range(n):
+        top = logit[i].max()
+        edges[:] = 0
+        total = np.int32(0)
+        for j in range(k):
+            w = exp[min(top - logit[i, j], gap_max)]
+            total += w
+            whole = mean[i, j] // grid
+            at = ((logscale[i, j] - logscale_lo) * grid + (mean[i, j] - whole * grid)) * cols + offset - whole
+            window = cdf[at:at + 256]
+            for s in range(1, 256):
+                edges[s] += w * window[s]
+        edges[256] = total << cdf_bits
+        floor = total >> 2
+        for s in range(256):
+            out[i, s] = edges[s + 1] - edges[s] + floor

@@ -407,7 +407,7 @@ def _decode_step(net: IntegerPixelCNN, wave: Wavefront, learner: online.Learner 
         if learner:
             ctx, learned = learner.offsets(c, seen, (logit, mean, logscale))
             moved = net.mixture.shift(mean, logscale, learned, 0)[1]
-        pmf = net.mixture.pmf(logit, mean, moved).astype(np.float64)  # what the coder takes: no copy per stream
+        pmf = net.mixture.pmf(logit, mean, moved)  # float64, what the coder takes: no copy per stream
         known[:, c] = np.concatenate([decoders[stream].decode(pmf[s:e]) for stream, s, e in segments])
         if learner:
             seen[:, c] = learner.see(net.mixture, c, known[:, c])

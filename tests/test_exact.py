@@ -10,7 +10,7 @@ import torch
 from pxcodec import adapt, container, neural, weights
 from pxcodec.coder import StreamDecoder, StreamEncoder
 from pxcodec.errors import CertificateError, CorruptError
-from pxcodec.mixture import GRID
+from pxcodec.mixture import GRID, RANGE
 from pxcodec.network import GAIN_UNIT, GAINED_MAX, Trunk
 
 from .conftest import decode, encode
@@ -250,6 +250,20 @@ def test_numpy_and_torch_mixtures_give_identical_pmfs(model, kodak_crop):
                                            predicted=None if guess is None else guess.numpy())
             assert all(np.array_equal(a.numpy(), b) for a, b in zip(parts, in_numpy))
             assert np.array_equal(net.mixture.pmf(*in_numpy), net.mixture.pmf(*parts).numpy())
+
+
+def test_compiled_pmfs_equal_the_tensor_pmfs_over_the_whole_parameter_range(model):
+    """The CPU's compiled PMF equals the tensor path's for parameters drawn over their whole
+    clamp ranges (negative means, logit gaps past the largest weighted one, every log-scale),
+    and every mass is at least 1."""
+    mixture = weights.load(model).mixture
+    rng = np.random.default_rng(7)
+    shape = (5000, mixture.k)
+    params = [rng.integers(*RANGE[group], shape, endpoint=True).astype(np.int32)
+              for group in ("logit", "mean", "logscale")]
+    compiled = mixture.pmf(*params)
+    assert compiled.dtype == np.float64 and compiled.min() >= 1
+    assert np.array_equal(compiled, mixture.pmf(*(torch.from_numpy(p) for p in params)).numpy())
 
 
 def test_device_tensors_give_the_numpy_encoders_pmfs(model, kodak_crop):
