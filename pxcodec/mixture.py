@@ -186,6 +186,9 @@ class IntegerMixture:
         #: The head parameters' clamp bounds (P,), as the network applies them, int32.
         self._lo, self._hi = (b.to(device=device, dtype=torch.int32) for b in bounds)
         self._np_lo, self._np_hi = self._lo.cpu().numpy(), self._hi.cpu().numpy()
+        # One PMF now: the compiled loops' one-time start-up (about half a second per process)
+        # happens here, in the process that loads the model, not again in every forked worker.
+        self._pmf_numpy(*np.zeros((3, 1, components), dtype=np.int32))
 
     @classmethod
     def _cdf_table(cls, tables: dict[str, np.ndarray]) -> Tensor:

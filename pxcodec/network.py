@@ -8,12 +8,15 @@ Two ways to run it, giving identical integers (DESIGN C1, C2):
 * ``Wavefront`` — the decoder's way: only the pixels of one wavefront step, reading the
   activations of earlier steps from small per-layer caches of ``cache_rows`` rows (row ``y``
   lives in slot ``y mod cache_rows``), so decoder memory does not grow with the image height.
+  On the CPU each layer's gather, requantisation and residual around its GEMM is one compiled
+  loop (numba) instead of several torch calls on a step's few hundred pixels.
 """
 from __future__ import annotations
 
 from dataclasses import replace
 from typing import NamedTuple
 
+import numba
 import numpy as np
 import torch
 from torch import Tensor
@@ -212,6 +215,17 @@ class Wavefront:
                                             for taps in (cfg.first_taps, BLOCK_TAPS))
         #: Which of the first layer's taps are a pixel's W, N and NW neighbours (``predictions``).
         self.neighbours = [cfg.first_taps.index(tap) for tap in ((0, -1), (-1, 0), (-1, -1))]
+        names = ["first+skip"] + [f"{kind}{b}" for b in range(cfg.blocks) for kind in ("conv", "mix")]
+        #: On the CPU, with float32 GEMMs whose requantisation is exact in float64 (the shipped
+        #: models'), a step runs as compiled loops around torch's GEMMs (``_compiled_params``):
+        #: each layer's gather, requantisation, residual and cache write in one pass over its
+        #: pixels rather than several torch calls. Any other kernel or device runs the torch ops.
+        self.compiled = self.net.device.type == "cpu" and all(
+            net.gemms[name].kernel == "float32" and net.gemms[name].float64 is not None for name in names)
+        if self.compiled:
+            self._layers = {name: _Requant.of(net.gemms[name]) for name in names}
+            self._inputs_np = self.inputs.numpy()
+            self._levels_np = [level.numpy() for level in self.levels]
 
     @staticmethod
     def lane_bytes(cfg: ModelConfig, width: int) -> int:
@@ -235,6 +249,8 @@ class Wavefront:
     def params(self, cells: Cells, gains: Tensor | None = None) -> Tensor:
         """Head parameters (n, P) of a step's pixels (``locate``), their head's inputs scaled by
         ``gains`` (n, C) where there are any; every earlier step must be complete."""
+        if self.compiled:
+            return self._compiled_params(cells, gains)
         net, c = self.net, self.net.cfg.channels
         n = cells.here.shape[0]
         first = net.gemms["first+skip"](self.inputs.index_select(0, cells.first).view(n, -1))
@@ -246,6 +262,24 @@ class Wavefront:
             if b + 1 < net.cfg.blocks:  # the last level is read only at the pixel itself
                 self.levels[b + 1].index_copy_(0, cells.here, h.to(torch.int8))
         return net._head(h, skip, gains)
+
+    def _compiled_params(self, cells: Cells, gains: Tensor | None) -> Tensor:
+        """``params`` through the compiled loops: the same integers (the tests compare the two)."""
+        net, c = self.net, self.net.cfg.channels
+        n, here = cells.here.shape[0], cells.here.numpy()
+        gemms, layers = net.gemms, self._layers
+        first = layers["first+skip"].apply(_gathered(self._inputs_np, cells.first.numpy(), n) @ gemms["first+skip"].w)
+        h = np.ascontiguousarray(first[:, :c])
+        _store(h, self._levels_np[0], here)
+        block = cells.block.numpy()
+        for b in range(net.cfg.blocks):
+            u = layers[f"conv{b}"].apply(_gathered(self._levels_np[b], block, n) @ gemms[f"conv{b}"].w)
+            out = np.empty_like(h)
+            store = b + 1 < net.cfg.blocks  # the last level is read only at the pixel itself
+            _residual((torch.from_numpy(u) @ gemms[f"mix{b}"].w).numpy(), *layers[f"mix{b}"], h, out,
+                      self._levels_np[b + 1 if store else b], here, store)
+            h = out
+        return net._head(torch.from_numpy(h), torch.from_numpy(first[:, c:]), gains)
 
     def predictions(self, cells: Cells) -> np.ndarray:
         """``predictor.predictions`` (n, 3) int32 of a step's pixels, from the decoded pixels
@@ -259,6 +293,70 @@ class Wavefront:
     def put_pixels(self, cells: Cells, rgb: np.ndarray) -> None:
         """Record a step's decoded pixels (n, 3) uint8 so later steps can read them."""
         self.inputs.index_copy_(0, cells.here, torch.from_numpy(pixel_codes(rgb)).to(self.net.device))
+
+
+class _Requant(NamedTuple):
+    """One layer's requantisation as the compiled loops take it: clamp(floor(acc · mult +
+    offset), lo, hi) in float64, exact (``intops.Gemm.float64``)."""
+
+    offset: np.ndarray
+    mult: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+
+    @classmethod
+    def of(cls, gemm: Gemm) -> "_Requant":
+        offset, mult = gemm.float64
+        return cls(offset.numpy(), mult.numpy(), gemm.lo.double().numpy(), gemm.hi.double().numpy())
+
+    def apply(self, acc: Tensor) -> np.ndarray:
+        """The layer's float32 outputs (n, N) of its GEMM's accumulators ``acc`` (n, N)."""
+        out = np.empty(tuple(acc.shape), dtype=np.float32)
+        _requantise(acc.numpy(), *self, out)
+        return out
+
+
+def _gathered(cache: np.ndarray, taps: np.ndarray, n: int) -> Tensor:
+    """Rows ``taps`` (n · T,) of an int8 cache (rows, C), as the (n, T · C) float32 GEMM input."""
+    out = np.empty((n, taps.size // n * cache.shape[1]), dtype=np.float32)
+    _gather(cache, taps, out)
+    return torch.from_numpy(out)
+
+
+@numba.njit(cache=True, nogil=True)
+def _gather(cache, taps, out):
+    c, per = cache.shape[1], taps.size // out.shape[0]
+    for r in range(taps.size):
+        row, dst = cache[taps[r]], out[r // per, (r % per) * c:(r % per + 1) * c]
+        for j in range(c):
+            dst[j] = row[j]
+
+
+@numba.njit(cache=True, nogil=True)
+def _requantise(acc, offset, mult, lo, hi, out):
+    for i in range(acc.shape[0]):
+        for j in range(acc.shape[1]):
+            out[i, j] = min(max(np.floor(acc[i, j] * mult[j] + offset[j]), lo[j]), hi[j])
+
+
+@numba.njit(cache=True, nogil=True)
+def _residual(acc, offset, mult, lo, hi, h, out, cache, here, store):
+    """A block's end: its 1×1 mix requantised, plus the block's input ``h``, clamped to 0…127,
+    into ``out`` and (``store``) into the next level's cache rows ``here``."""
+    for i in range(acc.shape[0]):
+        for j in range(acc.shape[1]):
+            v = min(max(np.floor(acc[i, j] * mult[j] + offset[j]), lo[j]), hi[j]) + h[i, j]
+            out[i, j] = min(max(v, 0.0), 127.0)
+        if store:
+            for j in range(acc.shape[1]):
+                cache[here[i], j] = np.int8(out[i, j])
+
+
+@numba.njit(cache=True, nogil=True)
+def _store(values, cache, here):
+    for i in range(values.shape[0]):
+        for j in range(values.shape[1]):
+            cache[here[i], j] = np.int8(values[i, j])
 
 
 class Cells(NamedTuple):

@@ -64,10 +64,12 @@ def test_decoder_receives_the_encoders_pmfs(model, kodak_crop, monkeypatch, thre
         assert np.array_equal(dec, np.floor(dec)) and dec.min() >= 1  # of integer masses, none zero
 
 
-def test_band_params_equal_wavefront_params(model, kodak_crop):
+@pytest.mark.parametrize("compiled", [True, False])
+def test_band_params_equal_wavefront_params(model, kodak_crop, compiled):
     """The encoder's batched trunk and the decoder's per-step trunk give the same parameters,
     also for two lanes (independent bands of different heights, each with its own feature
-    gains) sharing the steps."""
+    gains) sharing the steps, whichever way a step runs: the compiled loops (the CPU's, with
+    float32 kernels) or torch's operations (other devices' and kernels')."""
     net = weights.load(model)
     pixels = torch.from_numpy(kodak_crop[:33, :24].copy())
     w = pixels.shape[1]
@@ -75,6 +77,8 @@ def test_band_params_equal_wavefront_params(model, kodak_crop):
     gains = torch.stack([torch.arange(net.cfg.channels) % 9 - 4.0, -torch.arange(net.cfg.channels) % 31 * 2.0])
     batched = [net.band_params(pixels[a:b], 0, g).view(b - a, w, -1) for (a, b), g in zip(lanes, gains)]
     wave = net.wavefront(w, len(lanes))
+    assert wave.compiled
+    wave.compiled = compiled
     r = net.cfg.reach_right
     for t in range((w - 1) + (r + 1) * 19 + 1):
         parts = []
