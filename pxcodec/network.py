@@ -325,6 +325,7 @@ def _gathered(cache: np.ndarray, taps: np.ndarray, n: int) -> Tensor:
 
 @numba.njit(cache=True, nogil=True)
 def _gather(cache, taps, out):
+    """Row ``taps[r]`` of the int8 ``cache`` into tap ``r mod T`` of pixel ``r // T`` of ``out``, as float32."""
     c, per = cache.shape[1], taps.size // out.shape[0]
     for r in range(taps.size):
         row, dst = cache[taps[r]], out[r // per, (r % per) * c:(r % per + 1) * c]
@@ -334,6 +335,7 @@ def _gather(cache, taps, out):
 
 @numba.njit(cache=True, nogil=True)
 def _requantise(acc, offset, mult, lo, hi, out):
+    """``intops.Gemm.requantise`` of float32 accumulators, in float64 as exactly (``_Requant``)."""
     for i in range(acc.shape[0]):
         for j in range(acc.shape[1]):
             out[i, j] = min(max(np.floor(acc[i, j] * mult[j] + offset[j]), lo[j]), hi[j])
@@ -354,6 +356,7 @@ def _residual(acc, offset, mult, lo, hi, h, out, cache, here, store):
 
 @numba.njit(cache=True, nogil=True)
 def _store(values, cache, here):
+    """Small integers ``values`` (n, C) into the int8 ``cache`` rows ``here`` (n,)."""
     for i in range(values.shape[0]):
         for j in range(values.shape[1]):
             cache[here[i], j] = np.int8(values[i, j])
