@@ -17,7 +17,6 @@ is too cautious about G and B by more than elsewhere.
 """
 from __future__ import annotations
 
-import numba
 import numpy as np
 
 from .mixture import RANGE, IntegerMixture
@@ -196,15 +195,18 @@ class Learner:
 
     def begin(self, lanes: np.ndarray, ys: np.ndarray, xs: np.ndarray, streams: np.ndarray) -> None:
         """Start a step: its pixels (ys, xs), rows counted within their ``lanes``, and their
-        streams. Their neighbours' surprise (``around``) and, from version 7, whether their
-        colour differences are flat (``busy``) are read once for every channel, in one compiled
-        loop (numpy took a dozen calls a step)."""
+        streams. Their neighbours' surprise is read once for every channel."""
         here = (lanes * 3 + ys % 3) * self.padded + xs + 1
         north = (lanes * 3 + (ys - 1) % 3) * self.padded + xs + 1
-        self._near = np.empty((here.size, self.rows.shape[1]), dtype=np.int64)
-        self._busy = np.zeros_like(self._near)
-        _neighbourhood(self.rows, self.values, here, north, ys % self.stream_rows > 0, self.split, FLAT_MAX,
-                       self._near, self._busy)
+        up = (ys % self.stream_rows > 0)[:, None]  # a stream sees nothing above its first row
+
+        def neighbours(plane: np.ndarray) -> tuple[np.ndarray, ...]:
+            """W, N, NW, NE of the step's pixels in a cache of the last rows, 0 outside the stream."""
+            return plane[here - 1], *(np.where(up, plane[north + dx], 0) for dx in (0, -1, 1))
+        self._near = around(*neighbours(self.rows))
+        if self.split:
+            self._busy = np.zeros((here.size, self.rows.shape[1]), dtype=np.int64)
+            self._busy[:, 1:] = busy(*(v[:, 1:] - v[:, :-1] for v in neighbours(self.values)))
         self._here, self._slots = here, streams * self.per_channel
         self._learning = np.flatnonzero((xs + self.step_rows * (ys % self.stream_rows)) % LEARN_EVERY == 0)
 
@@ -212,16 +214,12 @@ class Learner:
                 ) -> tuple[np.ndarray, np.ndarray]:
         """Contexts (n,) and learned offsets (n, 1) of channel ``c`` of the step's pixels, from
         their parameters before the learned offset; ``own``: the surprise of their channels
-        before ``c``. One compiled loop: ``dominant``, ``context`` and the cheapest candidate
-        of each pixel's context so far."""
-        n = own.shape[0]
-        ctx, offset = np.empty(n, dtype=np.int64), np.empty((n, 1), dtype=np.int32)
-        mean, logscale = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64)
-        _offsets(*(np.ascontiguousarray(p) for p in params), self._near[:, c], np.ascontiguousarray(own[:, :c]),
-                 c, self._busy[:, c], self.split, self.sums[c], self._slots,
-                 _EDGES_AFTER_R if c else EDGES, SCALE_EDGES, CANDIDATES, ctx, offset[:, 0], mean, logscale)
-        self._main = (mean, logscale)
-        return ctx, offset
+        before ``c``."""
+        self._main = dominant(*params)
+        ctx = context(self._near[:, c], own, c, self._main[1])
+        if self.split:
+            ctx = 2 * ctx + self._busy[:, c]
+        return ctx, CANDIDATES[self.sums[c, self._slots + ctx].argmin(1)][:, None]
 
     def see(self, mixture: IntegerMixture, c: int, x: np.ndarray) -> np.ndarray:
         """Record the surprise of the step's decoded symbols x (n,) of channel ``c`` (the
@@ -248,54 +246,3 @@ class Learner:
         flat = (at.reshape(-1, 1) * CANDIDATES.size + np.arange(CANDIDATES.size)).reshape(-1)
         sums = np.bincount(flat, cost.reshape(-1), slots.size * CANDIDATES.size)  # exact: integers < 2^53
         self.sums.reshape(-1, CANDIDATES.size)[slots] += sums.reshape(-1, CANDIDATES.size).astype(np.int64)
-
-
-@numba.njit(cache=True, nogil=True)
-def _neighbourhood(rows, values, here, north, up, split, flat_max, near, busy):
-    """``Learner.begin``'s reads: per pixel and channel ``around`` of the surprise of W, N, NW
-    and NE (0 above a stream's first row), and with ``split`` ``busy`` of G − R and B − G."""
-    n, channels = near.shape
-    for i in range(n):
-        w, nn, nw, ne = here[i] - 1, north[i], north[i] - 1, north[i] + 1
-        for c in range(channels):
-            above = rows[nn, c] + ((rows[nw, c] + rows[ne, c]) >> 1) if up[i] else 0
-            near[i, c] = rows[w, c] + above
-        if split:
-            for c in range(1, channels):
-                dw = values[w, c] - values[w, c - 1]
-                dn = values[nn, c] - values[nn, c - 1] if up[i] else 0
-                dnw = values[nw, c] - values[nw, c - 1] if up[i] else 0
-                dne = values[ne, c] - values[ne, c - 1] if up[i] else 0
-                busy[i, c] = 1 if abs(dw - dnw) + abs(dn - dnw) + abs(dn - dne) > flat_max else 0
-
-
-@numba.njit(cache=True, nogil=True)
-def _offsets(logit, mean, logscale, near, own, channel, busy, split, sums, slots, edges, scale_edges, candidates,
-             ctx, offset, main_mean, main_logscale):
-    """``Learner.offsets`` per pixel: the dominant component (the first largest logit), the
-    context ``context`` gives it (split by ``busy``), and that context's cheapest candidate so
-    far (the first on ties)."""
-    for i in range(logit.shape[0]):
-        top = 0
-        for j in range(1, logit.shape[1]):
-            if logit[i, j] > logit[i, top]:
-                top = j
-        main_mean[i], main_logscale[i] = mean[i, top], logscale[i, top]
-        level = near[i]
-        for j in range(channel):
-            level += 2 * own[i, j]
-        k = 0
-        while k < edges.size and edges[k] <= level:
-            k += 1
-        s = 0
-        while s < scale_edges.size and scale_edges[s] <= main_logscale[i]:
-            s += 1
-        ctx[i] = k * (scale_edges.size + 1) + s
-        if split:
-            ctx[i] = 2 * ctx[i] + busy[i]
-        row = sums[slots[i] + ctx[i]]
-        best = 0
-        for j in range(1, row.size):
-            if row[j] < row[best]:
-                best = j
-        offset[i] = candidates[best]
