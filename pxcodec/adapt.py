@@ -306,12 +306,13 @@ def fit_head(net: IntegerPixelCNN, trunk: Trunk, pixels: torch.Tensor, channels:
     with _one_thread():
         # pixels in batch order, parameters first: each step's batch is one contiguous run of
         # every tensor, a third faster than a strided one
-        p = net.head_params(Trunk(trunk.features[order], trunk.skip[order])).cpu().to(torch.float32)
+        features = trunk.features[order]
+        p = net.head_params(Trunk(features, trunk.skip[order])).cpu().to(torch.float32)
         p = p.T.contiguous()[None, :, :, None]
         # A gain of k moves the parameters by (h · k / GAIN_UNIT) @ W in grid units, W the head's
         # weights times their requantisation multipliers.
         w = (head.weight.cpu().double() * head.mult.cpu() / 2.0 ** head.shift.cpu().double() / GAIN_UNIT).float()
-        h = trunk.features[order].cpu().to(torch.float32)
+        h = features.cpu().to(torch.float32)
         x = pixels[order].to(torch.uint8).T.contiguous()[None, :, :, None]
         guess = None if predicted is None else predicted[order][None, :, None]
         groups = param_groups(p.shape[1], net.cfg.components)

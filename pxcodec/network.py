@@ -334,11 +334,17 @@ def _gather(cache, taps, out):
 
 
 @numba.njit(cache=True, nogil=True)
+def _requantised(acc, offset, mult, lo, hi):
+    """One output of ``intops.Gemm.requantise``, in float64 as exactly (``_Requant``)."""
+    return min(max(np.floor(acc * mult + offset), lo), hi)
+
+
+@numba.njit(cache=True, nogil=True)
 def _requantise(acc, offset, mult, lo, hi, out):
-    """``intops.Gemm.requantise`` of float32 accumulators, in float64 as exactly (``_Requant``)."""
+    """``intops.Gemm.requantise`` of float32 accumulators (n, N) into ``out``."""
     for i in range(acc.shape[0]):
         for j in range(acc.shape[1]):
-            out[i, j] = min(max(np.floor(acc[i, j] * mult[j] + offset[j]), lo[j]), hi[j])
+            out[i, j] = _requantised(acc[i, j], offset[j], mult[j], lo[j], hi[j])
 
 
 @numba.njit(cache=True, nogil=True)
@@ -347,11 +353,9 @@ def _residual(acc, offset, mult, lo, hi, h, out, cache, here, store):
     into ``out`` and (``store``) into the next level's cache rows ``here``."""
     for i in range(acc.shape[0]):
         for j in range(acc.shape[1]):
-            v = min(max(np.floor(acc[i, j] * mult[j] + offset[j]), lo[j]), hi[j]) + h[i, j]
-            out[i, j] = min(max(v, 0.0), 127.0)
-        if store:
-            for j in range(acc.shape[1]):
-                cache[here[i], j] = np.int8(out[i, j])
+            out[i, j] = min(max(_requantised(acc[i, j], offset[j], mult[j], lo[j], hi[j]) + h[i, j], 0.0), 127.0)
+    if store:
+        _store(out, cache, here)
 
 
 @numba.njit(cache=True, nogil=True)
