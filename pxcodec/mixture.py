@@ -181,6 +181,8 @@ class IntegerMixture:
         self._np_mass = self.mass.view(-1).cpu().numpy()
         self._np_cdf = self.cdf.view(-1).cpu().numpy()
         self._np_exp = self.exp.cpu().numpy().astype(np.int32)
+        #: Columns of a CDF table row (the flat table's stride).
+        self.cols = self.cdf.shape[-1]
         #: 2^16 / scale of each log-scale (index: log-scale − its range's low end), int64.
         self.inv_scale = np.asarray(tables["inv_scale"], dtype=np.int64)
         #: The head parameters' clamp bounds (P,), as the network applies them, int32.
@@ -337,35 +339,68 @@ class IntegerMixture:
         instead of numpy's gathered (n, K, 256) temporaries."""
         out = np.empty((logit.shape[0], 256), dtype=np.float64)
         ints = (np.ascontiguousarray(v, dtype=np.int32) for v in (logit, mean, logscale))
-        _mixture_pmf(*ints, self._np_cdf, self._np_exp, self.cdf.shape[-1], GRID["mean"], RANGE["logscale"][0],
-                     self.OFFSET, LOGIT_GAP, CDF_BITS, out)
+        _mixture_pmf(*ints, self._np_cdf, self._np_exp, self.cols, out)
         return out
 
 
+#: The tables' geometry as the compiled loops read it (module constants, frozen when they compile).
+_MEAN_GRID, _LOGSCALE_LO, _LOGSCALE_HI = GRID["mean"], *RANGE["logscale"]
+_WINDOW_ORIGIN = IntegerMixture.OFFSET
+
+
 @numba.njit(cache=True, nogil=True)
-def _mixture_pmf(logit, mean, logscale, cdf, exp, cols, grid, logscale_lo, offset, gap_max, cdf_bits,
-                 out):
-    """``IntegerMixture._pmf`` of int32 (n, K) parameters into ``out`` (n, 256), from the flat
-    CDF table alone: per pixel the mixture's CDF F at the 257 symbol edges, Σ_k w_k · (component
-    k's CDF at edges 1…255, one contiguous window), with F = 0 below symbol 0 and Σw · 2^16 above
+def window(mean, logscale, cols):
+    """Flat index in the CDF table (``cols`` columns a row) of one component's CDF at the edge
+    below symbol 0: its row is the log-scale and the mean's fraction, its column the mean's
+    integer part (``IntegerMixture._position``)."""
+    whole = mean // _MEAN_GRID
+    return ((logscale - _LOGSCALE_LO) * _MEAN_GRID + (mean - whole * _MEAN_GRID)) * cols + _WINDOW_ORIGIN - whole
+
+
+@numba.njit(cache=True, nogil=True)
+def pixel_pmf(logit, mean, logscale, shift, cdf, exp, cols, edges, out):
+    """One pixel's ``IntegerMixture._pmf`` into ``out`` (256,) from its (K,) integer parameters,
+    every log-scale moved by ``shift`` within its range first, from the flat CDF table alone:
+    the mixture's CDF F at the 257 symbol edges (``edges``: scratch), Σ_k w_k · (component k's
+    CDF at edges 1…255, one contiguous window), with F = 0 below symbol 0 and Σw · 2^16 above
     255, so that the tails fold into symbols 0 and 255; then pmf[s] = F[s+1] − F[s] + Σw >> 2.
     One table, read in runs: half the memory of separate mass and tail lookups. int32 sums
     (certified at load)."""
-    n, k = logit.shape
+    top = logit.max()
+    edges[:] = 0
+    total = np.int32(0)
+    for j in range(logit.size):
+        w = exp[min(top - logit[j], LOGIT_GAP)]  # the weight of the logit's gap below the top
+        total += w
+        at = window(mean[j], min(max(logscale[j] + shift, _LOGSCALE_LO), _LOGSCALE_HI), cols)
+        part = cdf[at:at + 256]
+        for s in range(1, 256):
+            edges[s] += w * part[s]
+    edges[256] = total << CDF_BITS
+    floor = total >> 2
+    for s in range(256):
+        out[s] = edges[s + 1] - edges[s] + floor
+
+
+@numba.njit(cache=True, nogil=True)
+def symbol_mass(logit, mean, logscale, shift, x, cdf, exp, cols):
+    """``pixel_pmf``'s mass at symbol x alone (int64): Σ_k w_k · (F_k(x + 1) − F_k(x)) + Σw >> 2,
+    one pair of CDF lookups per component."""
+    top = logit.max()
+    total, mass = 0, 0
+    for j in range(logit.size):
+        w = exp[min(top - logit[j], LOGIT_GAP)]  # the weight of the logit's gap below the top
+        total += w
+        at = window(mean[j], min(max(logscale[j] + shift, _LOGSCALE_LO), _LOGSCALE_HI), cols)
+        below = cdf[at + x] if x > 0 else 0
+        above = cdf[at + x + 1] if x < 255 else 1 << CDF_BITS
+        mass += w * (above - below)
+    return mass + (total >> 2)
+
+
+@numba.njit(cache=True, nogil=True)
+def _mixture_pmf(logit, mean, logscale, cdf, exp, cols, out):
+    """``pixel_pmf`` of every pixel of int32 (n, K) parameters into ``out`` (n, 256)."""
     edges = np.empty(257, dtype=np.int32)
-    for i in range(n):
-        top = logit[i].max()
-        edges[:] = 0
-        total = np.int32(0)
-        for j in range(k):
-            w = exp[min(top - logit[i, j], gap_max)]
-            total += w
-            whole = mean[i, j] // grid
-            at = ((logscale[i, j] - logscale_lo) * grid + (mean[i, j] - whole * grid)) * cols + offset - whole
-            window = cdf[at:at + 256]
-            for s in range(1, 256):
-                edges[s] += w * window[s]
-        edges[256] = total << cdf_bits
-        floor = total >> 2
-        for s in range(256):
-            out[i, s] = edges[s + 1] - edges[s] + floor
+    for i in range(logit.shape[0]):
+        pixel_pmf(logit[i], mean[i], logscale[i], 0, cdf, exp, cols, edges, out[i])

@@ -215,7 +215,7 @@ class Wavefront:
                                             for taps in (cfg.first_taps, BLOCK_TAPS))
         #: Which of the first layer's taps are a pixel's W, N and NW neighbours (``predictions``).
         self.neighbours = [cfg.first_taps.index(tap) for tap in ((0, -1), (-1, 0), (-1, -1))]
-        names = ["first+skip"] + [f"{kind}{b}" for b in range(cfg.blocks) for kind in ("conv", "mix")]
+        names = ["first+skip", "head"] + [f"{kind}{b}" for b in range(cfg.blocks) for kind in ("conv", "mix")]
         #: On the CPU, with float32 GEMMs whose requantisation is exact in float64 (the shipped
         #: models'), a step runs as compiled loops around torch's GEMMs (``_compiled_params``):
         #: each layer's gather, requantisation, residual and cache write in one pass over its
@@ -226,6 +226,7 @@ class Wavefront:
             self._layers = {name: _Requant.of(net.gemms[name]) for name in names}
             self._inputs_np = self.inputs.numpy()
             self._levels_np = [level.numpy() for level in self.levels]
+            self._head_bounds = tuple(v.double().numpy() for v in (net.head_bias, net.param_lo, net.param_hi))
 
     @staticmethod
     def lane_bytes(cfg: ModelConfig, width: int) -> int:
@@ -279,13 +280,22 @@ class Wavefront:
             _residual((torch.from_numpy(u) @ gemms[f"mix{b}"].w).numpy(), *layers[f"mix{b}"], h, out,
                       self._levels_np[b + 1 if store else b], here, store)
             h = out
-        return net._head(torch.from_numpy(h), torch.from_numpy(first[:, c:]), gains)
+        if gains is not None:
+            _gained(h, gains.numpy(), h)
+        params = np.empty((n, net.cfg.params_per_pixel), dtype=np.int32)
+        _head((torch.from_numpy(h) @ gemms["head"].w).numpy(), *layers["head"], first[:, c:], *self._head_bounds,
+              params)
+        return torch.from_numpy(params)
 
     def predictions(self, cells: Cells) -> np.ndarray:
         """``predictor.predictions`` (n, 3) int32 of a step's pixels, from the decoded pixels
         their first layer reads; in numpy, as the decoder's mixture runs (a fraction of torch's
         per-call overhead on a step's few pixels)."""
         n = cells.here.shape[0]
+        if self.compiled:
+            out = np.empty((n, 3), dtype=np.int32)
+            _predictions(self._inputs_np, cells.first.numpy().reshape(n, -1), *self.neighbours, out)
+            return out
         at = cells.first.view(n, -1)[:, self.neighbours].reshape(-1)
         codes = self.inputs.index_select(0, at).cpu().numpy().reshape(n, 3, -1)
         return predictor.predictions(codes[:, 0], codes[:, 1], codes[:, 2])
@@ -356,6 +366,43 @@ def _residual(acc, offset, mult, lo, hi, h, out, cache, here, store):
             out[i, j] = min(max(_requantised(acc[i, j], offset[j], mult[j], lo[j], hi[j]) + h[i, j], 0.0), 127.0)
     if store:
         _store(out, cache, here)
+
+
+@numba.njit(cache=True, nogil=True)
+def _gained(h, gains, out):
+    """``gained`` of features h (n, C) by per-pixel gains (n, C), into ``out``."""
+    for i in range(h.shape[0]):
+        for j in range(h.shape[1]):
+            out[i, j] = np.floor((h[i, j] * (gains[i, j] + GAIN_UNIT) + GAIN_UNIT // 2) / GAIN_UNIT)
+
+
+@numba.njit(cache=True, nogil=True)
+def _head(acc, offset, mult, lo, hi, skip, bias, param_lo, param_hi, out):
+    """``IntegerPixelCNN._head`` after its GEMM: the accumulators (n, P) requantised, plus the
+    skip term and the bias, clamped to the parameters' ranges, into ``out`` (n, P) int32."""
+    for i in range(acc.shape[0]):
+        for j in range(acc.shape[1]):
+            value = _requantised(acc[i, j], offset[j], mult[j], lo[j], hi[j]) + skip[i, j] + bias[j]
+            out[i, j] = np.int32(min(max(value, param_lo[j]), param_hi[j]))
+
+
+@numba.njit(cache=True, nogil=True)
+def _med(west, north, north_west):
+    """``predictor.med`` of three numbers."""
+    lo, hi = min(west, north), max(west, north)
+    return lo if north_west >= hi else hi if north_west <= lo else west + north - north_west
+
+
+@numba.njit(cache=True, nogil=True)
+def _predictions(inputs, taps, west, north, north_west, out):
+    """``predictor.predictions`` (n, 3) of the pixels whose first-layer taps are rows ``taps``
+    (n, T) of the pixel codes ``inputs``, tap indices ``west``, ``north``, ``north_west`` their
+    neighbours: MED of R, of G − R and of B − G, R's a level."""
+    for i in range(out.shape[0]):
+        w, n, nw = inputs[taps[i, west]], inputs[taps[i, north]], inputs[taps[i, north_west]]
+        out[i, 0] = _med(np.int32(w[0]), np.int32(n[0]), np.int32(nw[0])) + 128
+        for c in range(1, 3):
+            out[i, c] = _med(np.int32(w[c]) - w[c - 1], np.int32(n[c]) - n[c - 1], np.int32(nw[c]) - nw[c - 1])
 
 
 @numba.njit(cache=True, nogil=True)

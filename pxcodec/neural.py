@@ -19,6 +19,7 @@ from .coder import StreamDecoder, StreamEncoder
 from .container import VERSION
 from .network import IntegerPixelCNN, Trunk, Wavefront
 from .schedule import Tile, band_symbol_order, step_count, step_rows, stream_tiles
+from .steps import StepMixture
 
 #: Rows and columns of the tile each stream codes (format parameters, recorded in each file).
 STREAM_ROWS = 128
@@ -330,12 +331,10 @@ def decode_pixels(streams: list[bytes], fingerprint: bytes, height: int, width: 
         done, every = 0, max(1, share_steps // 100)
         for g, count in zip(groups[i], steps[i]):
             wave = net.wavefront(lane_w, len(g))
-            learner = online.Learner(len(streams), len(g), lane_w, channels, stream_rows, r, version) \
-                if version >= online.VERSION else None
+            mix = StepMixture(net.mixture, len(streams), len(g), lane_w, channels, stream_rows, r, version)
             lane_set = Lanes.of(g, y0)
             for t in range(count):
-                _decode_step(net, wave, learner, t, lane_set, stream_rows, channels, decoders, offsets, heads, gains,
-                             out)
+                _decode_step(net, wave, mix, t, lane_set, stream_rows, channels, decoders, offsets, heads, gains, out)
                 done += 1
                 if done % every == 0 or done == share_steps:
                     report(done)
@@ -366,16 +365,16 @@ class Lanes(NamedTuple):
             (t.y1 - t.y0, t.x1 - t.x0, t.y0 - out_y0, t.x0, stream) for t, stream in lanes))))
 
 
-def _decode_step(net: IntegerPixelCNN, wave: Wavefront, learner: online.Learner | None, t: int, lanes: Lanes,
+def _decode_step(net: IntegerPixelCNN, wave: Wavefront, mix: StepMixture, t: int, lanes: Lanes,
                  stream_rows: int, channels: int, decoders: list[StreamDecoder], offsets: np.ndarray,
                  heads: np.ndarray, gains: np.ndarray | None, out: np.ndarray) -> None:
     """Decode the pixels of step ``t`` of every lane (a tile, and the stream of each of its
     bands of ``stream_rows`` rows) into ``out``, with each stream's adaptation ``offsets``
     (streams, 9: ``Offsets.as_row``), ``heads`` (streams, P: ``Offsets.head_row``) and feature
-    ``gains`` (streams, C; None where every stream's are 0), and, from
-    format version 5, the log-scale offsets its ``learner`` has learned so far. Every lane's
-    pixels of the step come in one batch, by lane and then by row, as a few array operations
-    (per-lane Python would cost more than the arithmetic on a step's few pixels)."""
+    ``gains`` (streams, C; None where every stream's are 0), and, from format version 5, the
+    log-scale offsets ``mix`` has learned so far. Every lane's pixels of the step come in one
+    batch, by lane and then by row, as a few array operations (per-lane Python would cost more
+    than the arithmetic on a step's few pixels)."""
     r = net.cfg.reach_right
     a, b = step_rows(t, lanes.heights, lanes.widths, r)
     counts = np.maximum(b - a, 0)  # finished lanes, and tiles narrower than r + 1 columns, have empty steps
@@ -389,32 +388,15 @@ def _decode_step(net: IntegerPixelCNN, wave: Wavefront, learner: online.Learner 
     cuts = np.flatnonzero(np.r_[True, sid[1:] != sid[:-1], True])
     segments = [(int(sid[s]), s, e) for s, e in zip(cuts[:-1].tolist(), cuts[1:].tolist())]
     cells = wave.locate(lane_np, local_y, local_x)
-    # the mixture runs in numpy: small batches
     gain = None if gains is None else torch.from_numpy(gains[sid]).to(net.device)
     params = net.mixture.moved_params(wave.params(cells, gain).cpu().numpy(), heads[sid])
-    predicted = wave.predictions(cells) if net.cfg.blend else None
+    mix.begin(lane_np, local_y, local_x, sid, params, offsets[sid], wave.predictions(cells) if net.cfg.blend else None)
     known = np.zeros((n, 3), dtype=np.int32)
-    seen = np.zeros((n, channels), dtype=np.int32)
-    delta = offsets[sid]
-    coefs = [delta[:, 6 + j:7 + j] for j in range(3)]
-    contexts, before = [], []
-    if learner:
-        learner.begin(lane_np, local_y, local_x, sid)
     for c in range(channels):
-        logit, mean, logscale = net.mixture.channel(params, c, known, delta[:, c:c + 1], delta[:, 3 + c:4 + c], coefs,
-                                                    predicted)
-        moved = logscale
-        if learner:
-            ctx, learned = learner.offsets(c, seen, (logit, mean, logscale))
-            moved = net.mixture.shift(mean, logscale, learned, 0)[1]
-        pmf = net.mixture.pmf(logit, mean, moved)  # float64, what the coder takes: no copy per stream
+        pmf = mix.pmf(c, known)  # float64, what the coder takes: no copy per stream
         known[:, c] = np.concatenate([decoders[stream].decode(pmf[s:e]) for stream, s, e in segments])
-        if learner:
-            seen[:, c] = learner.see(net.mixture, c, known[:, c])
-            contexts.append(ctx)
-            before.append((logit, mean, logscale))
-    if learner:
-        learner.learn(net.mixture, contexts, before, known)
+        mix.see(c, known[:, c])
+    mix.learn(known)
     if channels == 1:
         known[:, 1:] = known[:, :1]
     rgb = known.astype(np.uint8)

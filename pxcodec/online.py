@@ -17,9 +17,12 @@ is too cautious about G and B by more than elsewhere.
 """
 from __future__ import annotations
 
+import math
+
+import numba
 import numpy as np
 
-from .mixture import RANGE, IntegerMixture
+from .mixture import RANGE, IntegerMixture, symbol_mass
 
 #: The first format version whose streams learn (later versions learn too).
 VERSION = 5
@@ -39,6 +42,7 @@ SPLIT_VERSION = 7
 #: Largest |W − NW| + |N − NW| + |N − NE| of the colour-difference plane still counted as flat.
 FLAT_MAX = 1
 _EDGES_AFTER_R = 3 * EDGES
+_LOGSCALE_LO = RANGE["logscale"][0]
 #: Streams learn from the subpixels of every LEARN_EVERY-th step of their wavefront only (the
 #: step counted within the stream): a quarter of the work, for almost all of the gain.
 LEARN_EVERY = 4
@@ -67,13 +71,26 @@ def _log2_table() -> np.ndarray:
 _LOG2 = _log2_table()
 
 
-def code_costs(mass: np.ndarray) -> np.ndarray:
-    """−log2 of integer masses (< 2^53), in 1/2^COST_BITS bits up to a constant, int64: exact
+@numba.njit(cache=True, nogil=True)
+def cost(mass):
+    """−log2 of an integer mass (< 2^53), in 1/2^COST_BITS bits up to a constant, int64: exact
     exponent from ``frexp`` and the mantissa's top bits through an integer table. The PMF's
     total does not depend on the candidate, so it is left out."""
-    m, e = np.frexp(mass.astype(np.float64))
-    bucket = (m * (2 << _MANTISSA_BITS)).astype(np.int64) - (1 << _MANTISSA_BITS)
-    return -((e.astype(np.int64) << COST_BITS) + _LOG2[bucket])
+    m, e = math.frexp(float(mass))
+    return -((e << COST_BITS) + _LOG2[int(m * (2 << _MANTISSA_BITS)) - (1 << _MANTISSA_BITS)])
+
+
+@numba.njit(cache=True, nogil=True)
+def _costs(mass, out):
+    for i in range(mass.size):
+        out[i] = cost(mass[i])
+
+
+def code_costs(mass: np.ndarray) -> np.ndarray:
+    """``cost`` of every integer mass (n,), int64."""
+    out = np.empty(mass.size, dtype=np.int64)
+    _costs(np.ascontiguousarray(mass, dtype=np.int64).reshape(-1), out)
+    return out.reshape(mass.shape)
 
 
 def dominant(logit: np.ndarray, mean: np.ndarray, logscale: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -83,24 +100,40 @@ def dominant(logit: np.ndarray, mean: np.ndarray, logscale: np.ndarray) -> tuple
     return mean[pick], logscale[pick]
 
 
+@numba.njit(cache=True, nogil=True)
+def surprise_of(mean, logscale, x, inv_scale):
+    """|x − mean| / scale (1/16 units, capped at ``MAX_SURPRISE``) of a symbol x under its
+    dominant component's mean and log-scale; ``inv_scale``: ``IntegerMixture.inv_scale``."""
+    return min((abs(x * 16 - mean) * inv_scale[logscale - _LOGSCALE_LO]) >> 16, MAX_SURPRISE)
+
+
+@numba.njit(cache=True, nogil=True)
+def _surprises(mean, logscale, x, inv_scale, out):
+    for i in range(x.size):
+        out[i] = surprise_of(np.int64(mean[i]), logscale[i], np.int64(x[i]), inv_scale)
+
+
 def surprise(mixture: IntegerMixture, mean: np.ndarray, logscale: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """|x − mean| / scale (1/16 units, capped at ``MAX_SURPRISE``) of symbols x (n,) under their
-    dominant components' means and log-scales (n,), int32."""
-    inv = mixture.inv_scale[logscale - RANGE["logscale"][0]]
-    return np.minimum((np.abs(x * 16 - mean.astype(np.int64)) * inv) >> 16, MAX_SURPRISE).astype(np.int32)
+    """``surprise_of`` symbols x (n,) under their dominant components' means and log-scales
+    (n,), int32."""
+    out = np.empty(x.size, dtype=np.int32)
+    _surprises(mean, logscale, x, mixture.inv_scale, out)
+    return out
 
 
-def around(west: np.ndarray, north: np.ndarray, north_west: np.ndarray, north_east: np.ndarray) -> np.ndarray:
+@numba.njit(cache=True, nogil=True)
+def around(west, north, north_west, north_east):
     """The neighbours' part of a context, W + N + (NW + NE) / 2 of their surprise (0 outside
-    the stream)."""
+    the stream): numbers or arrays."""
     return west + north + ((north_west + north_east) >> 1)
 
 
-def busy(west: np.ndarray, north: np.ndarray, north_west: np.ndarray, north_east: np.ndarray) -> np.ndarray:
-    """Whether a colour-difference plane (a channel minus the one before it) varies around each
-    subpixel, from its causal neighbours' values (0 outside the stream): 0 where flat, else 1."""
-    activity = np.abs(west - north_west) + np.abs(north - north_west) + np.abs(north - north_east)
-    return (activity > FLAT_MAX).astype(np.int64)
+@numba.njit(cache=True, nogil=True)
+def busy(west, north, north_west, north_east):
+    """Whether a colour-difference plane (a channel minus the one before it) varies around a
+    subpixel, from its causal neighbours' values (0 outside the stream): False where flat.
+    Numbers or arrays."""
+    return np.abs(west - north_west) + np.abs(north - north_west) + np.abs(north - north_east) > FLAT_MAX
 
 
 def contexts_per_channel(version: int) -> int:
@@ -108,22 +141,50 @@ def contexts_per_channel(version: int) -> int:
     return 2 * CONTEXTS if version >= SPLIT_VERSION else CONTEXTS
 
 
+@numba.njit(cache=True, nogil=True)
+def context_of(near, own, channel, logscale):
+    """Context of a subpixel of ``channel`` from its neighbours' surprise (``around``), the summed
+    surprise ``own`` of its pixel's earlier channels and its dominant component's log-scale."""
+    value, edges = (near + 2 * own, _EDGES_AFTER_R) if channel else (near, EDGES)
+    level, scale = 0, 0
+    for edge in edges:  # searchsorted, side right: the edges at or below the value
+        if value >= edge:
+            level += 1
+    for edge in SCALE_EDGES:
+        if logscale >= edge:
+            scale += 1
+    return level * (SCALE_EDGES.size + 1) + scale
+
+
+@numba.njit(cache=True, nogil=True)
+def _contexts(near, own, channel, logscale, out):
+    for i in range(out.size):
+        out[i] = context_of(near[i], own[i, :channel].sum(), channel, logscale[i])
+
+
 def context(near: np.ndarray, own: np.ndarray, channel: int, logscale: np.ndarray) -> np.ndarray:
-    """Context (n,) of each subpixel of ``channel`` from its neighbours' surprise (``around``),
-    its own pixel's earlier channels' (n, ≥ channel) and its dominant component's log-scale."""
-    if channel:
-        level = np.searchsorted(_EDGES_AFTER_R, near + 2 * own[:, :channel].sum(1), side="right")
-    else:
-        level = np.searchsorted(EDGES, near, side="right")
-    return level * (SCALE_EDGES.size + 1) + np.searchsorted(SCALE_EDGES, logscale, side="right")
+    """``context_of`` each subpixel (n,) of ``channel``: its neighbours' surprise (n,), its
+    pixel's earlier channels' surprise (n, ≥ channel), its dominant log-scale (n,)."""
+    out = np.empty(near.size, dtype=np.int64)
+    _contexts(near, np.ascontiguousarray(own, dtype=np.int64), channel, logscale, out)
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _candidate_costs(logit, mean, logscale, x, candidates, cdf, exp, cols, out):
+    for i in range(x.size):
+        for j in range(candidates.size):
+            out[i, j] = cost(symbol_mass(logit[i], mean[i], logscale[i], candidates[j], x[i], cdf, exp, cols))
 
 
 def candidate_costs(mixture: IntegerMixture, logit: np.ndarray, mean: np.ndarray, logscale: np.ndarray,
                     x: np.ndarray) -> np.ndarray:
     """Integer code length (n, len(CANDIDATES)) of each symbol x (n,) under its mixture, every
-    log-scale moved by each candidate offset (``IntegerMixture.symbol_masses``)."""
-    moved = mixture.shift(mean[:, None, :], logscale[:, None, :], CANDIDATES[None, :, None], 0)
-    return code_costs(mixture.symbol_masses(logit, x)(*moved))
+    log-scale moved by each candidate offset (``mixture.symbol_mass``)."""
+    out = np.empty((x.size, CANDIDATES.size), dtype=np.int64)
+    ints = (np.ascontiguousarray(v, dtype=np.int32) for v in (logit, mean, logscale))
+    _candidate_costs(*ints, x, CANDIDATES, mixture._np_cdf, mixture._np_exp, mixture.cols, out)
+    return out
 
 
 def learned(mixture: IntegerMixture, channels: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
@@ -172,77 +233,3 @@ def learned(mixture: IntegerMixture, channels: list[tuple[np.ndarray, np.ndarray
         before = np.cumsum(sums, 0) - sums
         out[c] = CANDIDATES[before.argmin(2).reshape(-1)[key]]
     return out
-
-
-class Learner:
-    """The decoder's side for the lanes of one wavefront: each stream's summed candidate costs,
-    and the surprise (and, from version 7, the values) of the last three rows of each lane (the
-    rows a step reads), for streams of format ``version``."""
-
-    def __init__(self, streams: int, lanes: int, width: int, channels: int, stream_rows: int, reach_right: int,
-                 version: int):
-        if reach_right < 1:
-            raise ValueError("backward adaptation needs reach_right ≥ 1: NE must be decoded before")
-        self.per_channel = contexts_per_channel(version)
-        self.split = self.per_channel > CONTEXTS
-        self.sums = np.zeros((channels, streams * self.per_channel, CANDIDATES.size), dtype=np.int64)
-        self.padded = width + 2  # a zero column on either side
-        self.rows = np.zeros((lanes * 3 * self.padded, channels), dtype=np.int32)  # rows y % 3 of each lane
-        self.values = np.zeros_like(self.rows)  # the decoded subpixels, in the same places (version 7)
-        self.stream_rows, self.step_rows = stream_rows, reach_right + 1
-        self._here = self._near = self._busy = self._slots = self._learning = np.zeros(0, dtype=np.int64)
-        self._main = (self._here, self._here)
-
-    def begin(self, lanes: np.ndarray, ys: np.ndarray, xs: np.ndarray, streams: np.ndarray) -> None:
-        """Start a step: its pixels (ys, xs), rows counted within their ``lanes``, and their
-        streams. Their neighbours' surprise is read once for every channel."""
-        here = (lanes * 3 + ys % 3) * self.padded + xs + 1
-        north = (lanes * 3 + (ys - 1) % 3) * self.padded + xs + 1
-        up = (ys % self.stream_rows > 0)[:, None]  # a stream sees nothing above its first row
-
-        def neighbours(plane: np.ndarray) -> tuple[np.ndarray, ...]:
-            """W, N, NW, NE of the step's pixels in a cache of the last rows, 0 outside the stream."""
-            return plane[here - 1], *(np.where(up, plane[north + dx], 0) for dx in (0, -1, 1))
-        self._near = around(*neighbours(self.rows))
-        if self.split:
-            self._busy = np.zeros((here.size, self.rows.shape[1]), dtype=np.int64)
-            self._busy[:, 1:] = busy(*(v[:, 1:] - v[:, :-1] for v in neighbours(self.values)))
-        self._here, self._slots = here, streams * self.per_channel
-        self._learning = np.flatnonzero((xs + self.step_rows * (ys % self.stream_rows)) % LEARN_EVERY == 0)
-
-    def offsets(self, c: int, own: np.ndarray, params: tuple[np.ndarray, np.ndarray, np.ndarray]
-                ) -> tuple[np.ndarray, np.ndarray]:
-        """Contexts (n,) and learned offsets (n, 1) of channel ``c`` of the step's pixels, from
-        their parameters before the learned offset; ``own``: the surprise of their channels
-        before ``c``."""
-        self._main = dominant(*params)
-        ctx = context(self._near[:, c], own, c, self._main[1])
-        if self.split:
-            ctx = 2 * ctx + self._busy[:, c]
-        return ctx, CANDIDATES[self.sums[c, self._slots + ctx].argmin(1)][:, None]
-
-    def see(self, mixture: IntegerMixture, c: int, x: np.ndarray) -> np.ndarray:
-        """Record the surprise of the step's decoded symbols x (n,) of channel ``c`` (the
-        parameters of the last ``offsets``), and the symbols, for later contexts; returns the
-        surprise."""
-        seen = surprise(mixture, *self._main, x)
-        self.rows[self._here, c] = seen
-        if self.split:
-            self.values[self._here, c] = x
-        return seen
-
-    def learn(self, mixture: IntegerMixture, ctx: list[np.ndarray],
-              params: list[tuple[np.ndarray, np.ndarray, np.ndarray]], x: np.ndarray) -> None:
-        """End a step: add the candidate costs of its subpixels whose step within their stream is
-        a learning one to their streams' sums, every channel in one batch, from each channel's
-        contexts (n,) and parameters before the learned offset, and the symbols x (n, ≥ channels)."""
-        learn = self._learning
-        if not learn.size:
-            return
-        key = np.concatenate([c * self.sums.shape[1] + self._slots[learn] + ctx[c][learn] for c in range(len(params))])
-        batch = (np.concatenate([p[i][learn] for p in params]) for i in range(3))
-        cost = candidate_costs(mixture, *batch, np.concatenate([x[learn, c] for c in range(len(params))]))
-        slots, at = np.unique(key, return_inverse=True)
-        flat = (at.reshape(-1, 1) * CANDIDATES.size + np.arange(CANDIDATES.size)).reshape(-1)
-        sums = np.bincount(flat, cost.reshape(-1), slots.size * CANDIDATES.size)  # exact: integers < 2^53
-        self.sums.reshape(-1, CANDIDATES.size)[slots] += sums.reshape(-1, CANDIDATES.size).astype(np.int64)

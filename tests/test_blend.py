@@ -51,9 +51,11 @@ def test_predictions_are_the_median_edge_detector(kodak_crop):
                           predictor.predictions(*(torch.from_numpy(v) for v in (west, north, nw))).numpy())
 
 
-def test_encoder_and_decoder_see_the_same_predictions(blend_model, kodak_crop):
+@pytest.mark.parametrize("compiled", [True, False])
+def test_encoder_and_decoder_see_the_same_predictions(blend_model, kodak_crop, compiled):
     """The encoder's whole-band predictions and parameters equal the decoder's per-step ones,
-    for two lanes of different heights sharing the wavefront's steps."""
+    for two lanes of different heights sharing the wavefront's steps, whichever way a step
+    runs (the CPU's compiled loops, or torch's operations)."""
     net = weights.load(blend_model)
     pixels = torch.from_numpy(kodak_crop[:33, :24].copy())
     w = pixels.shape[1]
@@ -61,6 +63,8 @@ def test_encoder_and_decoder_see_the_same_predictions(blend_model, kodak_crop):
     params = [net.band_params(pixels[a:b], 0).view(b - a, w, -1) for a, b in lanes]
     guess = [net.band_predictions(pixels[a:b], 0).view(b - a, w, 3) for a, b in lanes]
     wave = net.wavefront(w, len(lanes))
+    assert wave.compiled
+    wave.compiled = compiled
     k = net.cfg.reach_right + 1
     compared = 0
     for t in range((w - 1) + k * 19 + 1):

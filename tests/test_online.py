@@ -10,6 +10,7 @@ import torch
 
 from pxcodec import adapt, neural, online, weights
 from pxcodec.data import halve_chroma
+from pxcodec.steps import StepMixture
 
 from .conftest import decode, encode, load
 
@@ -26,32 +27,52 @@ def _channels(net, pixels: np.ndarray) -> tuple[list, np.ndarray]:
 @pytest.mark.parametrize("version", [6, 7])
 def test_encoder_predicts_the_offsets_the_decoder_learns(model, kodak_crop, version):
     """``online.learned`` (the encoder's vectorised cumulative sums) gives every subpixel the
-    offset a ``Learner`` fed step by step in wavefront order has learned by then, and some are
-    not zero: with the contexts of version 6, and with version 7's split by the colour
-    difference."""
+    offset the decoder's ``StepMixture``, fed step by step in wavefront order, has learned by
+    then: each PMF it builds equals the encoder's (``IntegerMixture.channel`` with the same
+    forward offsets, then ``pmf`` with the learned one), and some offsets are not zero. With the
+    contexts of version 6, and with version 7's split by the colour difference."""
     net = weights.load(model)
     h, w = kodak_crop.shape[:2]
-    channels, x = _channels(net, kodak_crop)
-    r = net.cfg.reach_right
-    ys, xs = np.divmod(np.arange(h * w), w)
+    n, r = h * w, net.cfg.reach_right
+    trunk, guess = neural._band_trunk(net, torch.from_numpy(kodak_crop), 0, h, 64, True)
+    params = net.head_params(trunk).numpy()
+    guess = None if guess is None else guess.numpy()
+    x = kodak_crop.reshape(-1, 3).astype(np.int32)
+    rng = np.random.default_rng(version)  # forward offsets, one row per pixel: every term of channel()
+    delta = np.concatenate([rng.integers(-6, 7, (n, 6)), rng.integers(-20, 21, (n, 3))], 1).astype(np.int32)
+    channels = [net.mixture.channel(params, c, x, delta[:, c:c + 1], delta[:, 3 + c:4 + c],
+                                    [delta[:, 6 + j:7 + j] for j in range(3)], guess) for c in range(3)]
+    ys, xs = np.divmod(np.arange(n), w)
     steps = xs + (r + 1) * ys
     expected = online.learned(net.mixture, channels, x, h, w, steps, version, chunk=100)  # chunks change nothing
-    learner = online.Learner(1, 1, w, 3, h, r, version)
-    got = np.empty_like(expected)
+    mix = StepMixture(net.mixture, 1, 1, w, 3, h, r, version)
     for t in np.unique(steps):
         idx = np.flatnonzero(steps == t)
         zero = np.zeros(idx.size, dtype=np.int64)
-        seen = np.zeros((idx.size, 3), dtype=np.int32)
-        contexts = []
-        learner.begin(zero, ys[idx], xs[idx], zero)
-        for c in range(3):
-            ctx, offset = learner.offsets(c, seen, tuple(p[idx] for p in channels[c]))
-            got[c, idx] = offset[:, 0]
-            seen[:, c] = learner.see(net.mixture, c, x[idx, c])
-            contexts.append(ctx)
-        learner.learn(net.mixture, contexts, [tuple(p[idx] for p in ch) for ch in channels], x[idx])
-    assert np.array_equal(got, expected)
+        mix.begin(zero, ys[idx], xs[idx], zero, params[idx], delta[idx], None if guess is None else guess[idx])
+        known = np.zeros((idx.size, 3), dtype=np.int32)
+        for c, (logit, mean, logscale) in enumerate(channels):
+            moved = net.mixture.shift(mean[idx], logscale[idx], expected[c, idx, None], 0)[1]
+            assert np.array_equal(mix.pmf(c, known), net.mixture.pmf(logit[idx], mean[idx], moved))
+            known[:, c] = x[idx, c]
+            mix.see(c, known[:, c])
+        mix.learn(known)
     assert np.count_nonzero(expected) > expected.size // 4
+
+
+def test_candidate_costs_are_the_costs_of_the_moved_pmfs(model, kodak_crop):
+    """Each candidate's integer cost of a symbol is ``code_costs`` of the mass that the tensor
+    path's PMF, every log-scale moved by the candidate, gives the symbol."""
+    net = weights.load(model)
+    trunk, guess = neural._band_trunk(net, torch.from_numpy(kodak_crop), 0, kodak_crop.shape[0], 64, True)
+    x = kodak_crop.reshape(-1, 3).astype(np.int32)
+    logit, mean, logscale = net.mixture.channel(net.head_params(trunk).numpy(), 1, x,
+                                                predicted=None if guess is None else guess.numpy())
+    got = online.candidate_costs(net.mixture, logit, mean, logscale, x[:, 1])
+    for j, offset in enumerate(online.CANDIDATES):
+        moved = net.mixture.shift(mean, logscale, int(offset), 0)[1]
+        pmf = net.mixture.pmf(*(torch.from_numpy(np.ascontiguousarray(v)) for v in (logit, mean, moved))).numpy()
+        assert np.array_equal(got[:, j], online.code_costs(pmf[np.arange(x.shape[0]), x[:, 1]].astype(np.int64)))
 
 
 def test_learning_shortens_a_photo_whose_noise_differs_by_region(model, kodak_crop, monkeypatch):
@@ -87,9 +108,11 @@ def test_code_costs_are_minus_log2_in_fixed_point():
     assert online._LOG2[0] == math.floor((1 << online.COST_BITS) * math.log2(1 + 0.5 / 1024))
 
 
-def test_learner_needs_a_decoded_north_east_neighbour():
+def test_learning_needs_a_decoded_north_east_neighbour(model):
+    mixture = weights.load(model).mixture
     with pytest.raises(ValueError, match="reach_right"):
-        online.Learner(1, 1, 8, 3, 8, reach_right=0, version=online.VERSION)
+        StepMixture(mixture, 1, 1, 8, 3, 8, reach_right=0, version=online.VERSION)
+    StepMixture(mixture, 1, 1, 8, 3, 8, reach_right=0, version=online.VERSION - 1)  # older streams do not learn
 
 
 def test_splitting_by_a_flat_colour_difference_shortens_smooth_colour():

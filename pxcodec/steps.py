@@ -1,0 +1,192 @@
+"""The decoder's mixture work for the pixels of one wavefront step, as compiled loops (numba).
+
+Per channel, one pass over the step's pixels conditions the channel's parameters on the
+channels already decoded (``IntegerMixture.channel``'s integers), moves them by their streams'
+offsets (``adapt``), picks the log-scale offset learned so far in each pixel's context (from
+format version 5, ``online``) and builds its 256-way PMF (``IntegerMixture.pmf``'s integers).
+After the coder, one pass records the symbols' surprise and, at the step's end, one adds what
+the step teaches to the learned sums. A step has a few hundred pixels, on which numpy's dozens
+of calls per channel cost more in overhead than in arithmetic; here a channel is one call.
+"""
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from . import online
+from .mixture import GRID, RANGE, IntegerMixture, pixel_pmf, symbol_mass
+from .online import around, busy, context_of, cost, surprise_of
+
+_MEAN_LO, _MEAN_HI = RANGE["mean"]
+_LS_LO, _LS_HI = RANGE["logscale"]
+_COEF_LO, _COEF_HI = RANGE["coef"]
+_G, _C, _B = GRID["mean"], GRID["coef"], GRID["blend"]
+
+
+class StepMixture:
+    """A wavefront's lanes' mixture state: the parameters of the step being decoded and, for
+    streams of format ``version`` that learn (``online.VERSION`` on), each stream's summed
+    candidate costs and the surprise (and, from version 7, the values) of the last three rows of
+    each lane (the rows a step reads)."""
+
+    def __init__(self, mixture: IntegerMixture, streams: int, lanes: int, width: int, channels: int,
+                 stream_rows: int, reach_right: int, version: int):
+        self.learns = version >= online.VERSION
+        if self.learns and reach_right < 1:
+            raise ValueError("backward adaptation needs reach_right ≥ 1: NE must be decoded before")
+        self.mixture, self.channels = mixture, channels
+        self.per_channel = online.contexts_per_channel(version)
+        self.split = self.per_channel > online.CONTEXTS
+        self.candidates = online.CANDIDATES
+        self.sums = np.zeros((channels, streams * self.per_channel, self.candidates.size), dtype=np.int64)
+        self.padded = width + 2  # a zero column on either side
+        self.rows = np.zeros((lanes * 3 * self.padded, channels), dtype=np.int32)  # rows y % 3 of each lane
+        self.values = np.zeros_like(self.rows)  # the decoded subpixels, in the same places (version 7)
+        self.stream_rows, self.step_rows = stream_rows, reach_right + 1
+
+    def begin(self, lanes: np.ndarray, ys: np.ndarray, xs: np.ndarray, streams: np.ndarray, params: np.ndarray,
+              offsets: np.ndarray, predicted: np.ndarray | None) -> None:
+        """Start a step: its pixels (ys, xs), rows counted within their ``lanes``, their
+        ``streams``, head parameters (n, P) int32 (the stream's head offsets applied), the
+        streams' offsets (n, 9: ``adapt.Offsets.as_row``) and, for a model that blends,
+        ``predictor.predictions`` (n, 3). Their neighbours' surprise is read once for every channel."""
+        n, k = params.shape[0], self.mixture.k
+        self.params, self.offsets = params, offsets
+        self.blend = predicted is not None
+        self.predicted = predicted if self.blend else np.zeros((1, 3), dtype=np.int32)
+        self.seen = np.zeros((n, self.channels), dtype=np.int32)
+        self.logit, self.mean, self.logscale = (np.empty((self.channels, n, k), dtype=np.int32) for _ in range(3))
+        self.main = np.empty((self.channels, n, 2), dtype=np.int64)
+        self.ctx = np.empty((self.channels, n), dtype=np.int64)
+        self.here = np.empty(n, dtype=np.int64)
+        self.near = np.empty((n, self.channels), dtype=np.int64)
+        self.busy = np.zeros((n, self.channels), dtype=np.int64)
+        self.learning = np.empty(n, dtype=np.bool_)
+        self.slots = streams * self.per_channel
+        if self.learns:
+            _begin(lanes, ys, xs, self.rows, self.values, self.padded, self.stream_rows, self.step_rows, self.split,
+                   self.here, self.near, self.busy, self.learning)
+
+    def pmf(self, c: int, known: np.ndarray) -> np.ndarray:
+        """The (n, 256) integer PMFs (float64, what the coder takes) of channel ``c`` of the
+        step's pixels, whose channels before ``c`` are decoded into ``known`` (n, 3) int32."""
+        m = self.mixture
+        out = np.empty((self.params.shape[0], 256), dtype=np.float64)
+        _channel(c, self.params, m.k, self.blend, known, self.offsets, self.predicted, self.learns, self.split,
+                 self.near, self.busy, self.slots, self.sums, self.seen, self.candidates, m._np_cdf, m._np_exp,
+                 m.cols, self.logit, self.mean, self.logscale, self.main, self.ctx, out)
+        return out
+
+    def see(self, c: int, x: np.ndarray) -> None:
+        """Record the step's decoded symbols x (n,) int32 of channel ``c`` (the PMFs of the last
+        ``pmf``): their surprise and, from version 7, the symbols, for later contexts."""
+        if self.learns:
+            _see(c, x, self.main, self.here, self.rows, self.values, self.seen, self.mixture.inv_scale, self.split)
+
+    def learn(self, known: np.ndarray) -> None:
+        """End a step: add the candidate costs of its decoded subpixels ``known`` (n, ≥ channels)
+        whose step within their stream is a learning one to their streams' sums."""
+        if self.learns:
+            m = self.mixture
+            _learn(self.learning, known, self.logit, self.mean, self.logscale, self.ctx, self.slots, self.sums,
+                   self.candidates, m._np_cdf, m._np_exp, m.cols)
+
+
+@numba.njit(cache=True, nogil=True)
+def _clip(value, lo, hi):
+    return min(max(value, lo), hi)
+
+
+@numba.njit(cache=True, nogil=True)
+def _north(cache, up, c, inside):
+    """N, NW and NE of channel ``c`` in a cache of the last rows (``up``: N's place), 0 above a
+    stream's first row (not ``inside``)."""
+    if not inside:
+        return np.int64(0), np.int64(0), np.int64(0)
+    return np.int64(cache[up, c]), np.int64(cache[up - 1, c]), np.int64(cache[up + 1, c])
+
+
+@numba.njit(cache=True, nogil=True)
+def _begin(lanes, ys, xs, rows, values, padded, stream_rows, step_rows, split, here, near, flat, learning):
+    """Each pixel's cache place ``here``, its neighbours' summed surprise ``near`` (n, channels)
+    (``online.around``), G's and B's colour-difference activity ``flat`` (``online.busy``) and
+    whether it learns (every LEARN_EVERY-th step of its stream)."""
+    for i in range(here.size):
+        y = ys[i]
+        at = (lanes[i] * 3 + y % 3) * padded + xs[i] + 1
+        up = (lanes[i] * 3 + (y + 2) % 3) * padded + xs[i] + 1
+        inside = y % stream_rows > 0  # a stream sees nothing above its first row
+        here[i] = at
+        for c in range(rows.shape[1]):
+            near[i, c] = around(rows[at - 1, c], *_north(rows, up, c, inside))
+            if split and c:
+                west = values[at - 1, c] - values[at - 1, c - 1]
+                n, nw, ne = _north(values, up, c, inside)
+                pn, pnw, pne = _north(values, up, c - 1, inside)
+                flat[i, c] = busy(west, n - pn, nw - pnw, ne - pne)
+        learning[i] = (xs[i] + step_rows * (y % stream_rows)) % online.LEARN_EVERY == 0
+
+
+@numba.njit(cache=True, nogil=True)
+def _channel(c, params, k, blend, known, offsets, predicted, learns, split, near, flat, slots, sums, seen,
+             candidates, cdf, exp, cols, logit, mean, logscale, main, ctx, out):
+    """Channel ``c``'s parameters (n, K) of every pixel into ``logit``, ``mean``, ``logscale``
+    [c] (``IntegerMixture.channel``, the streams' offsets applied), its dominant component's
+    mean and log-scale into ``main[c]``, its context into ``ctx[c]`` and its PMF, the learned
+    offset applied, into ``out``."""
+    edges = np.empty(257, dtype=np.int32)
+    for i in range(params.shape[0]):
+        p, d = params[i], offsets[i]
+        for j in range(k):
+            m = p[(3 + c) * k + j]
+            if c >= 1:  # G's and B's means follow R's (and G's) surprise, by the coefficients
+                dr = known[i, 0] * _G - p[3 * k + j]
+                mg = _clip(p[4 * k + j] + dr * _clip(p[9 * k + j] + d[6], _COEF_LO, _COEF_HI) // _C,
+                           _MEAN_LO, _MEAN_HI)
+                if c == 1:
+                    m = mg
+                else:
+                    k1 = _clip(p[10 * k + j] + d[7], _COEF_LO, _COEF_HI)
+                    k2 = _clip(p[11 * k + j] + d[8], _COEF_LO, _COEF_HI)
+                    m = _clip(m + (dr * k1 + (known[i, 1] * _G - mg) * k2) // _C, _MEAN_LO, _MEAN_HI)
+            if blend:  # towards the classical prediction (predictor.target)
+                target = predicted[i, 0] if c == 0 else known[i, c - 1] + predicted[i, c]
+                m = _clip(m + p[(12 + c) * k + j] * (target * _G - m) // _B, _MEAN_LO, _MEAN_HI)
+            logit[c, i, j] = p[c * k + j]
+            mean[c, i, j] = _clip(m + d[3 + c], _MEAN_LO, _MEAN_HI)
+            logscale[c, i, j] = _clip(p[(6 + c) * k + j] + d[c], _LS_LO, _LS_HI)
+        shift = 0
+        if learns:
+            top = logit[c, i].argmax()  # the dominant component (the first on ties)
+            main[c, i, 0], main[c, i, 1] = mean[c, i, top], logscale[c, i, top]
+            cx = context_of(near[i, c], seen[i, :c].sum(), c, logscale[c, i, top])
+            if split:
+                cx = 2 * cx + flat[i, c]
+            ctx[c, i] = cx
+            shift = candidates[sums[c, slots[i] + cx].argmin()]  # the cheapest so far (the first on ties)
+        pixel_pmf(logit[c, i], mean[c, i], logscale[c, i], shift, cdf, exp, cols, edges, out[i])
+
+
+@numba.njit(cache=True, nogil=True)
+def _see(c, x, main, here, rows, values, seen, inv_scale, split):
+    """The surprise (``online.surprise_of``) of channel ``c``'s symbols x into ``seen`` and the
+    surprise cache, and (``split``) the symbols into the value cache."""
+    for i in range(x.size):
+        s = surprise_of(main[c, i, 0], main[c, i, 1], np.int64(x[i]), inv_scale)
+        seen[i, c] = s
+        rows[here[i], c] = s
+        if split:
+            values[here[i], c] = x[i]
+
+
+@numba.njit(cache=True, nogil=True)
+def _learn(learning, known, logit, mean, logscale, ctx, slots, sums, candidates, cdf, exp, cols):
+    """Every candidate's cost (``online.cost``) of each learning pixel's symbols, added to its
+    stream's sums in its context, channel by channel."""
+    for i in range(learning.size):
+        if learning[i]:
+            for c in range(sums.shape[0]):
+                row = sums[c, slots[i] + ctx[c, i]]
+                for j in range(candidates.size):
+                    row[j] += cost(symbol_mass(logit[c, i], mean[c, i], logscale[c, i], candidates[j], known[i, c],
+                                               cdf, exp, cols))
