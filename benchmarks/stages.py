@@ -7,7 +7,8 @@ thread (tiles one after another, no worker processes) and charges each stage the
 time of the function that does it: the network (``band_trunk`` when encoding, the head after the
 adaptation's fit counted in the glue; the wavefront's ``params`` when decoding), the adaptation
 search (``adapt.choose``), the 256-way PMFs
-(``IntegerMixture.pmf``) and the range coder (``StreamEncoder.encode`` / ``StreamDecoder.decode``);
+(``IntegerMixture.pmf``; when decoding ``StepMixture.pmf``, which also conditions each channel
+and picks its learned offset) and the range coder (``StreamEncoder.encode`` / ``StreamDecoder.decode``);
 the rest is the glue between them (ordering, gathers, table assembly). Seconds per image are
 medians over images of the median of ``--repeat`` runs. Also prints the network stage's floor:
 the model's MACs at this core's float32 GEMM rate, measured in the same run. Writes
@@ -32,7 +33,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pxcodec import adapt, coder, mixture, network, neural, weights  # noqa: E402
+from pxcodec import adapt, coder, mixture, network, neural, steps, weights  # noqa: E402
 from pxcodec.config import BLOCK_TAPS  # noqa: E402
 from pxcodec.data import SHARED_DATA, load_rgb  # noqa: E402
 
@@ -40,7 +41,7 @@ from pxcodec.data import SHARED_DATA, load_rgb  # noqa: E402
 STAGES = {
     "encode": {"network": network.IntegerPixelCNN.band_trunk, "adaptation": adapt.choose,
                "PMFs": mixture.IntegerMixture.pmf, "coder": coder.StreamEncoder.encode},
-    "decode": {"network": network.Wavefront.params, "PMFs": mixture.IntegerMixture.pmf,
+    "decode": {"network": network.Wavefront.params, "PMFs": steps.StepMixture.pmf,
                "coder": coder.StreamDecoder.decode},
 }
 
