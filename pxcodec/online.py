@@ -80,19 +80,6 @@ def cost(mass):
     return -((e << COST_BITS) + _LOG2[int(m * (2 << _MANTISSA_BITS)) - (1 << _MANTISSA_BITS)])
 
 
-@numba.njit(cache=True, nogil=True)
-def _costs(mass, out):
-    for i in range(mass.size):
-        out[i] = cost(mass[i])
-
-
-def code_costs(mass: np.ndarray) -> np.ndarray:
-    """``cost`` of every integer mass (n,), int64."""
-    out = np.empty(mass.size, dtype=np.int64)
-    _costs(np.ascontiguousarray(mass, dtype=np.int64).reshape(-1), out)
-    return out.reshape(mass.shape)
-
-
 def dominant(logit: np.ndarray, mean: np.ndarray, logscale: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean and log-scale (n,) of each symbol's dominant component: the largest logit, the first
     on ties."""

@@ -61,7 +61,7 @@ def test_encoder_predicts_the_offsets_the_decoder_learns(model, kodak_crop, vers
 
 
 def test_candidate_costs_are_the_costs_of_the_moved_pmfs(model, kodak_crop):
-    """Each candidate's integer cost of a symbol is ``code_costs`` of the mass that the tensor
+    """Each candidate's integer cost of a symbol is ``online.cost`` of the mass that the tensor
     path's PMF, every log-scale moved by the candidate, gives the symbol."""
     net = weights.load(model)
     trunk, guess = neural._band_trunk(net, torch.from_numpy(kodak_crop), 0, kodak_crop.shape[0], 64, True)
@@ -72,7 +72,7 @@ def test_candidate_costs_are_the_costs_of_the_moved_pmfs(model, kodak_crop):
     for j, offset in enumerate(online.CANDIDATES):
         moved = net.mixture.shift(mean, logscale, int(offset), 0)[1]
         pmf = net.mixture.pmf(*(torch.from_numpy(np.ascontiguousarray(v)) for v in (logit, mean, moved))).numpy()
-        assert np.array_equal(got[:, j], online.code_costs(pmf[np.arange(x.shape[0]), x[:, 1]].astype(np.int64)))
+        assert np.array_equal(got[:, j], [online.cost(int(m)) for m in pmf[np.arange(x.shape[0]), x[:, 1]]])
 
 
 def test_learning_shortens_a_photo_whose_noise_differs_by_region(model, kodak_crop, monkeypatch):
@@ -96,11 +96,11 @@ def test_learning_shortens_a_photo_whose_noise_differs_by_region(model, kodak_cr
     assert np.array_equal(decode(encode(image, model).data), image)
 
 
-def test_code_costs_are_minus_log2_in_fixed_point():
-    """Integer costs follow −log2(mass) to within 1/1000 bit (up to the constant the argmin
+def test_costs_are_minus_log2_in_fixed_point():
+    """Integer costs (``online.cost``) follow −log2(mass) to within 1/1000 bit (up to the constant the argmin
     ignores), and grow as the mass shrinks."""
     mass = np.array([1, 2, 3, 1000, 12345, 65536, 2**31 - 1, 2**40 + 7], dtype=np.int64)
-    costs = online.code_costs(mass)
+    costs = np.array([online.cost(m) for m in mass])
     exact = -np.log2(mass.astype(np.float64)) * (1 << online.COST_BITS)
     offset = costs - exact
     assert np.all(np.abs(offset - offset[0]) < (1 << online.COST_BITS) / 1000)
