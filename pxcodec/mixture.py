@@ -178,7 +178,6 @@ class IntegerMixture:
             raise CertificateError("mixture tables too large: weighted masses could overflow int32")
         self.windows = self.mass.view(-1, self.mass.shape[-1]).unfold(1, 256, 1)  # (L·16, 321, 256)
         # Host copies for numpy: numpy arrays in, numpy PMFs out (what the CPU coder uses).
-        self._np_mass = self.mass.view(-1).cpu().numpy()
         self._np_cdf = self.cdf.view(-1).cpu().numpy()
         self._np_exp = self.exp.cpu().numpy().astype(np.int32)
         #: Columns of a CDF table row (the flat table's stride).
@@ -279,27 +278,16 @@ class IntegerMixture:
         return ((w << CDF_BITS) + 256 * (w >> 2)).astype(np.float64)
 
     def symbol_masses(self, logit: np.ndarray, x: np.ndarray) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
-        """pmf[x] (n, ...) int64, the integer mass ``pmf`` gives each symbol x (n,), as a function
-        of one channel's means and log-scales (n, ..., K) (extra axes: candidate parameters of
-        the same symbol), its logits fixed: pmf[x] = Σ_k w_k·(component k's mass at x) + Σw >> 2,
-        one lookup per component, the tails folded in at 0 and 255 as ``pmf`` folds them."""
-        w = self._weights_numpy(logit).astype(np.int64)
-        floor = w.sum(1) >> 2
-        edges = np.flatnonzero((x == 0) | (x == 255))  # symbols whose mass takes in a tail
-        low = (x[edges] == 0)
-        cols = self.mass.shape[-1]
+        """pmf[x] (n,) int64, the integer mass ``pmf`` gives each symbol x (n,), as a function
+        of one channel's means and log-scales (n, K), its logits fixed: one pair of CDF lookups
+        per component, compiled (``symbol_mass``)."""
+        logit = np.ascontiguousarray(logit, dtype=np.int32)
 
         def mass(mean: np.ndarray, logscale: np.ndarray) -> np.ndarray:
-            lead = (slice(None),) + (None,) * (mean.ndim - 1)  # (n, 1, …, 1): one per symbol
-            row, start = self._position(mean, logscale)
-            at = row * cols + start + x[lead]           # x's mass in the table of one component
-            part = self._np_mass[at]
-            if edges.size:  # the tail below symbol 0 or above 255, from the CDF table (one more column a row)
-                edge = at[edges] + row[edges]
-                tail_low = self._np_cdf[edge]
-                tail_high = (1 << CDF_BITS) - self._np_cdf[edge + 1]
-                part[edges] += np.where(low.reshape((-1,) + (1,) * (at.ndim - 1)), tail_low, tail_high)
-            return (part * w[lead[:1] + lead[2:]]).sum(-1) + floor[lead[:-1]]
+            out = np.empty(x.shape[0], dtype=np.int64)
+            _symbol_masses(logit, *(np.ascontiguousarray(v, dtype=np.int32) for v in (mean, logscale)), x,
+                           self._np_cdf, self._np_exp, self.cols, out)
+            return out
         return mass
 
     def _position(self, mean: Array, logscale: Array) -> tuple[Array, Array]:
@@ -396,6 +384,13 @@ def symbol_mass(logit, mean, logscale, shift, x, cdf, exp, cols):
         above = cdf[at + x + 1] if x < 255 else 1 << CDF_BITS
         mass += w * (above - below)
     return mass + (total >> 2)
+
+
+@numba.njit(cache=True, nogil=True)
+def _symbol_masses(logit, mean, logscale, x, cdf, exp, cols, out):
+    """``symbol_mass`` of each pixel's symbol x (n,) under its (n, K) parameters, into ``out``."""
+    for i in range(x.size):
+        out[i] = symbol_mass(logit[i], mean[i], logscale[i], 0, x[i], cdf, exp, cols)
 
 
 @numba.njit(cache=True, nogil=True)

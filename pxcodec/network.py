@@ -8,8 +8,9 @@ Two ways to run it, giving identical integers (DESIGN C1, C2):
 * ``Wavefront`` — the decoder's way: only the pixels of one wavefront step, reading the
   activations of earlier steps from small per-layer caches of ``cache_rows`` rows (row ``y``
   lives in slot ``y mod cache_rows``), so decoder memory does not grow with the image height.
-  On the CPU each layer's gather, requantisation and residual around its GEMM is one compiled
-  loop (numba) instead of several torch calls on a step's few hundred pixels.
+  On the CPU each layer's gather, requantisation and residual around its GEMM, the head's
+  requantisation and clamp, and the blend's predictions are compiled loops (numba) instead of
+  several torch calls on a step's few hundred pixels.
 """
 from __future__ import annotations
 
@@ -218,8 +219,9 @@ class Wavefront:
         names = ["first+skip", "head"] + [f"{kind}{b}" for b in range(cfg.blocks) for kind in ("conv", "mix")]
         #: On the CPU, with float32 GEMMs whose requantisation is exact in float64 (the shipped
         #: models'), a step runs as compiled loops around torch's GEMMs (``_compiled_params``):
-        #: each layer's gather, requantisation, residual and cache write in one pass over its
-        #: pixels rather than several torch calls. Any other kernel or device runs the torch ops.
+        #: each layer's gather, requantisation, residual and cache write (and the head's gains,
+        #: skip and clamp) in one pass over its pixels rather than several torch calls, and the
+        #: predictions likewise. Any other kernel or device runs the torch ops.
         self.compiled = self.net.device.type == "cpu" and all(
             net.gemms[name].kernel == "float32" and net.gemms[name].float64 is not None for name in names)
         if self.compiled:
@@ -289,8 +291,9 @@ class Wavefront:
 
     def predictions(self, cells: Cells) -> np.ndarray:
         """``predictor.predictions`` (n, 3) int32 of a step's pixels, from the decoded pixels
-        their first layer reads; in numpy, as the decoder's mixture runs (a fraction of torch's
-        per-call overhead on a step's few pixels)."""
+        their first layer reads: a compiled loop where the step is compiled, else in numpy, as
+        the decoder's mixture runs (a fraction of torch's per-call overhead on a step's few
+        pixels)."""
         n = cells.here.shape[0]
         if self.compiled:
             out = np.empty((n, 3), dtype=np.int32)
