@@ -281,12 +281,13 @@ class IntegerMixture:
         """pmf[x] (n,) int64, the integer mass ``pmf`` gives each symbol x (n,), as a function
         of one channel's means and log-scales (n, K), its logits fixed: one pair of CDF lookups
         per component, compiled (``symbol_mass``)."""
-        logit = np.ascontiguousarray(logit, dtype=np.int32)
+        w, total = np.empty(logit.shape, dtype=np.int64), np.empty(logit.shape[0], dtype=np.int64)
+        _weights(np.ascontiguousarray(logit, dtype=np.int32), self._np_exp, w, total)
 
         def mass(mean: np.ndarray, logscale: np.ndarray) -> np.ndarray:
             out = np.empty(x.shape[0], dtype=np.int64)
-            _symbol_masses(logit, *(np.ascontiguousarray(v, dtype=np.int32) for v in (mean, logscale)), x,
-                           self._np_cdf, self._np_exp, self.cols, out)
+            _symbol_masses(w, total, *(np.ascontiguousarray(v, dtype=np.int32) for v in (mean, logscale)), x,
+                           self._np_cdf, self.cols, out)
             return out
         return mass
 
@@ -371,26 +372,43 @@ def pixel_pmf(logit, mean, logscale, shift, cdf, exp, cols, edges, out):
 
 
 @numba.njit(cache=True, nogil=True)
-def symbol_mass(logit, mean, logscale, shift, x, cdf, exp, cols):
-    """``pixel_pmf``'s mass at symbol x alone (int64): Σ_k w_k · (F_k(x + 1) − F_k(x)) + Σw >> 2,
-    one pair of CDF lookups per component."""
+def mixture_weights(logit, exp, out):
+    """One pixel's mixture weights (K,) from its logits into ``out``: the exp table at each
+    logit's gap below the largest (as ``pixel_pmf`` weighs them); returns their sum."""
     top = logit.max()
-    total, mass = 0, 0
+    total = 0
     for j in range(logit.size):
-        w = exp[min(top - logit[j], LOGIT_GAP)]  # the weight of the logit's gap below the top
-        total += w
+        out[j] = exp[min(top - logit[j], LOGIT_GAP)]
+        total += out[j]
+    return total
+
+
+@numba.njit(cache=True, nogil=True)
+def symbol_mass(w, total, mean, logscale, shift, x, cdf, cols):
+    """``pixel_pmf``'s mass at symbol x alone (int64), from the pixel's ``mixture_weights`` w
+    (K,) and their sum: Σ_k w_k · (F_k(x + 1) − F_k(x)) + Σw >> 2, every log-scale moved by
+    ``shift`` within its range first; one pair of CDF lookups per component."""
+    mass = 0
+    for j in range(w.size):
         at = window(mean[j], min(max(logscale[j] + shift, _LOGSCALE_LO), _LOGSCALE_HI), cols)
         below = cdf[at + x] if x > 0 else 0
         above = cdf[at + x + 1] if x < 255 else 1 << CDF_BITS
-        mass += w * (above - below)
+        mass += w[j] * (above - below)
     return mass + (total >> 2)
 
 
 @numba.njit(cache=True, nogil=True)
-def _symbol_masses(logit, mean, logscale, x, cdf, exp, cols, out):
+def _weights(logit, exp, w, total):
+    """``mixture_weights`` of every pixel's logits (n, K) into ``w`` and their sums into ``total``."""
+    for i in range(logit.shape[0]):
+        total[i] = mixture_weights(logit[i], exp, w[i])
+
+
+@numba.njit(cache=True, nogil=True)
+def _symbol_masses(w, total, mean, logscale, x, cdf, cols, out):
     """``symbol_mass`` of each pixel's symbol x (n,) under its (n, K) parameters, into ``out``."""
     for i in range(x.size):
-        out[i] = symbol_mass(logit[i], mean[i], logscale[i], 0, x[i], cdf, exp, cols)
+        out[i] = symbol_mass(w[i], total[i], mean[i], logscale[i], 0, x[i], cdf, cols)
 
 
 @numba.njit(cache=True, nogil=True)

@@ -22,7 +22,7 @@ import math
 import numba
 import numpy as np
 
-from .mixture import RANGE, IntegerMixture, symbol_mass
+from .mixture import RANGE, IntegerMixture, mixture_weights, symbol_mass
 
 #: The first format version whose streams learn (later versions learn too).
 VERSION = 5
@@ -158,17 +158,26 @@ def context(near: np.ndarray, own: np.ndarray, channel: int, logscale: np.ndarra
 
 
 @numba.njit(cache=True, nogil=True)
+def candidates_cost(logit, mean, logscale, x, candidates, cdf, exp, cols, w, out):
+    """Every candidate's ``cost`` of one symbol x under its pixel's (K,) parameters, every
+    log-scale moved by the candidate, added to ``out`` (C,); ``w``: (K,) scratch."""
+    total = mixture_weights(logit, exp, w)
+    for j in range(candidates.size):
+        out[j] += cost(symbol_mass(w, total, mean, logscale, candidates[j], x, cdf, cols))
+
+
+@numba.njit(cache=True, nogil=True)
 def _candidate_costs(logit, mean, logscale, x, candidates, cdf, exp, cols, out):
+    w = np.empty(logit.shape[1], dtype=np.int64)
     for i in range(x.size):
-        for j in range(candidates.size):
-            out[i, j] = cost(symbol_mass(logit[i], mean[i], logscale[i], candidates[j], x[i], cdf, exp, cols))
+        candidates_cost(logit[i], mean[i], logscale[i], x[i], candidates, cdf, exp, cols, w, out[i])
 
 
 def candidate_costs(mixture: IntegerMixture, logit: np.ndarray, mean: np.ndarray, logscale: np.ndarray,
                     x: np.ndarray) -> np.ndarray:
     """Integer code length (n, len(CANDIDATES)) of each symbol x (n,) under its mixture, every
     log-scale moved by each candidate offset (``mixture.symbol_mass``)."""
-    out = np.empty((x.size, CANDIDATES.size), dtype=np.int64)
+    out = np.zeros((x.size, CANDIDATES.size), dtype=np.int64)
     ints = (np.ascontiguousarray(v, dtype=np.int32) for v in (logit, mean, logscale))
     _candidate_costs(*ints, x, CANDIDATES, mixture._np_cdf, mixture._np_exp, mixture.cols, out)
     return out

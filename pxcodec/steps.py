@@ -14,8 +14,8 @@ import numba
 import numpy as np
 
 from . import online
-from .mixture import GRID, RANGE, IntegerMixture, pixel_pmf, symbol_mass
-from .online import around, busy, context_of, cost, surprise_of
+from .mixture import GRID, RANGE, IntegerMixture, pixel_pmf
+from .online import around, busy, candidates_cost, context_of, surprise_of
 
 _MEAN_LO, _MEAN_HI = RANGE["mean"]
 _LS_LO, _LS_HI = RANGE["logscale"]
@@ -181,12 +181,11 @@ def _see(c, x, main, here, rows, values, seen, inv_scale, split):
 
 @numba.njit(cache=True, nogil=True)
 def _learn(learning, known, logit, mean, logscale, ctx, slots, sums, candidates, cdf, exp, cols):
-    """Every candidate's cost (``online.cost``) of each learning pixel's symbols, added to its
-    stream's sums in its context, channel by channel."""
+    """Every candidate's cost (``online.candidates_cost``) of each learning pixel's symbols, added
+    to its stream's sums in its context, channel by channel."""
+    w = np.empty(logit.shape[2], dtype=np.int64)
     for i in range(learning.size):
         if learning[i]:
             for c in range(sums.shape[0]):
-                row = sums[c, slots[i] + ctx[c, i]]
-                for j in range(candidates.size):
-                    row[j] += cost(symbol_mass(logit[c, i], mean[c, i], logscale[c, i], candidates[j], known[i, c],
-                                               cdf, exp, cols))
+                candidates_cost(logit[c, i], mean[c, i], logscale[c, i], known[i, c], candidates, cdf, exp, cols, w,
+                                sums[c, slots[i] + ctx[c, i]])
