@@ -177,9 +177,10 @@ class IntegerMixture:
         if (weight_sum << CDF_BITS) + (weight_sum >> 2) >= 2**31:
             raise CertificateError("mixture tables too large: weighted masses could overflow int32")
         self.windows = self.mass.view(-1, self.mass.shape[-1]).unfold(1, 256, 1)  # (L·16, 321, 256)
-        # Host copies for numpy: numpy arrays in, numpy PMFs out (what the CPU coder uses).
-        self._np_cdf = self.cdf.view(-1).cpu().numpy()
-        self._np_exp = self.exp.cpu().numpy().astype(np.int32)
+        # Host copies for numpy and the compiled loops (here, ``online`` and ``steps``): the flat
+        # CDF table and the weights' exp table, numpy arrays in, numpy PMFs out.
+        self.host_cdf = self.cdf.view(-1).cpu().numpy()
+        self.host_exp = self.exp.cpu().numpy().astype(np.int32)
         #: Columns of a CDF table row (the flat table's stride).
         self.cols = self.cdf.shape[-1]
         #: 2^16 / scale of each log-scale (index: log-scale − its range's low end), int64.
@@ -282,12 +283,12 @@ class IntegerMixture:
         of one channel's means and log-scales (n, K), its logits fixed: one pair of CDF lookups
         per component, compiled (``symbol_mass``)."""
         w, total = np.empty(logit.shape, dtype=np.int64), np.empty(logit.shape[0], dtype=np.int64)
-        _weights(np.ascontiguousarray(logit, dtype=np.int32), self._np_exp, w, total)
+        _weights(np.ascontiguousarray(logit, dtype=np.int32), self.host_exp, w, total)
 
         def mass(mean: np.ndarray, logscale: np.ndarray) -> np.ndarray:
             out = np.empty(x.shape[0], dtype=np.int64)
             _symbol_masses(w, total, *(np.ascontiguousarray(v, dtype=np.int32) for v in (mean, logscale)), x,
-                           self._np_cdf, self.cols, out)
+                           self.host_cdf, self.cols, out)
             return out
         return mass
 
@@ -301,7 +302,7 @@ class IntegerMixture:
     def _weights_numpy(self, logit: np.ndarray) -> np.ndarray:
         """Mixture weights (n, K) int32, ≤ 2^WEIGHT_BITS: the shipped exp table at each logit's
         gap below the largest."""
-        return self._np_exp[np.minimum(logit.max(1, keepdims=True) - logit, LOGIT_GAP)]
+        return self.host_exp[np.minimum(logit.max(1, keepdims=True) - logit, LOGIT_GAP)]
 
     def _locate(self, logit: Tensor, mean: Tensor, logscale: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Per component: CDF table row, column of the edge below symbol 0, and mixture weight."""
@@ -328,13 +329,19 @@ class IntegerMixture:
         instead of numpy's gathered (n, K, 256) temporaries."""
         out = np.empty((logit.shape[0], 256), dtype=np.float64)
         ints = (np.ascontiguousarray(v, dtype=np.int32) for v in (logit, mean, logscale))
-        _mixture_pmf(*ints, self._np_cdf, self._np_exp, self.cols, out)
+        _mixture_pmf(*ints, self.host_cdf, self.host_exp, self.cols, out)
         return out
 
 
 #: The tables' geometry as the compiled loops read it (module constants, frozen when they compile).
 _MEAN_GRID, _LOGSCALE_LO, _LOGSCALE_HI = GRID["mean"], *RANGE["logscale"]
 _WINDOW_ORIGIN = IntegerMixture.OFFSET
+
+
+@numba.njit(cache=True, nogil=True)
+def clamped(value, lo, hi):
+    """``value`` within [lo, hi]: the compiled loops' clamp."""
+    return min(max(value, lo), hi)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -361,7 +368,7 @@ def pixel_pmf(logit, mean, logscale, shift, cdf, exp, cols, edges, out):
     for j in range(logit.size):
         w = exp[min(top - logit[j], LOGIT_GAP)]  # the weight of the logit's gap below the top
         total += w
-        at = window(mean[j], min(max(logscale[j] + shift, _LOGSCALE_LO), _LOGSCALE_HI), cols)
+        at = window(mean[j], clamped(logscale[j] + shift, _LOGSCALE_LO, _LOGSCALE_HI), cols)
         part = cdf[at:at + 256]
         for s in range(1, 256):
             edges[s] += w * part[s]
@@ -390,7 +397,7 @@ def symbol_mass(w, total, mean, logscale, shift, x, cdf, cols):
     ``shift`` within its range first; one pair of CDF lookups per component."""
     mass = 0
     for j in range(w.size):
-        at = window(mean[j], min(max(logscale[j] + shift, _LOGSCALE_LO), _LOGSCALE_HI), cols)
+        at = window(mean[j], clamped(logscale[j] + shift, _LOGSCALE_LO, _LOGSCALE_HI), cols)
         below = cdf[at + x] if x > 0 else 0
         above = cdf[at + x + 1] if x < 255 else 1 << CDF_BITS
         mass += w[j] * (above - below)

@@ -179,7 +179,7 @@ def candidate_costs(mixture: IntegerMixture, logit: np.ndarray, mean: np.ndarray
     log-scale moved by each candidate offset (``mixture.symbol_mass``)."""
     out = np.zeros((x.size, CANDIDATES.size), dtype=np.int64)
     ints = (np.ascontiguousarray(v, dtype=np.int32) for v in (logit, mean, logscale))
-    _candidate_costs(*ints, x, CANDIDATES, mixture._np_cdf, mixture._np_exp, mixture.cols, out)
+    _candidate_costs(*ints, x, CANDIDATES, mixture.host_cdf, mixture.host_exp, mixture.cols, out)
     return out
 
 

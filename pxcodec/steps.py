@@ -14,7 +14,7 @@ import numba
 import numpy as np
 
 from . import online
-from .mixture import GRID, RANGE, IntegerMixture, pixel_pmf
+from .mixture import GRID, RANGE, IntegerMixture, clamped, pixel_pmf
 from .online import around, busy, candidates_cost, context_of, surprise_of
 
 _MEAN_LO, _MEAN_HI = RANGE["mean"]
@@ -73,7 +73,7 @@ class StepMixture:
         m = self.mixture
         out = np.empty((self.params.shape[0], 256), dtype=np.float64)
         _channel(c, self.params, m.k, self.blend, known, self.offsets, self.predicted, self.learns, self.split,
-                 self.near, self.busy, self.slots, self.sums, self.seen, self.candidates, m._np_cdf, m._np_exp,
+                 self.near, self.busy, self.slots, self.sums, self.seen, self.candidates, m.host_cdf, m.host_exp,
                  m.cols, self.logit, self.mean, self.logscale, self.main, self.ctx, out)
         return out
 
@@ -89,12 +89,7 @@ class StepMixture:
         if self.learns:
             m = self.mixture
             _learn(self.learning, known, self.logit, self.mean, self.logscale, self.ctx, self.slots, self.sums,
-                   self.candidates, m._np_cdf, m._np_exp, m.cols)
-
-
-@numba.njit(cache=True, nogil=True)
-def _clip(value, lo, hi):
-    return min(max(value, lo), hi)
+                   self.candidates, m.host_cdf, m.host_exp, m.cols)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -141,20 +136,20 @@ def _channel(c, params, k, blend, known, offsets, predicted, learns, split, near
             m = p[(3 + c) * k + j]
             if c >= 1:  # G's and B's means follow R's (and G's) surprise, by the coefficients
                 dr = known[i, 0] * _G - p[3 * k + j]
-                mg = _clip(p[4 * k + j] + dr * _clip(p[9 * k + j] + d[6], _COEF_LO, _COEF_HI) // _C,
-                           _MEAN_LO, _MEAN_HI)
+                mg = clamped(p[4 * k + j] + dr * clamped(p[9 * k + j] + d[6], _COEF_LO, _COEF_HI) // _C,
+                             _MEAN_LO, _MEAN_HI)
                 if c == 1:
                     m = mg
                 else:
-                    k1 = _clip(p[10 * k + j] + d[7], _COEF_LO, _COEF_HI)
-                    k2 = _clip(p[11 * k + j] + d[8], _COEF_LO, _COEF_HI)
-                    m = _clip(m + (dr * k1 + (known[i, 1] * _G - mg) * k2) // _C, _MEAN_LO, _MEAN_HI)
+                    k1 = clamped(p[10 * k + j] + d[7], _COEF_LO, _COEF_HI)
+                    k2 = clamped(p[11 * k + j] + d[8], _COEF_LO, _COEF_HI)
+                    m = clamped(m + (dr * k1 + (known[i, 1] * _G - mg) * k2) // _C, _MEAN_LO, _MEAN_HI)
             if blend:  # towards the classical prediction (predictor.target)
                 target = predicted[i, 0] if c == 0 else known[i, c - 1] + predicted[i, c]
-                m = _clip(m + p[(12 + c) * k + j] * (target * _G - m) // _B, _MEAN_LO, _MEAN_HI)
+                m = clamped(m + p[(12 + c) * k + j] * (target * _G - m) // _B, _MEAN_LO, _MEAN_HI)
             logit[c, i, j] = p[c * k + j]
-            mean[c, i, j] = _clip(m + d[3 + c], _MEAN_LO, _MEAN_HI)
-            logscale[c, i, j] = _clip(p[(6 + c) * k + j] + d[c], _LS_LO, _LS_HI)
+            mean[c, i, j] = clamped(m + d[3 + c], _MEAN_LO, _MEAN_HI)
+            logscale[c, i, j] = clamped(p[(6 + c) * k + j] + d[c], _LS_LO, _LS_HI)
         shift = 0
         if learns:
             top = logit[c, i].argmax()  # the dominant component (the first on ties)
