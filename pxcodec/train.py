@@ -125,7 +125,9 @@ def train(run: Path, opt: TrainOptions, minutes: float | None = None, log=print,
         step, elapsed = source["step"], source["seconds"]
         log(f"started {run} from {start_from} at step {step} ({elapsed / 60:.1f} min trained), "
             f"grown from {source['options'].config} to {opt.config}")
-    loss_of = torch.compile(model.nll) if compiled else model.nll
+    # Inductor's switch to channels-last made the convolutions' backward pass twice as slow on
+    # CPU: without it a step takes 0.7–0.8 s instead of 0.9 s (4 crops of 96 × 96, 7 blocks).
+    loss_of = torch.compile(model.nll, options={"layout_optimization": False}) if compiled else model.nll
     train_paths, val_paths = split_folder(opt.data)
     sampler = CropSampler(train_paths, opt.crop, opt.chroma, opt.downscale)
     val_sets = {"val_bpsp": fixed_crops(val_paths, 128, 4)}
