@@ -16,7 +16,7 @@ import click
 import torch
 
 from . import adapt, api, codec, container, references, weights
-from .config import ModelConfig
+from .config import STREAM_MAX, ModelConfig
 from .data import SHARED_DATA
 from .errors import PxcError
 from .images import read_file
@@ -353,6 +353,9 @@ def info(src: Path) -> None:
 @click.option("--blend", is_flag=True,
               help="Let each mean move towards a classical prediction (MED of R, G - R, B - G; "
                    "pxcodec.predictor).")
+@click.option("--stream-max", type=click.Choice([str(v) for v in STREAM_MAX]), default=str(STREAM_MAX[0]),
+              show_default=True, help="Top of the residual stream's integer grid: 255 is twice as fine "
+                                      "(a run started from a coarser one keeps its range).")
 @click.option("--batch", default=8, show_default=True)
 @click.option("--crop", default=64, show_default=True)
 @click.option("--chroma", type=click.FloatRange(0.0, 1.0), default=0.0, show_default=True,
@@ -366,13 +369,13 @@ def info(src: Path) -> None:
 @click.option("--threads", default=1, show_default=True, help="CPU threads for torch.")
 @click.option("--start-from", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="Begin a new run from another run's weights; blocks it lacks start as identities, "
-                   "a blend it lacks at 0.")
+                   "a blend it lacks at 0, a finer stream on the same range.")
 @click.option("--compile", "compiled", is_flag=True,
               help="Compile the training loss with torch.compile: faster steps, after about a minute "
                    "of compiling at each start (needs a C compiler on the CPU).")
 @_device
 def train(run: Path, data: Path, steps: int, minutes: float | None, channels: int, blocks: int,
-          components: int, blend: bool, batch: int, crop: int, chroma: float, downscale: float, lr: float,
+          components: int, blend: bool, stream_max: str, batch: int, crop: int, chroma: float, downscale: float, lr: float,
           half_life: int, ema: float, seed: int, threads: int, start_from: Path | None, compiled: bool,
           device: str) -> None:
     """Train (or resume) the model in folder RUN.
@@ -388,7 +391,8 @@ def train(run: Path, data: Path, steps: int, minutes: float | None, channels: in
     ctx = click.get_current_context()
     given = tuple(k for k in RESUMABLE
                   if ctx.get_parameter_source(k) == click.core.ParameterSource.COMMANDLINE)
-    cfg = ModelConfig(channels=channels, blocks=blocks, components=components, blend=blend)
+    cfg = ModelConfig(channels=channels, blocks=blocks, components=components, blend=blend,
+                      stream_max=int(stream_max))
     opt = TrainOptions(data=data, config=cfg, steps=steps, batch=batch, crop=crop, chroma=chroma,
                        downscale=downscale, lr=lr, half_life=half_life, ema=ema, seed=seed, device=device)
     try:

@@ -20,16 +20,27 @@ BLOCK_TAPS: tuple[Tap, ...] = ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 0))
 PARAM_GROUPS: tuple[str, ...] = ("logit", "mean", "logscale", "coef", "blend")
 
 
+#: The residual stream's grid tops a model may have: 7-bit (the default) or 8-bit
+#: (unsigned bytes in the decoder's caches; products with int8 weights stay exact in float32).
+STREAM_MAX: tuple[int, ...] = (127, 255)
+
+
 @dataclass(frozen=True)
 class ModelConfig:
-    """Shape of one PixelCNN: trunk width, residual blocks, mixture components, first kernel, and
-    whether its means blend towards a classical prediction (``predictor``)."""
+    """Shape of one PixelCNN: trunk width, residual blocks, mixture components, first kernel,
+    whether its means blend towards a classical prediction (``predictor``), and the top of its
+    residual stream's integer grid (0…127, or 0…255: a grid twice as fine on the same range)."""
 
     channels: int = 64
     blocks: int = 4
     components: int = 5
     first_kernel: int = 5
     blend: bool = False
+    stream_max: int = 127
+
+    def __post_init__(self) -> None:
+        if self.stream_max not in STREAM_MAX:
+            raise ValueError(f"stream_max must be one of {STREAM_MAX}, not {self.stream_max}")
 
     @property
     def groups(self) -> tuple[str, ...]:
@@ -65,11 +76,14 @@ class ModelConfig:
         return first + self.blocks * (len(BLOCK_TAPS) * c * c + c * c) + c * p
 
     def to_json(self) -> str:
-        """The architecture as weights files store it (``blend`` only where set, so the files
-        of models without it read as they always have)."""
+        """The architecture as weights files store it (``blend`` and ``stream_max`` only where
+        they differ from the defaults, so the files of models without them read as they always
+        have)."""
         fields = dataclasses.asdict(self)
         if not self.blend:
             del fields["blend"]
+        if self.stream_max == STREAM_MAX[0]:
+            del fields["stream_max"]
         return json.dumps(fields, sort_keys=True)
 
     @classmethod

@@ -76,6 +76,8 @@ class IntLayer:
             raise ValueError(f"unknown kernel {kernel!r}; choose from {KERNELS}")
         if self.weight.dtype != torch.int8 or self.weight.abs().max() > 127:
             raise CertificateError("weights are not int8")
+        if kernel == "int8" and self.in_max > 128:
+            raise CertificateError(f"inputs up to {self.in_max} are not int8")
         worst = int(self.bound().max())
         if worst >= EXACT_LIMIT[kernel]:
             raise CertificateError(f"{kernel} kernel not exact: partial sums reach {worst}, "

@@ -1,7 +1,7 @@
 """The float PixelCNN used for training, with quantisation simulated exactly where it matters.
 
-Every weight is fake-quantised to int8 per output channel, every activation to 0…127 on a
-learned per-layer scale, and the head's parameters to their integer grids, all with
+Every weight is fake-quantised to int8 per output channel, every activation to 0…127 (the
+residual stream to 0…``stream_max``) on a learned per-layer scale, and the head's parameters to their integer grids, all with
 straight-through gradients. The integer model exported from it (``weights.export``) therefore
 computes what this model computed in training, up to the rounding of requantisation multipliers.
 
@@ -39,10 +39,10 @@ def fake_quant_weight(w: Tensor) -> Tensor:
     return round_ste(w / s) * s
 
 
-def fake_quant_act(z: Tensor, log_scale: Tensor) -> Tensor:
-    """Clamped ReLU onto the integer grid 0…ACT_MAX of scale exp(log_scale)."""
+def fake_quant_act(z: Tensor, log_scale: Tensor, top: int = ACT_MAX) -> Tensor:
+    """Clamped ReLU onto the integer grid 0…top of scale exp(log_scale)."""
     s = torch.exp(log_scale)
-    return torch.clamp(round_ste(z / s), 0, ACT_MAX) * s
+    return torch.clamp(round_ste(z / s), 0, top) * s
 
 
 class MaskedConv(nn.Module):
@@ -107,12 +107,13 @@ class PixelCNN(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         a = self.pixel_input(x)
         s_h = self.log_scale_h
-        h = fake_quant_act(self.first(a, INPUT_SCALE), s_h)
+        top = self.cfg.stream_max
+        h = fake_quant_act(self.first(a, INPUT_SCALE), s_h, top)
         for conv, mix, s_u in zip(self.convs, self.mixes, self.log_scale_u):
             u = fake_quant_act(conv(h, torch.exp(s_h)), s_u)
             v = mix(u, torch.exp(s_u))
             scale = torch.exp(s_h)
-            h = torch.clamp(h / scale + round_ste(v / scale), 0, ACT_MAX) * scale
+            h = torch.clamp(h / scale + round_ste(v / scale), 0, top) * scale
         # Each head term is rounded onto the parameter grids on its own, as the integer model does.
         groups = self.cfg.groups
         z = round_head(self.head(h, torch.exp(s_h)), groups) + round_head(self.skip(a, INPUT_SCALE), groups)
@@ -126,12 +127,14 @@ class PixelCNN(nn.Module):
         return mixture_nll(self(x), x, self.cfg.components, predicted)
 
 
-def grown(state: dict[str, Tensor], cfg: ModelConfig) -> dict[str, Tensor]:
-    """A trained model's state dict for ``cfg``, which may have more residual blocks or add the
-    blend group, so that the grown model computes exactly what the trained one did and training
-    starts from there: the blocks it lacks start as identities (their 1×1 mix at zero adds
-    nothing to the stream), and the blend outputs at 0 (the network's own means), from weights
-    too small to round to anything but 0 (not zeros: a row of zero weights has no int8 scale)."""
+def grown(state: dict[str, Tensor], cfg: ModelConfig, stream_max: int = ACT_MAX) -> dict[str, Tensor]:
+    """A trained model's state dict (its stream's grid 0…``stream_max``) for ``cfg``, which may
+    have more residual blocks, add the blend group or a finer stream, so that the grown model
+    computes what the trained one did and training starts from there: the blocks it lacks start
+    as identities (their 1×1 mix at zero adds nothing to the stream), the blend outputs at 0
+    (the network's own means), from weights too small to round to anything but 0 (not zeros: a
+    row of zero weights has no int8 scale); a finer stream keeps its range, its scale divided as
+    its grid is, so it rounds to the old grid's points and the ones between them."""
     fresh = PixelCNN(cfg).state_dict()
     blocks = state["log_scale_u"].numel()
     if blocks > cfg.blocks:
@@ -146,6 +149,8 @@ def grown(state: dict[str, Tensor], cfg: ModelConfig) -> dict[str, Tensor]:
         elif key in ("head.weight", "skip.weight", "head_bias") and state[key].shape[0] < value.shape[0]:
             added = torch.randn_like(value[head:]) * 1e-6 if key != "head_bias" else torch.zeros_like(value[head:])
             value = torch.cat([state[key], added])
+        elif key == "log_scale_h":
+            value = state[key] + math.log((stream_max + 1) / (cfg.stream_max + 1))
         elif key in state:
             if state[key].shape != value.shape:
                 raise ValueError(f"{key}: trained shape {tuple(state[key].shape)}, "

@@ -42,10 +42,14 @@ def pixel_codes(rgb: Tensor | np.ndarray) -> Tensor | np.ndarray:
 
 #: A tile's feature gain k (format version 8) scales the head's input feature by (GAIN_UNIT + k) /
 #: GAIN_UNIT, rounded to an integer: k is −GAIN_UNIT…GAIN_UNIT − 1, so gains run from 0 to
-#: almost 2 and a scaled feature (at most 127) stays an integer below 2^8.
+#: almost 2 and a scaled feature (at most 255) stays an integer below 2^9.
 GAIN_UNIT = 64
-#: The largest scaled feature: floor((127 · (2 · GAIN_UNIT − 1) + GAIN_UNIT / 2) / GAIN_UNIT).
-GAINED_MAX = (127 * (2 * GAIN_UNIT - 1) + GAIN_UNIT // 2) // GAIN_UNIT
+
+
+def gained_max(top: int) -> int:
+    """The largest scaled feature of features 0…``top``: floor((top · (2 · GAIN_UNIT − 1) +
+    GAIN_UNIT / 2) / GAIN_UNIT)."""
+    return (top * (2 * GAIN_UNIT - 1) + GAIN_UNIT // 2) // GAIN_UNIT
 
 
 def gained(h: Tensor, gains: Tensor) -> Tensor:
@@ -57,7 +61,7 @@ def gained(h: Tensor, gains: Tensor) -> Tensor:
 
 class Trunk(NamedTuple):
     """What the head reads of a band's pixels (raster order): the last block's features (n, C)
-    int8 and the first layer's skip term (n, P) float32."""
+    uint8 and the first layer's skip term (n, P) float32."""
 
     features: Tensor
     skip: Tensor
@@ -87,7 +91,7 @@ class IntegerPixelCNN:
         # certified for them, whatever the other layers run.
         head = on.pop("head")
         self.gemms = {name: Gemm(layer, self._choose(layer, kernel)) for name, layer in on.items()}
-        self.gemms["head"] = Gemm(replace(head, in_max=max(head.in_max, GAINED_MAX)), "float32")
+        self.gemms["head"] = Gemm(replace(head, in_max=gained_max(head.in_max)), "float32")
         self.head_bias = head_bias.to(self.device)
         self.param_lo = param_lo.to(self.device)
         self.param_hi = param_hi.to(self.device)
@@ -108,7 +112,7 @@ class IntegerPixelCNN:
     def _block(self, b: int, u: Tensor, h: Tensor) -> Tensor:
         """Block ``b`` after its masked convolution gave ``u``: 1×1 mix, residual, clamp."""
         v = self.gemms[f"mix{b}"](u)
-        return v.add_(h).clamp_(0, 127)
+        return v.add_(h).clamp_(0, self.cfg.stream_max)
 
     def _head(self, h: Tensor, skip: Tensor, gains: Tensor | None = None) -> Tensor:
         """Head parameters (n, P) int32 (all within the mixture's ranges) from the last block's
@@ -141,20 +145,20 @@ class IntegerPixelCNN:
         rows, w, _ = rgb.shape
         a = pixel_codes(rgb)
         # Layer by layer over the whole band, but each GEMM over a block of at most GEMM_PIXELS
-        # pixels, so memory stays bounded on wide images; activations are kept as int8. The
+        # pixels, so memory stays bounded on wide images; activations are kept as bytes. The
         # head's skip term is computed after the last block rather than kept through them.
         step = max(1, self.GEMM_PIXELS // w)
-        h = torch.empty((rows, w, self.cfg.channels), dtype=torch.int8, device=self.device)
+        h = torch.empty((rows, w, self.cfg.channels), dtype=torch.uint8, device=self.device)
         for r0 in range(0, rows, step):
             r1 = min(rows, r0 + step)
-            h[r0:r1] = _conv(self.gemms["first"], a, self.cfg.first_taps, r0, r1).to(torch.int8).view(r1 - r0, w, -1)
+            h[r0:r1] = _conv(self.gemms["first"], a, self.cfg.first_taps, r0, r1).to(torch.uint8).view(r1 - r0, w, -1)
         for b in range(self.cfg.blocks):
             new = torch.empty_like(h)
             for r0 in range(0 if b + 1 < self.cfg.blocks else context, rows, step):
                 r1 = min(rows, r0 + step)
                 here = h[r0:r1].reshape(-1, self.cfg.channels)
                 u = _conv(self.gemms[f"conv{b}"], h, BLOCK_TAPS, r0, r1)
-                new[r0:r1] = self._block(b, u, here).to(torch.int8).view(r1 - r0, w, -1)
+                new[r0:r1] = self._block(b, u, here).to(torch.uint8).view(r1 - r0, w, -1)
             h = new
         skip = [_conv(self.gemms["skip"], a, self.cfg.first_taps, r0, min(rows, r0 + step))
                 for r0 in range(context, rows, step)]
@@ -209,7 +213,7 @@ class Wavefront:
         self.wp = width + 2 * self.pad
         dev = net.device
         self.inputs = torch.zeros((lanes * self.rows * self.wp, 4), dtype=torch.int8, device=dev)
-        self.levels = [torch.zeros((lanes * self.rows * self.wp, cfg.channels), dtype=torch.int8, device=dev)
+        self.levels = [torch.zeros((lanes * self.rows * self.wp, cfg.channels), dtype=torch.uint8, device=dev)
                        for _ in range(cfg.blocks)]
         #: (dy, dx) arrays of the first layer's and the blocks' taps.
         self.first_taps, self.block_taps = (tuple(np.array(v) for v in zip(*taps))
@@ -258,12 +262,12 @@ class Wavefront:
         n = cells.here.shape[0]
         first = net.gemms["first+skip"](self.inputs.index_select(0, cells.first).view(n, -1))
         h, skip = first[:, :c], first[:, c:]
-        self.levels[0].index_copy_(0, cells.here, h.to(torch.int8))
+        self.levels[0].index_copy_(0, cells.here, h.to(torch.uint8))
         for b in range(net.cfg.blocks):
             u = net.gemms[f"conv{b}"](self.levels[b].index_select(0, cells.block).view(n, -1))
             h = net._block(b, u, h)
             if b + 1 < net.cfg.blocks:  # the last level is read only at the pixel itself
-                self.levels[b + 1].index_copy_(0, cells.here, h.to(torch.int8))
+                self.levels[b + 1].index_copy_(0, cells.here, h.to(torch.uint8))
         return net._head(h, skip, gains)
 
     def _compiled_params(self, cells: Cells, gains: Tensor | None) -> Tensor:
@@ -279,7 +283,7 @@ class Wavefront:
             u = layers[f"conv{b}"].apply(_gathered(self._levels_np[b], block, n) @ gemms[f"conv{b}"].w)
             out = np.empty_like(h)
             store = b + 1 < net.cfg.blocks  # the last level is read only at the pixel itself
-            _residual((torch.from_numpy(u) @ gemms[f"mix{b}"].w).numpy(), *layers[f"mix{b}"], h, out,
+            _residual((torch.from_numpy(u) @ gemms[f"mix{b}"].w).numpy(), *layers[f"mix{b}"], net.cfg.stream_max, h, out,
                       self._levels_np[b + 1 if store else b], here, store)
             h = out
         if gains is not None:
@@ -330,7 +334,7 @@ class _Requant(NamedTuple):
 
 
 def _gathered(cache: np.ndarray, taps: np.ndarray, n: int) -> Tensor:
-    """Rows ``taps`` (n · T,) of an int8 cache (rows, C), as the (n, T · C) float32 GEMM input."""
+    """Rows ``taps`` (n · T,) of a byte cache (rows, C), as the (n, T · C) float32 GEMM input."""
     out = np.empty((n, taps.size // n * cache.shape[1]), dtype=np.float32)
     _gather(cache, taps, out)
     return torch.from_numpy(out)
@@ -338,7 +342,7 @@ def _gathered(cache: np.ndarray, taps: np.ndarray, n: int) -> Tensor:
 
 @numba.njit(cache=True, nogil=True)
 def _gather(cache, taps, out):
-    """Row ``taps[r]`` of the int8 ``cache`` into tap ``r mod T`` of pixel ``r // T`` of ``out``, as float32."""
+    """Row ``taps[r]`` of the byte ``cache`` into tap ``r mod T`` of pixel ``r // T`` of ``out``, as float32."""
     c, per = cache.shape[1], taps.size // out.shape[0]
     for r in range(taps.size):
         row, dst = cache[taps[r]], out[r // per, (r % per) * c:(r % per + 1) * c]
@@ -361,12 +365,12 @@ def _requantise(acc, offset, mult, lo, hi, out):
 
 
 @numba.njit(cache=True, nogil=True)
-def _residual(acc, offset, mult, lo, hi, h, out, cache, here, store):
-    """A block's end: its 1×1 mix requantised, plus the block's input ``h``, clamped to 0…127,
+def _residual(acc, offset, mult, lo, hi, top, h, out, cache, here, store):
+    """A block's end: its 1×1 mix requantised, plus the block's input ``h``, clamped to 0…top,
     into ``out`` and (``store``) into the next level's cache rows ``here``."""
     for i in range(acc.shape[0]):
         for j in range(acc.shape[1]):
-            out[i, j] = min(max(_requantised(acc[i, j], offset[j], mult[j], lo[j], hi[j]) + h[i, j], 0.0), 127.0)
+            out[i, j] = min(max(_requantised(acc[i, j], offset[j], mult[j], lo[j], hi[j]) + h[i, j], 0.0), top)
     if store:
         _store(out, cache, here)
 
@@ -410,10 +414,10 @@ def _predictions(inputs, taps, west, north, north_west, out):
 
 @numba.njit(cache=True, nogil=True)
 def _store(values, cache, here):
-    """Small integers ``values`` (n, C) into the int8 ``cache`` rows ``here`` (n,)."""
+    """Activations ``values`` (n, C), integers 0…255, into the byte ``cache`` rows ``here`` (n,)."""
     for i in range(values.shape[0]):
         for j in range(values.shape[1]):
-            cache[here[i], j] = np.int8(values[i, j])
+            cache[here[i], j] = np.uint8(values[i, j])
 
 
 class Cells(NamedTuple):

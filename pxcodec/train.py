@@ -120,7 +120,8 @@ def train(run: Path, opt: TrainOptions, minutes: float | None = None, log=print,
         log(f"resumed {run} at step {step} ({elapsed / 60:.1f} min trained)")
     elif start_from is not None:
         source = torch.load(start_from / "checkpoint.pt", weights_only=False, map_location="cpu")
-        model.load_state_dict(grown(source.get("ema", source["model"]), opt.config))
+        model.load_state_dict(grown(source.get("ema", source["model"]), opt.config,
+                                    source["options"].config.stream_max))
         average.load_state_dict(model.state_dict())
         step, elapsed = source["step"], source["seconds"]
         log(f"started {run} from {start_from} at step {step} ({elapsed / 60:.1f} min trained), "

@@ -85,16 +85,17 @@ def export(model: PixelCNN) -> dict[str, np.ndarray]:
 
     w1, b1, s1 = _conv_integers(model.first, INPUT_SCALE)
     ws, _, ss = _conv_integers(model.skip, INPUT_SCALE)
-    first = _layer(w1, b1, s1 * INPUT_SCALE / s_h, 0, 127)
+    top = cfg.stream_max
+    first = _layer(w1, b1, s1 * INPUT_SCALE / s_h, 0, top)
     skip = _layer(ws, np.zeros(ws.shape[1]), ss * INPUT_SCALE * mult, -UNBOUNDED, UNBOUNDED)
     put("first", {k: np.concatenate([first[k], skip[k]], -1) for k in LAYER_FIELDS}, 128)
     for b in range(cfg.blocks):
         w, bias, s = _conv_integers(model.convs[b], s_h)
-        put(f"conv{b}", _layer(w, bias, s * s_h / s_u[b], 0, 127), 127)
+        put(f"conv{b}", _layer(w, bias, s * s_h / s_u[b], 0, 127), top)
         w, bias, s = _conv_integers(model.mixes[b], s_u[b])
         put(f"mix{b}", _layer(w, bias, s * s_u[b] / s_h, -UNBOUNDED, UNBOUNDED), 127)
     w, _, s = _conv_integers(model.head, s_h)
-    put("head", _layer(w, np.zeros(w.shape[1]), s * s_h * mult, -UNBOUNDED, UNBOUNDED), 127)
+    put("head", _layer(w, np.zeros(w.shape[1]), s * s_h * mult, -UNBOUNDED, UNBOUNDED), top)
     arrays["head_bias"] = np.floor(model.head_bias.detach().double().numpy() * mult + 0.5).astype(np.int64)
     k3 = 3 * cfg.components
     arrays["param_lo"] = np.repeat([RANGE[g][0] for g in cfg.groups], k3).astype(np.int64)

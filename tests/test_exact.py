@@ -11,7 +11,7 @@ from pxcodec import adapt, container, neural, weights
 from pxcodec.coder import StreamDecoder, StreamEncoder
 from pxcodec.errors import CertificateError, CorruptError
 from pxcodec.mixture import GRID, RANGE
-from pxcodec.network import GAIN_UNIT, GAINED_MAX, Trunk
+from pxcodec.network import GAIN_UNIT, Trunk, gained_max
 
 from .conftest import decode, encode
 
@@ -462,7 +462,7 @@ def test_gains_scale_the_features_the_head_reads(model, kodak_crop):
     gains = (torch.arange(c) * (2 * GAIN_UNIT) // c - GAIN_UNIT).float()  # the lowest gain, 0, to almost 2
     h = trunk.features.to(torch.int64)
     scaled = (h * (gains.to(torch.int64) + GAIN_UNIT) + GAIN_UNIT // 2) // GAIN_UNIT
-    assert int(scaled.max()) <= GAINED_MAX
+    assert int(scaled.max()) <= gained_max(net.cfg.stream_max)
     expected = (net.gemms["head"](scaled.to(torch.float32)).add_(trunk.skip).add_(net.head_bias)
                 .clamp_(net.param_lo, net.param_hi).to(torch.int32))
     assert torch.equal(net.band_params(pixels, 0, gains), expected)

@@ -1,0 +1,119 @@
+"""Models whose residual stream has an 8-bit grid (``ModelConfig.stream_max`` 255): the same
+parameters on every code path, exact round trips, the float model reproduced, and growing a
+7-bit model into one."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from pxcodec import weights
+from pxcodec.config import ModelConfig
+from pxcodec.errors import CertificateError
+from pxcodec.model import PixelCNN, grown
+
+from .conftest import decode, encode, load
+
+CONFIG = ModelConfig(channels=16, blocks=2, components=3, blend=True, stream_max=255)
+
+
+def _float_model() -> PixelCNN:
+    """An untrained model whose stream uses the whole 8-bit grid: its scale set so that the
+    first layer's outputs reach far past 127."""
+    torch.manual_seed(5)
+    model = PixelCNN(CONFIG).eval()
+    with torch.no_grad():
+        model.log_scale_h.fill_(math.log(1 / 160))
+    return model
+
+
+@pytest.fixture(scope="module")
+def fine_model(tmp_path_factory) -> weights.ModelFile:
+    """``_float_model`` exported, alone in a weights folder of its own (decoding finds it by
+    fingerprint)."""
+    folder = tmp_path_factory.mktemp("weights")
+    weights.save(weights.export(_float_model()), folder / "fine.npz")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(weights, "WEIGHTS_DIR", folder)
+        yield weights.by_name("fine")
+
+
+def test_the_stream_uses_its_whole_grid(fine_model, kodak_crop):
+    """The test model's features do go beyond 7 bits (else the tests below prove nothing)."""
+    net = weights.load(fine_model)
+    features = net.band_trunk(torch.from_numpy(kodak_crop), 0).features
+    assert features.dtype == torch.uint8 and int(features.max()) > 200
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_band_params_equal_wavefront_params(fine_model, kodak_crop, compiled):
+    """The encoder's whole-band parameters equal the decoder's per-step ones, whichever way a
+    step runs (the CPU's compiled loops, or torch's operations), gains or none."""
+    net = weights.load(fine_model)
+    pixels = torch.from_numpy(kodak_crop[:20, :24].copy())
+    h, w = pixels.shape[:2]
+    gains = (torch.arange(net.cfg.channels) * 7 % 128 - 64).float()
+    for g in (None, gains):
+        params = net.band_params(pixels, 0, g).view(h, w, -1)
+        wave = net.wavefront(w)
+        assert wave.compiled
+        wave.compiled = compiled
+        k = net.cfg.reach_right + 1
+        for t in range((w - 1) + k * (h - 1) + 1):
+            ys = np.arange(h)[(t - k * np.arange(h) >= 0) & (t - k * np.arange(h) < w)]
+            xs = t - k * ys
+            cells = wave.locate(np.zeros(len(ys), dtype=np.int64), ys, xs)
+            step_gains = None if g is None else g.expand(len(ys), -1).contiguous()
+            assert torch.equal(wave.params(cells, step_gains), params[ys, xs])
+            wave.put_pixels(cells, pixels[ys, xs].numpy())
+
+
+def test_round_trips_from_one_process_and_from_two(fine_model, threads):
+    pixels = load("kodim04-48x64.png")[:37, :29]
+    data = encode(pixels, fine_model, stream_rows=16, stream_cols=11).data
+    for n in (1, 2):
+        threads(n)
+        assert np.array_equal(decode(data), pixels)
+
+
+def test_the_int8_kernel_is_refused_and_auto_takes_float32(fine_model):
+    """Stream values up to 255 are not int8: that kernel cannot be certified for the layers
+    that read them; ``auto`` runs them on float32, which is exact for them."""
+    with pytest.raises(CertificateError, match="not int8"):
+        weights.load(fine_model, kernel="int8")
+    net = weights.load(fine_model)
+    assert all(net.gemms[f"conv{b}"].kernel == "float32" for b in range(CONFIG.blocks))
+
+
+def test_integer_model_matches_the_float_model(kodak_crop):
+    """Export reproduces the QAT model's head parameters (up to rare multiplier roundings)."""
+    model = _float_model()
+    net = weights.build(weights.export(model))
+    x = torch.from_numpy(kodak_crop)
+    with torch.no_grad():
+        ref = model(x.permute(2, 0, 1)[None])[0].permute(1, 2, 0).reshape(-1, net.cfg.params_per_pixel)
+    got = net.band_params(x, 0)
+    assert (ref.long() != got).float().mean() < 1e-3
+    assert (ref.long() - got).abs().max() <= 1
+
+
+def test_a_coarse_model_grown_finer_keeps_its_range(kodak_crop):
+    """Growing a 7-bit model into an 8-bit one halves the stream's scale: the same range, every
+    old grid point still on the grid, so the bits barely move; older configs keep their JSON
+    (their weights files, and so their fingerprints, are unchanged)."""
+    torch.manual_seed(0)
+    coarse = PixelCNN(ModelConfig(channels=8, blocks=2, components=2)).eval()
+    fine = PixelCNN(ModelConfig(channels=8, blocks=2, components=2, stream_max=255)).eval()
+    fine.load_state_dict(grown(coarse.state_dict(), fine.cfg, coarse.cfg.stream_max))
+    assert torch.allclose(fine.log_scale_h, coarse.log_scale_h - math.log(2))
+    x = torch.from_numpy(kodak_crop).permute(2, 0, 1)[None]
+    with torch.no_grad():
+        before, after = coarse.nll(x).mean(), fine.nll(x).mean()
+    assert before != after and abs(float(after / before) - 1) < 0.02
+    assert "stream_max" not in json.loads(coarse.cfg.to_json())
+    assert ModelConfig.from_json(fine.cfg.to_json()) == fine.cfg
+    with pytest.raises(ValueError, match="stream_max"):
+        ModelConfig(stream_max=200)
