@@ -30,7 +30,7 @@ def sharp() -> np.ndarray:
 
 def test_the_choice_is_the_candidate_with_the_fewest_sample_bits(sharp):
     soft = halved(sharp)
-    for image, expected in ((sharp, weights.DEFAULT_MODEL), (soft, "pxc-h")):
+    for image, expected in ((sharp, weights.DEFAULT_MODEL), (soft, weights.DEFAULT_MODELS[1])):
         bits = {name: neural.sample_bits(image, weights.by_name(name)) for name in weights.DEFAULT_MODELS}
         assert min(bits, key=bits.get) == expected
         assert neural.choose_model(image).name == expected
@@ -39,7 +39,7 @@ def test_the_choice_is_the_candidate_with_the_fewest_sample_bits(sharp):
 def test_a_halved_chroma_file_names_the_specialist_and_round_trips(sharp):
     soft = halved(sharp)
     chosen = neural.choose_model(soft)
-    assert chosen.name == "pxc-h"
+    assert chosen.name == weights.DEFAULT_MODELS[1]
     enc = encode(soft)
     assert enc.model == chosen
     assert pxcodec.info(enc.data).fingerprint == chosen.fingerprint
