@@ -36,7 +36,7 @@ class ModelConfig:
     components: int = 5
     first_kernel: int = 5
     blend: bool = False
-    stream_max: int = 127
+    stream_max: int = STREAM_MAX[0]
 
     def __post_init__(self) -> None:
         if self.stream_max not in STREAM_MAX:

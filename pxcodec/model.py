@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .config import BLOCK_TAPS, ModelConfig, Tap
+from .config import BLOCK_TAPS, STREAM_MAX, ModelConfig, Tap
 from . import predictor
 from .mixture import clamp_head, mixture_nll, round_head, round_ste
 from .network import pixel_codes
@@ -127,7 +127,7 @@ class PixelCNN(nn.Module):
         return mixture_nll(self(x), x, self.cfg.components, predicted)
 
 
-def grown(state: dict[str, Tensor], cfg: ModelConfig, stream_max: int = ACT_MAX) -> dict[str, Tensor]:
+def grown(state: dict[str, Tensor], cfg: ModelConfig, stream_max: int = STREAM_MAX[0]) -> dict[str, Tensor]:
     """A trained model's state dict (its stream's grid 0…``stream_max``) for ``cfg``, which may
     have more residual blocks, add the blend group or a finer stream, so that the grown model
     computes what the trained one did and training starts from there: the blocks it lacks start
