@@ -106,9 +106,11 @@ def channel_pmfs(net: IntegerPixelCNN, per_channel: list[tuple], idx: np.ndarray
     return pmfs
 
 
-def as_rgb(pixels: np.ndarray) -> np.ndarray:
-    """(H, W, 3) colour as is; (H, W) greyscale as R = G = B, the network's view of grey."""
-    return np.ascontiguousarray(pixels if pixels.ndim == 3 else np.repeat(pixels[..., None], 3, 2))
+def as_rgb(pixels: np.ndarray) -> torch.Tensor:
+    """(H, W, 3) colour as is; (H, W) greyscale as R = G = B, the network's view of grey. A
+    read-only array (``np.asarray`` of a Pillow image) is copied: torch only wraps writable ones."""
+    rgb = pixels if pixels.ndim == 3 else np.repeat(pixels[..., None], 3, 2)
+    return torch.from_numpy(np.require(rgb, requirements=("C", "W")))
 
 
 class Chunk(NamedTuple):
@@ -193,7 +195,7 @@ def encode_pixels(pixels: np.ndarray, model: weights.ModelFile, *, device: str =
     channels = 3 if pixels.ndim == 3 else 1
     h, w = pixels.shape[:2]
     stream_cols = tile_columns(stream_cols, independent)
-    img = torch.from_numpy(as_rgb(pixels))
+    img = as_rgb(pixels)
     tiles = stream_tiles(h, w, stream_rows, stream_cols)
 
     def job(i: int, report: Callable[[int], None]) -> tuple[bytes, float]:
@@ -222,7 +224,7 @@ def sample_bits(pixels: np.ndarray, model: weights.ModelFile, *, device: str = "
     net = weights.load(model, kernel, device)
     channels = 3 if pixels.ndim == 3 else 1
     h, w = pixels.shape[:2]
-    img = torch.from_numpy(as_rgb(pixels))
+    img = as_rgb(pixels)
     rows, cols = min(SAMPLE_ROWS, h), min(SAMPLE_COLS, w)
     tile = img[:, (w - cols) // 2:(w - cols) // 2 + cols]
     trunks, guesses, bands = [], [], []
@@ -278,7 +280,7 @@ def pixel_costs(pixels: np.ndarray, model: weights.ModelFile | None = None, *, d
     net = weights.load(model or choose_model(pixels, device=device, kernel=kernel), kernel, device)
     channels = 3 if pixels.ndim == 3 else 1
     h, w = pixels.shape[:2]
-    img = torch.from_numpy(as_rgb(pixels))
+    img = as_rgb(pixels)
     costs = np.zeros((h, w, channels))
     done = 0
     for y0, y1, x0, x1 in stream_tiles(h, w, stream_rows, tile_columns(stream_cols, independent)):

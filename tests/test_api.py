@@ -28,6 +28,14 @@ def test_arrays_in_and_out(array):
     assert np.array_equal(back, array)
 
 
+@pytest.mark.filterwarnings("error")
+def test_a_read_only_array_is_coded_without_a_warning():
+    array = np.asarray(Image.open(IMAGES / "kodim15-64x48.png"))
+    assert not array.flags.writeable
+    assert np.array_equal(pxcodec.decompress(pxcodec.compress(array), as_array=True), array)
+    assert not array.flags.writeable
+
+
 def test_file_objects_in_and_out():
     with open(IMAGES / "kodim15-64x48.png", "rb") as f:
         data = pxcodec.compress(f)
