@@ -18,7 +18,8 @@ crops a step for ``--train-minutes``, copies its checkpoint and curve into ``$OU
 what is left of ``--budget-minutes``, runs ``gpu_check.py`` (CPU and GPU bytes identical, the
 CPU decode of the GPU's file, throughput on Kodak and a ``--megapixels`` photo; 24 MP is the
 issue's size, if a second call can afford it). Its log comes back too. Back here: copy the
-checkpoint and curve into the run, resume it on the CPU, commit.
+checkpoint and curve into the run, resume it on the CPU (with the run's CPU ``--batch`` again:
+a resumed run keeps the batch it was last given), commit.
 """
 from __future__ import annotations
 
@@ -85,7 +86,8 @@ def prepare(kodak: int) -> None:
         raise SystemExit("too large: the device call would refuse it (fewer --kodak images?)")
 
 
-def run(run_dir: Path, device: str, batch: int, minutes: float, budget: float, megapixels: float) -> None:
+def run(run_dir: Path, device: str, batch: int, steps: int, minutes: float, budget: float, megapixels: float
+        ) -> None:
     """On the device: install the wheels, decode the photos, train for ``minutes``, copy the run
     to $OUT, then check the GPU encoder in what is left of ``budget`` minutes (``device`` cpu tries
     the same steps on a machine without a GPU)."""
@@ -115,7 +117,7 @@ def run(run_dir: Path, device: str, batch: int, minutes: float, budget: float, m
         if step("-m", "pxcodec", "decompress", str(photos), "--threads", "1"):  # a process per photo
             raise SystemExit("the training photos did not decode")
         step("-m", "pxcodec", "train", str(run_dir), "--device", device, "--batch", str(batch),
-             "--data", str(photos), "--minutes", str(minutes))
+             "--data", str(photos), "--steps", str(steps), "--minutes", str(minutes))
         for name in ("checkpoint.pt", "curve.csv"):  # safe in $OUT before the check may run out of time
             shutil.copy(run_dir / name, out / name)
         left = deadline - time.monotonic()
@@ -135,9 +137,11 @@ def main() -> None:
     prep = sub.add_parser("prepare", help="here: write .gpu/")
     prep.add_argument("--kodak", type=int, default=2, help="Kodak images for the encoder check")
     go = sub.add_parser("run", help="on the device: check, train, copy results to $OUT")
-    go.add_argument("--run", type=Path, default=ROOT / "weights" / "runs" / "pxc-d")
+    go.add_argument("--run", type=Path, default=ROOT / "weights" / "runs" / "pxc-k",
+                    help="the run to resume on the GPU (the one in training on the CPU)")
     go.add_argument("--device", default="cuda")
     go.add_argument("--batch", type=int, default=32)
+    go.add_argument("--steps", type=int, default=200000, help="train until this step (or --train-minutes)")
     go.add_argument("--train-minutes", type=float, default=5.0)
     go.add_argument("--budget-minutes", type=float, default=9.0,
                     help="the whole call; the encoder check gets what training leaves")
@@ -146,7 +150,7 @@ def main() -> None:
     if args.what == "prepare":
         prepare(args.kodak)
     else:
-        run(args.run, args.device, args.batch, args.train_minutes, args.budget_minutes, args.megapixels)
+        run(args.run, args.device, args.batch, args.steps, args.train_minutes, args.budget_minutes, args.megapixels)
 
 
 if __name__ == "__main__":
