@@ -151,5 +151,7 @@ def read_bytes(data: bytes, name: str | Path = "<bytes>") -> Picture:
             if _is_16bit_colour(data):
                 return Picture("PNG", im.width, im.height, png=data, meta=metadata.extract(im))
             return from_image(im)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, struct.error) as exc:
+    except UnidentifiedImageError as exc:
+        raise InputError(f"{path}: cannot read image (not a format Pillow reads)") from exc
+    except (OSError, SyntaxError, ValueError, struct.error) as exc:
         raise InputError(f"{path}: cannot read image ({exc})") from exc
