@@ -21,7 +21,7 @@ import torch
 from . import weights
 from .config import ModelConfig
 from .data import CropSampler, fixed_crops, halve_chroma, split_folder
-from .model import PixelCNN, grown
+from .model import BFLOAT16_BACKWARD, PixelCNN, grown
 
 BITS_PER_NAT = 1 / math.log(2)
 #: Columns of ``curve.csv``; ``val_chroma_bpsp`` is the validation crops with halved chroma. A
@@ -126,6 +126,8 @@ def train(run: Path, opt: TrainOptions, minutes: float | None = None, log=print,
         step, elapsed = source["step"], source["seconds"]
         log(f"started {run} from {start_from} at step {step} ({elapsed / 60:.1f} min trained), "
             f"grown from {source['options'].config} to {opt.config}")
+    if BFLOAT16_BACKWARD and opt.device == "cpu":
+        log("the convolutions' backward passes in bfloat16 (native on this CPU; model.BFLOAT16_BACKWARD)")
     # Inductor's switch to channels-last made the convolutions' backward pass twice as slow on
     # CPU: without it a step takes 0.7–0.8 s instead of 0.9 s (4 crops of 96 × 96, 7 blocks).
     loss_of = torch.compile(model.nll, options={"layout_optimization": False}) if compiled else model.nll

@@ -11,6 +11,7 @@ import torch
 from PIL import Image
 from click.testing import CliRunner
 
+from pxcodec import model as float_model
 from pxcodec import weights
 from pxcodec.cli import main
 from pxcodec.config import ModelConfig
@@ -253,3 +254,25 @@ def test_a_compiled_run_trains_the_same_model(tiny_run, tmp_path):
     b = torch.load(tmp_path / "compiled" / "checkpoint.pt", weights_only=False)["model"]
     assert a.keys() == b.keys()
     assert all(torch.allclose(a[k], b[k], rtol=1e-4, atol=1e-5) for k in a)
+
+
+@pytest.mark.skipif(not float_model.BFLOAT16_BACKWARD, reason="this CPU has no native bfloat16")
+def test_bfloat16_backward_keeps_the_loss_and_the_gradients(monkeypatch, kodak_crop):
+    """Where the CPU multiplies bfloat16 natively, training's convolutions take their backward
+    pass in it: the loss is float32's exactly, the gradients within 1 % of float32's (and not
+    equal to them: the bfloat16 pass did run)."""
+    torch.manual_seed(0)
+    net = PixelCNN(ModelConfig(channels=16, blocks=2, components=3, blend=True))
+    x = torch.from_numpy(kodak_crop).permute(2, 0, 1)[None]
+
+    def loss_and_gradient() -> tuple[torch.Tensor, torch.Tensor]:
+        net.zero_grad()
+        loss = net.nll(x).mean()
+        loss.backward()
+        return loss.detach(), torch.cat([p.grad.flatten() for p in net.parameters() if p.grad is not None])
+
+    loss16, grad16 = loss_and_gradient()
+    monkeypatch.setattr(float_model, "BFLOAT16_BACKWARD", False)
+    loss32, grad32 = loss_and_gradient()
+    assert torch.equal(loss16, loss32)
+    assert 0 < float((grad16 - grad32).norm() / grad32.norm()) < 1e-2
