@@ -48,9 +48,10 @@ def _bfloat16_native() -> bool:
 
 
 #: Whether training's convolutions on the CPU take their backward pass in bfloat16 (float32
-#: sums): where the CPU does it natively, 3-4 times faster than float32's backward, a
-#: compiled training step about a quarter faster (``benchmarks/train_step.py``), and the gradients within about 0.2 % of float32's. The
-#: forward pass, which quantisation-aware training rounds, stays float32.
+#: sums): where the CPU does it natively, 3-4 times faster than float32's backward, a compiled
+#: training step about a quarter faster (``benchmarks/train_step.py``), and the gradients within
+#: about 0.2 % of float32's. The forward pass, which quantisation-aware training rounds, stays
+#: float32.
 BFLOAT16_BACKWARD = _bfloat16_native()
 
 
