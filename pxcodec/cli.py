@@ -349,6 +349,8 @@ def info(src: Path) -> None:
 @click.option("--minutes", type=float, default=None, help="Stop after this much wall time.")
 @click.option("--channels", default=64, show_default=True)
 @click.option("--blocks", default=4, show_default=True)
+@click.option("--hidden", type=click.IntRange(min=1), default=None,
+              help="Width of each block's inner layer (default: --channels).")
 @click.option("--components", default=5, show_default=True)
 @click.option("--blend", is_flag=True,
               help="Let each mean move towards a classical prediction (MED of R, G - R, B - G; "
@@ -369,13 +371,14 @@ def info(src: Path) -> None:
 @click.option("--threads", default=1, show_default=True, help="CPU threads for torch.")
 @click.option("--start-from", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="Begin a new run from another run's weights; blocks it lacks start as identities, "
-                   "a blend it lacks at 0, a finer stream on the same range.")
+                   "wider blocks' new channels unread, a blend it lacks at 0, a finer stream on the "
+                   "same range.")
 @click.option("--compile", "compiled", is_flag=True,
               help="Compile the training loss with torch.compile: faster steps, after about a minute "
                    "of compiling at each start (needs a C compiler on the CPU).")
 @_device
 def train(run: Path, data: Path, steps: int, minutes: float | None, channels: int, blocks: int,
-          components: int, blend: bool, stream_max: str, batch: int, crop: int, chroma: float, downscale: float, lr: float,
+          hidden: int | None, components: int, blend: bool, stream_max: str, batch: int, crop: int, chroma: float, downscale: float, lr: float,
           half_life: int, ema: float, seed: int, threads: int, start_from: Path | None, compiled: bool,
           device: str) -> None:
     """Train (or resume) the model in folder RUN.
@@ -392,7 +395,7 @@ def train(run: Path, data: Path, steps: int, minutes: float | None, channels: in
     given = tuple(k for k in RESUMABLE
                   if ctx.get_parameter_source(k) == click.core.ParameterSource.COMMANDLINE)
     cfg = ModelConfig(channels=channels, blocks=blocks, components=components, blend=blend,
-                      stream_max=int(stream_max))
+                      stream_max=int(stream_max), hidden=hidden)
     opt = TrainOptions(data=data, config=cfg, steps=steps, batch=batch, crop=crop, chroma=chroma,
                        downscale=downscale, lr=lr, half_life=half_life, ema=ema, seed=seed, device=device)
     try:

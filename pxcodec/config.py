@@ -28,8 +28,9 @@ STREAM_MAX: tuple[int, ...] = (127, 255)
 @dataclass(frozen=True)
 class ModelConfig:
     """Shape of one PixelCNN: trunk width, residual blocks, mixture components, first kernel,
-    whether its means blend towards a classical prediction (``predictor``), and the top of its
-    residual stream's integer grid (0…127, or 0…255: a grid twice as fine on the same range)."""
+    whether its means blend towards a classical prediction (``predictor``), the top of its
+    residual stream's integer grid (0…127, or 0…255: a grid twice as fine on the same range), and
+    the width of each block's inner layer (``hidden``; None: the trunk's width)."""
 
     channels: int = 64
     blocks: int = 4
@@ -37,10 +38,20 @@ class ModelConfig:
     first_kernel: int = 5
     blend: bool = False
     stream_max: int = STREAM_MAX[0]
+    hidden: int | None = None
 
     def __post_init__(self) -> None:
         if self.stream_max not in STREAM_MAX:
             raise ValueError(f"stream_max must be one of {STREAM_MAX}, not {self.stream_max}")
+        if self.hidden == self.channels:  # one way to write each architecture
+            object.__setattr__(self, "hidden", None)
+        if self.hidden is not None and self.hidden < 1:
+            raise ValueError(f"hidden must be a positive width, not {self.hidden}")
+
+    @property
+    def inner(self) -> int:
+        """Channels of each block's inner layer: its masked convolution's outputs, its mix's inputs."""
+        return self.hidden or self.channels
 
     @property
     def groups(self) -> tuple[str, ...]:
@@ -73,17 +84,19 @@ class ModelConfig:
         """Multiply-accumulates of the network per pixel (the PMF tables are lookups, not MACs)."""
         c, p = self.channels, self.params_per_pixel
         first = len(self.first_taps) * 4 * (c + p)
-        return first + self.blocks * (len(BLOCK_TAPS) * c * c + c * c) + c * p
+        return first + self.blocks * (len(BLOCK_TAPS) + 1) * c * self.inner + c * p
 
     def to_json(self) -> str:
-        """The architecture as weights files store it (``blend`` and ``stream_max`` only where
-        they differ from the defaults, so the files of models without them read as they always
-        have)."""
+        """The architecture as weights files store it (``blend``, ``stream_max`` and ``hidden``
+        only where they differ from the defaults, so the files of models without them read as
+        they always have)."""
         fields = dataclasses.asdict(self)
         if not self.blend:
             del fields["blend"]
         if self.stream_max == STREAM_MAX[0]:
             del fields["stream_max"]
+        if self.hidden is None:
+            del fields["hidden"]
         return json.dumps(fields, sort_keys=True)
 
     @classmethod

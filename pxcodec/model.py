@@ -7,7 +7,8 @@ computes what this model computed in training, up to the rounding of requantisat
 
 Layers (all causal, see ``config``):
     first: masked type-A conv over the pixels → residual stream h, and a linear skip to the head
-    blocks: h ← clamp(h + round(conv1×1(relu_q(masked3×3(h))))), on one shared stream scale
+    blocks: h ← clamp(h + round(conv1×1(relu_q(masked3×3(h))))), on one shared stream scale (the
+        masked 3×3 widens to ``cfg.inner`` channels, the 1×1 mix narrows back)
     head: conv1×1(h) + skip + bias → mixture parameters on their grids (with ``blend``, also how
         far each mean moves towards the classical prediction of ``predictor``)
 """
@@ -115,10 +116,10 @@ class PixelCNN(nn.Module):
         c, p = cfg.channels, cfg.params_per_pixel
         self.first = MaskedConv(4, c, cfg.first_taps)
         self.skip = MaskedConv(4, p, cfg.first_taps, bias=False)
-        self.convs = nn.ModuleList(MaskedConv(c, c, BLOCK_TAPS) for _ in range(cfg.blocks))
-        self.mixes = nn.ModuleList(MaskedConv(c, c, ((0, 0),)) for _ in range(cfg.blocks))
+        self.convs = nn.ModuleList(MaskedConv(c, cfg.inner, BLOCK_TAPS) for _ in range(cfg.blocks))
+        self.mixes = nn.ModuleList(MaskedConv(cfg.inner, c, ((0, 0),)) for _ in range(cfg.blocks))
         for m in self.mixes:
-            nn.init.normal_(m.weight, 0.0, 0.3 / math.sqrt(c))
+            nn.init.normal_(m.weight, 0.0, 0.3 / math.sqrt(cfg.inner))
         self.head = MaskedConv(c, p, ((0, 0),), bias=False)
         nn.init.normal_(self.head.weight, 0.0, 0.1 / math.sqrt(c))
         nn.init.normal_(self.skip.weight, 0.0, 0.01)
@@ -165,12 +166,14 @@ class PixelCNN(nn.Module):
 
 def grown(state: dict[str, Tensor], cfg: ModelConfig, stream_max: int = STREAM_MAX[0]) -> dict[str, Tensor]:
     """A trained model's state dict (its stream's grid 0…``stream_max``) for ``cfg``, which may
-    have more residual blocks, add the blend group or a finer stream, so that the grown model
-    computes what the trained one did and training starts from there: the blocks it lacks start
-    as identities (their 1×1 mix at zero adds nothing to the stream), the blend outputs at 0
-    (the network's own means), from weights too small to round to anything but 0 (not zeros: a
-    row of zero weights has no int8 scale); a finer stream keeps its range, its scale divided as
-    its grid is, so it rounds to the old grid's points and the ones between them."""
+    have more residual blocks, wider blocks, add the blend group or a finer stream, so that the
+    grown model computes what the trained one did and training starts from there: the blocks it
+    lacks start as identities (their 1×1 mix at zero adds nothing to the stream), a block's new
+    inner channels start as freshly initialised convolution outputs that its mix reads with
+    zero weights, the blend outputs at 0 (the network's own means), from weights too small to
+    round to anything but 0 (not zeros: a row of zero weights has no int8 scale); a finer stream
+    keeps its range, its scale divided as its grid is, so it rounds to the old grid's points and
+    the ones between them."""
     fresh = PixelCNN(cfg).state_dict()
     blocks = state["log_scale_u"].numel()
     if blocks > cfg.blocks:
@@ -185,6 +188,12 @@ def grown(state: dict[str, Tensor], cfg: ModelConfig, stream_max: int = STREAM_M
         elif key in ("head.weight", "skip.weight", "head_bias") and state[key].shape[0] < value.shape[0]:
             added = torch.randn_like(value[head:]) * 1e-6 if key != "head_bias" else torch.zeros_like(value[head:])
             value = torch.cat([state[key], added])
+        elif key.startswith("convs.") and key in state and state[key].shape[1:] == value.shape[1:] \
+                and state[key].shape[0] < value.shape[0]:
+            value = torch.cat([state[key], value[state[key].shape[0]:]])
+        elif key.startswith("mixes.") and key.endswith(".weight") and key in state \
+                and state[key].shape[0] == value.shape[0] and state[key].shape[1] < value.shape[1]:
+            value = torch.cat([state[key], torch.zeros_like(value[:, state[key].shape[1]:])], 1)
         elif key == "log_scale_h":
             value = state[key] + math.log((stream_max + 1) / (cfg.stream_max + 1))
         elif key in state:
