@@ -11,7 +11,7 @@ from pxcodec.config import ModelConfig
 from pxcodec.mixture import RANGE, mixture_nll
 from pxcodec.model import PixelCNN
 
-from .conftest import decode, encode, load
+from .conftest import decode, encode, installed, load
 
 CONFIG = ModelConfig(channels=16, blocks=2, components=3, blend=True)
 
@@ -21,11 +21,7 @@ def blend_model(tmp_path_factory) -> weights.ModelFile:
     """An untrained blend model (random weights: its blends are spread over 0…64), installed
     alone in a weights folder of its own so that decoding finds it by fingerprint."""
     torch.manual_seed(3)
-    folder = tmp_path_factory.mktemp("weights")
-    weights.save(weights.export(PixelCNN(CONFIG).eval()), folder / "blend.npz")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(weights, "WEIGHTS_DIR", folder)
-        yield weights.by_name("blend")
+    yield from installed(tmp_path_factory.mktemp("weights"), PixelCNN(CONFIG).eval(), "blend")
 
 
 def _med_by_hand(codes: np.ndarray, y: int, x: int) -> list[int]:

@@ -12,7 +12,7 @@ from pxcodec import weights
 from pxcodec.config import ModelConfig
 from pxcodec.model import PixelCNN, grown
 
-from .conftest import decode, encode, load
+from .conftest import assert_integer_matches_float, assert_wavefront_equals_band, decode, encode, installed, load
 
 CONFIG = ModelConfig(channels=8, blocks=2, components=2, blend=True, stream_max=255, hidden=20)
 
@@ -21,11 +21,7 @@ CONFIG = ModelConfig(channels=8, blocks=2, components=2, blend=True, stream_max=
 def wide_model(tmp_path_factory) -> weights.ModelFile:
     """An untrained wide-block model exported, alone in a weights folder of its own."""
     torch.manual_seed(3)
-    folder = tmp_path_factory.mktemp("weights")
-    weights.save(weights.export(PixelCNN(CONFIG).eval()), folder / "wide.npz")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(weights, "WEIGHTS_DIR", folder)
-        yield weights.by_name("wide")
+    yield from installed(tmp_path_factory.mktemp("weights"), PixelCNN(CONFIG).eval(), "wide")
 
 
 def test_the_config_names_the_width_once():
@@ -49,19 +45,7 @@ def test_the_layers_have_the_inner_width(wide_model):
 @pytest.mark.parametrize("compiled", [True, False])
 def test_band_params_equal_wavefront_params(wide_model, kodak_crop, compiled):
     """The encoder's whole-band parameters equal the decoder's per-step ones."""
-    net = weights.load(wide_model)
-    pixels = torch.from_numpy(kodak_crop[:12, :16].copy())
-    h, w = pixels.shape[:2]
-    params = net.band_params(pixels, 0).view(h, w, -1)
-    wave = net.wavefront(w)
-    wave.compiled = wave.compiled and compiled
-    k = net.cfg.reach_right + 1
-    for t in range((w - 1) + k * (h - 1) + 1):
-        ys = np.arange(h)[(t - k * np.arange(h) >= 0) & (t - k * np.arange(h) < w)]
-        xs = t - k * ys
-        cells = wave.locate(np.zeros(len(ys), dtype=np.int64), ys, xs)
-        assert torch.equal(wave.params(cells), params[ys, xs])
-        wave.put_pixels(cells, pixels[ys, xs].numpy())
+    assert_wavefront_equals_band(weights.load(wide_model), torch.from_numpy(kodak_crop[:12, :16].copy()), compiled)
 
 
 def test_round_trips(wide_model):
@@ -71,14 +55,7 @@ def test_round_trips(wide_model):
 
 def test_integer_model_matches_the_float_model(kodak_crop):
     torch.manual_seed(3)
-    model = PixelCNN(CONFIG).eval()
-    net = weights.build(weights.export(model))
-    x = torch.from_numpy(kodak_crop)
-    with torch.no_grad():
-        ref = model(x.permute(2, 0, 1)[None])[0].permute(1, 2, 0).reshape(-1, net.cfg.params_per_pixel)
-    got = net.band_params(x, 0)
-    assert (ref.long() != got).float().mean() < 1e-3
-    assert (ref.long() - got).abs().max() <= 1
+    assert_integer_matches_float(PixelCNN(CONFIG).eval(), kodak_crop)
 
 
 def test_blocks_grown_wider_compute_what_the_narrow_ones_did(kodak_crop):

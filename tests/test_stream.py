@@ -15,7 +15,7 @@ from pxcodec.config import ModelConfig
 from pxcodec.errors import CertificateError
 from pxcodec.model import PixelCNN, grown
 
-from .conftest import decode, encode, load
+from .conftest import assert_integer_matches_float, assert_wavefront_equals_band, decode, encode, installed, load
 
 CONFIG = ModelConfig(channels=16, blocks=2, components=3, blend=True, stream_max=255)
 
@@ -34,11 +34,7 @@ def _float_model() -> PixelCNN:
 def fine_model(tmp_path_factory) -> weights.ModelFile:
     """``_float_model`` exported, alone in a weights folder of its own (decoding finds it by
     fingerprint)."""
-    folder = tmp_path_factory.mktemp("weights")
-    weights.save(weights.export(_float_model()), folder / "fine.npz")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(weights, "WEIGHTS_DIR", folder)
-        yield weights.by_name("fine")
+    yield from installed(tmp_path_factory.mktemp("weights"), _float_model(), "fine")
 
 
 def test_the_stream_uses_its_whole_grid(fine_model, kodak_crop):
@@ -54,21 +50,9 @@ def test_band_params_equal_wavefront_params(fine_model, kodak_crop, compiled):
     step runs (the CPU's compiled loops, or torch's operations), gains or none."""
     net = weights.load(fine_model)
     pixels = torch.from_numpy(kodak_crop[:20, :24].copy())
-    h, w = pixels.shape[:2]
     gains = (torch.arange(net.cfg.channels) * 7 % 128 - 64).float()
     for g in (None, gains):
-        params = net.band_params(pixels, 0, g).view(h, w, -1)
-        wave = net.wavefront(w)
-        assert wave.compiled
-        wave.compiled = compiled
-        k = net.cfg.reach_right + 1
-        for t in range((w - 1) + k * (h - 1) + 1):
-            ys = np.arange(h)[(t - k * np.arange(h) >= 0) & (t - k * np.arange(h) < w)]
-            xs = t - k * ys
-            cells = wave.locate(np.zeros(len(ys), dtype=np.int64), ys, xs)
-            step_gains = None if g is None else g.expand(len(ys), -1).contiguous()
-            assert torch.equal(wave.params(cells, step_gains), params[ys, xs])
-            wave.put_pixels(cells, pixels[ys, xs].numpy())
+        assert_wavefront_equals_band(net, pixels, compiled, g)
 
 
 def test_round_trips_from_one_process_and_from_two(fine_model, threads):
@@ -89,15 +73,7 @@ def test_the_int8_kernel_is_refused_and_auto_takes_float32(fine_model):
 
 
 def test_integer_model_matches_the_float_model(kodak_crop):
-    """Export reproduces the QAT model's head parameters (up to rare multiplier roundings)."""
-    model = _float_model()
-    net = weights.build(weights.export(model))
-    x = torch.from_numpy(kodak_crop)
-    with torch.no_grad():
-        ref = model(x.permute(2, 0, 1)[None])[0].permute(1, 2, 0).reshape(-1, net.cfg.params_per_pixel)
-    got = net.band_params(x, 0)
-    assert (ref.long() != got).float().mean() < 1e-3
-    assert (ref.long() - got).abs().max() <= 1
+    assert_integer_matches_float(_float_model(), kodak_crop)
 
 
 def test_a_coarse_model_grown_finer_keeps_its_range(kodak_crop):

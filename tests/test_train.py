@@ -19,7 +19,7 @@ from pxcodec.model import PixelCNN, grown
 from pxcodec.data import MIN_SCALE, CropSampler, halve_chroma, load_rgb
 from pxcodec.train import TrainOptions, export_run, train
 
-from .conftest import IMAGES, decode, encode
+from .conftest import IMAGES, assert_integer_matches_float, decode, encode
 
 
 @pytest.fixture()
@@ -99,15 +99,7 @@ def test_export_averages_earlier_checkpoints(tiny_run, tmp_path, monkeypatch):
 def test_integer_model_matches_the_float_model(kodak_crop):
     """Export reproduces the QAT model's head parameters (up to rare multiplier roundings)."""
     torch.manual_seed(0)
-    float_model = PixelCNN(ModelConfig(channels=16, blocks=2, components=3)).eval()
-    net = weights.build(weights.export(float_model))
-    x = torch.from_numpy(kodak_crop)
-    with torch.no_grad():
-        ref = float_model(x.permute(2, 0, 1)[None])[0].permute(1, 2, 0).reshape(-1, net.cfg.params_per_pixel)
-    got = net.band_params(x, 0)
-    differ = (ref.long() != got)
-    assert differ.float().mean() < 1e-3
-    assert (ref.long() - got).abs().max() <= 1
+    assert_integer_matches_float(PixelCNN(ModelConfig(channels=16, blocks=2, components=3)).eval(), kodak_crop)
 
 
 def test_resume_may_change_the_learning_rate_only_when_asked(tiny_run):
