@@ -223,6 +223,19 @@ def test_grown_model_computes_what_the_trained_one_did(kodak_crop):
         grown(shallow.state_dict(), ModelConfig(channels=16, blocks=3, components=2))
 
 
+def test_a_model_exported_as_it_was_grown_codes_what_the_shallow_one_did(kodak_crop):
+    """Export right after growing: the new identity blocks, whose mix has no weights at all,
+    still load (their channels take a usable scale), and the integer model gives exactly the
+    shallow integer model's parameters."""
+    torch.manual_seed(1)
+    shallow = PixelCNN(ModelConfig(channels=8, blocks=1, components=2)).eval()
+    deep = PixelCNN(ModelConfig(channels=8, blocks=3, components=2)).eval()
+    deep.load_state_dict(grown(shallow.state_dict(), deep.cfg))
+    x = torch.from_numpy(kodak_crop)
+    got = weights.build(weights.export(deep)).band_params(x, 0)
+    assert torch.equal(got, weights.build(weights.export(shallow)).band_params(x, 0))
+
+
 def test_a_run_can_start_from_a_shallower_one(tiny_run, tmp_path):
     run, opt = tiny_run
     train(run, opt, log=lambda _: None)
