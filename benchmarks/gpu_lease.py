@@ -137,11 +137,12 @@ def main() -> None:
     prep = sub.add_parser("prepare", help="here: write .gpu/")
     prep.add_argument("--kodak", type=int, default=2, help="Kodak images for the encoder check")
     go = sub.add_parser("run", help="on the device: check, train, copy results to $OUT")
-    go.add_argument("--run", type=Path, default=ROOT / "weights" / "runs" / "pxc-n",
+    go.add_argument("--run", type=Path, default=ROOT / "weights" / "runs" / "pxc-o",
                     help="the run to resume on the GPU (the one in training on the CPU)")
     go.add_argument("--device", default="cuda")
     go.add_argument("--batch", type=int, default=32)
-    go.add_argument("--steps", type=int, default=200000, help="train until this step (or --train-minutes)")
+    go.add_argument("--steps", type=int, default=10**9,
+                    help="train until this step (default: as far as --train-minutes goes)")
     go.add_argument("--train-minutes", type=float, default=5.0)
     go.add_argument("--budget-minutes", type=float, default=9.0,
                     help="the whole call; the encoder check gets what training leaves")
