@@ -31,8 +31,13 @@ INPUT_SCALE = 1.0 / 128  # pixel input is (x − 128) and a border flag of 127, 
 
 
 def weight_scale(w: Tensor) -> Tensor:
-    """Per-output-channel int8 scale of a (Cout, …) weight."""
-    return w.detach().abs().flatten(1).amax(1).clamp_min(1e-8) / WEIGHT_MAX
+    """Per-output-channel int8 scale of a (Cout, …) weight. A channel without weights (a block
+    just grown as an identity, whose mix is zero) borrows the layer's largest scale (1/WEIGHT_MAX
+    where no channel has weights), so that its bias, rounded to this scale's units, and its
+    exported requantisation stay on a usable grid."""
+    top = w.detach().abs().flatten(1).amax(1)
+    fallback = torch.where(top.max() > 0, top.max(), torch.ones_like(top.max()))
+    return torch.where(top > 0, top, fallback) / WEIGHT_MAX
 
 
 def fake_quant_weight(w: Tensor) -> Tensor:

@@ -21,7 +21,7 @@ from .config import ModelConfig
 from .errors import UnknownModelError
 from .intops import IntLayer, multiplier
 from .mixture import RANGE, head_multipliers, make_tables
-from .model import INPUT_SCALE, WEIGHT_MAX, MaskedConv, PixelCNN, weight_scale
+from .model import INPUT_SCALE, MaskedConv, PixelCNN, weight_scale
 from .network import IntegerPixelCNN
 
 FORMAT = "pxcodec-weights-1"
@@ -48,15 +48,9 @@ LAYER_FIELDS = ("weight", "bias", "mult", "shift", "lo", "hi")
 
 
 def _conv_integers(conv: MaskedConv, in_scale: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(weights (T·Cin, Cout) int8, biases in accumulator units, per-channel weight scale).
-
-    An output channel without weights (a block just grown as an identity, whose mix is zero)
-    borrows the layer's largest scale: its own, ``weight_scale``'s floor, would put its bias and
-    requantisation beyond int64."""
+    """(weights (T·Cin, Cout) int8, biases in accumulator units, per-channel weight scale)."""
     w = (conv.weight * conv.mask).detach().float()
     s = weight_scale(w)
-    empty = w.flatten(1).abs().amax(1) == 0
-    s[empty] = s[~empty].max() if not empty.all() else 1.0 / WEIGHT_MAX
     q = torch.floor(w / s.view(-1, 1, 1, 1) + 0.5)
     taps = torch.stack([q[:, :, dy + conv.r, dx + conv.r] for dy, dx in conv.taps])  # (T, Cout, Cin)
     weight = taps.permute(0, 2, 1).reshape(-1, q.shape[0]).to(torch.int8).numpy()
