@@ -61,6 +61,32 @@ def run(checkout: Path, image: Path, crop: str, threads: int, model: str) -> dic
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def interleaved(subjects: dict[str, tuple[Path, str]], images: list[Path], rounds: int, threads: int,
+                crop: str = "", label: str = "checkout") -> list[dict]:
+    """Time every image through each subject (a checkout and the model it codes with), in fresh
+    processes, ``rounds`` times, alternating which subject goes first; print and return the
+    medians per image and subject (``label`` names the subject's column)."""
+    runs: dict[str, dict[str, list[dict]]] = {name: {p.name: [] for p in images} for name in subjects}
+    for r in range(rounds):
+        order = list(subjects) if r % 2 == 0 else list(subjects)[::-1]
+        for image in images:
+            for name in order:
+                checkout, model = subjects[name]
+                runs[name][image.name].append(run(checkout, image, crop, threads, model))
+    rows = []
+    print(f"{'image':<14}{label:<10}{'encode s':>10}{'decode s':>10}{'bytes':>10}")
+    for image in images:
+        for name in subjects:
+            measured = runs[name][image.name]
+            row = {"image": image.name, label: name,
+                   "encode_s": statistics.median(m["encode_s"] for m in measured),
+                   "decode_s": statistics.median(m["decode_s"] for m in measured),
+                   "bytes": measured[0]["bytes"]}
+            rows.append(row)
+            print(f"{image.name:<14}{name:<10}{row['encode_s']:>10.3f}{row['decode_s']:>10.3f}{row['bytes']:>10}")
+    return rows
+
+
 def main() -> None:
     sys.path.insert(0, str(ROOT))
     from pxcodec.data import SHARED_DATA
@@ -74,23 +100,10 @@ def main() -> None:
     ap.add_argument("--model", default="", help="a shipped model both checkouts have (default: each one's default)")
     args = ap.parse_args()
     checkouts = {"this": ROOT, "other": args.other.resolve()}
-    runs: dict[str, dict[str, list[dict]]] = {name: {p.name: [] for p in args.images} for name in checkouts}
-    for r in range(args.rounds):
-        order = list(checkouts) if r % 2 == 0 else list(checkouts)[::-1]
-        for image in args.images:
-            for name in order:
-                runs[name][image.name].append(run(checkouts[name], image, args.crop, args.threads, args.model))
-    rows = []
-    print(f"{'image':<14}{'checkout':<10}{'encode s':>10}{'decode s':>10}{'bytes':>10}")
-    for image in args.images:
-        for name in checkouts:
-            measured = runs[name][image.name]
-            row = {"image": image.name, "checkout": name, "path": str(checkouts[name]),
-                   "encode_s": statistics.median(m["encode_s"] for m in measured),
-                   "decode_s": statistics.median(m["decode_s"] for m in measured),
-                   "bytes": measured[0]["bytes"]}
-            rows.append(row)
-            print(f"{image.name:<14}{name:<10}{row['encode_s']:>10.3f}{row['decode_s']:>10.3f}{row['bytes']:>10}")
+    rows = interleaved({name: (path, args.model) for name, path in checkouts.items()}, args.images, args.rounds,
+                       args.threads, args.crop)
+    for row in rows:
+        row["path"] = str(checkouts[row["checkout"]])
     out = ROOT / "benchmarks" / "results" / "ab.json"
     out.write_text(json.dumps({"rounds": args.rounds, "threads": args.threads, "crop": args.crop, "model": args.model,
                                "rows": rows}, indent=1) + "\n")

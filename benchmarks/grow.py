@@ -21,7 +21,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ab import ROOT, run as code_once
+from ab import ROOT, interleaved
 
 sys.path.insert(0, str(ROOT))
 
@@ -49,30 +49,16 @@ def main() -> None:
     bigger = PixelCNN(cfg).eval()
     bigger.load_state_dict(grown(base.state_dict(), cfg, base.cfg.stream_max))
     models = {"run": base, "grown": bigger}
-    times: dict[str, dict[str, list[dict]]] = {m: {p.name: [] for p in args.images} for m in models}
+    print(f"{args.run}: {base.cfg.macs_per_pixel:,} MACs/pixel; grown: {cfg.macs_per_pixel:,}")
     with tempfile.TemporaryDirectory() as folder:
         for name, model in models.items():
             weights.save(weights.export(model), Path(folder) / f"{name}.npz")
         os.environ["PXC_WEIGHTS"] = folder  # the children find both models there by name
-        for r in range(args.rounds):
-            order = list(models) if r % 2 == 0 else list(models)[::-1]
-            for image in args.images:
-                for name in order:
-                    times[name][image.name].append(code_once(ROOT, image, "", args.threads, name))
-    rows = []
-    print(f"{args.run}: {base.cfg.macs_per_pixel:,} MACs/pixel; grown: {cfg.macs_per_pixel:,}")
-    print(f"{'image':<14}{'model':<8}{'encode s':>10}{'decode s':>10}{'bytes':>10}")
-    for image in args.images:
-        for name in models:
-            measured = times[name][image.name]
-            row = {"image": image.name, "model": name,
-                   "encode_s": statistics.median(m["encode_s"] for m in measured),
-                   "decode_s": statistics.median(m["decode_s"] for m in measured),
-                   "bytes": measured[0]["bytes"]}
-            rows.append(row)
-            print(f"{image.name:<14}{name:<8}{row['encode_s']:>10.3f}{row['decode_s']:>10.3f}{row['bytes']:>10}")
-        if rows[-1]["bytes"] != rows[-2]["bytes"]:
-            raise SystemExit(f"{image.name}: the grown network wrote another file than the run's")
+        rows = interleaved({name: (ROOT, name) for name in models}, args.images, args.rounds, args.threads,
+                           label="model")
+    for run_row, grown_row in zip(rows[::2], rows[1::2]):
+        if run_row["bytes"] != grown_row["bytes"]:
+            raise SystemExit(f"{run_row['image']}: the grown network wrote another file than the run's")
     for name in models:
         print(f"median over images, {name}: decode "
               f"{statistics.median(r['decode_s'] for r in rows if r['model'] == name):.2f} s")
