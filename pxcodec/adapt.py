@@ -265,18 +265,19 @@ def choose(net: IntegerPixelCNN, trunk: Trunk, pixels: torch.Tensor, channels: i
     x = x.numpy()
     guess = None if guess is None else guess.numpy()
     own_coefs = {1: [0], 2: [1, 2, 1]} if channels == 3 else {}
+    done: list[tuple] = []  # each searched channel's parameters, its offsets chosen
     for c in range(channels):
-        logit = mixture.channel(p, c, x, predicted=guess)[0]
+        logit = mixture.channel(p, c, x, predicted=guess, before=done)[0]
         bits = mixture.code_lengths(logit, x[:, c])
 
         def coef_cost(j: int, value: int) -> float:
             coef = out.coef.copy()
             coef[j] = value
-            return float(bits(*mixture.channel(p, c, x, coef_offset=coef, predicted=guess)[1:]).sum())
+            return float(bits(*mixture.channel(p, c, x, coef_offset=coef, predicted=guess, before=done)[1:]).sum())
 
         for j in own_coefs.get(c, []):
             out.coef[j] = _search(lambda v: coef_cost(j, v), MAX_COEF)
-        _, mean0, scale0 = mixture.channel(p, c, x, coef_offset=out.coef, predicted=guess)
+        _, mean0, scale0 = mixture.channel(p, c, x, coef_offset=out.coef, predicted=guess, before=done)
 
         def cost(scale: int, mean: int) -> float:
             return float(bits(*mixture.shift(mean0, scale0, scale, mean)).sum())
@@ -285,6 +286,7 @@ def choose(net: IntegerPixelCNN, trunk: Trunk, pixels: torch.Tensor, channels: i
         mean = _search(lambda m: cost(scale, m), MAX_MEAN)
         out.scale[c] = _search(lambda s: cost(s, mean), MAX_SCALE)
         out.mean[c] = mean
+        done.append((logit, *mixture.shift(mean0, scale0, out.scale[c], mean)))
     return out
 
 
@@ -316,6 +318,7 @@ def fit_head(net: IntegerPixelCNN, trunk: Trunk, pixels: torch.Tensor, channels:
         x = pixels[order].to(torch.uint8).T.contiguous()[None, :, :, None]
         guess = None if predicted is None else predicted[order][None, :, None]
         groups = param_groups(p.shape[1], net.cfg.components)
+        posterior = None if net.mixture.posterior is None else torch.from_numpy(net.mixture.posterior).float()
         d = torch.zeros(p.shape[1], requires_grad=True)
         k = torch.zeros(h.shape[1], requires_grad=True)
         steps = _Adam(d, fit.rate), _Adam(k, fit.gain_rate)
@@ -323,7 +326,7 @@ def fit_head(net: IntegerPixelCNN, trunk: Trunk, pixels: torch.Tensor, channels:
         for t, at in enumerate(batches):
             moved = p[:, :, at] + d.view(1, -1, 1, 1) + ((h[at] * k) @ w).T[None, :, :, None]
             loss = mixture_nll(clamp_head(moved, groups), x[:, :, at], net.cfg.components,
-                               None if guess is None else guess[:, at])[:, :channels].mean()
+                               None if guess is None else guess[:, at], posterior)[:, :channels].mean()
             for step, grad in zip(steps, torch.autograd.grad(loss, (d, k))):
                 step(grad)
             if t >= fit.steps - fit.average:

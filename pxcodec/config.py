@@ -29,8 +29,10 @@ STREAM_MAX: tuple[int, ...] = (127, 255)
 class ModelConfig:
     """Shape of one PixelCNN: trunk width, residual blocks, mixture components, first kernel,
     whether its means blend towards a classical prediction (``predictor``), the top of its
-    residual stream's integer grid (0…127, or 0…255: a grid twice as fine on the same range), and
-    the width of each block's inner layer (``hidden``; None: the trunk's width)."""
+    residual stream's integer grid (0…127, or 0…255: a grid twice as fine on the same range),
+    the width of each block's inner layer (``hidden``; None: the trunk's width), and whether G's
+    and B's mixture weights follow which of R's (and G's) components explain the decoded value
+    (``posterior``; ``mixture.posterior_shift``)."""
 
     channels: int = 64
     blocks: int = 4
@@ -39,6 +41,7 @@ class ModelConfig:
     blend: bool = False
     stream_max: int = STREAM_MAX[0]
     hidden: int | None = None
+    posterior: bool = False
 
     def __post_init__(self) -> None:
         if self.stream_max not in STREAM_MAX:
@@ -87,9 +90,9 @@ class ModelConfig:
         return first + self.blocks * (len(BLOCK_TAPS) + 1) * c * self.inner + c * p
 
     def to_json(self) -> str:
-        """The architecture as weights files store it (``blend``, ``stream_max`` and ``hidden``
-        only where they differ from the defaults, so the files of models without them read as
-        they always have)."""
+        """The architecture as weights files store it (``blend``, ``stream_max``, ``hidden`` and
+        ``posterior`` only where they differ from the defaults, so the files of models without
+        them read as they always have)."""
         fields = dataclasses.asdict(self)
         if not self.blend:
             del fields["blend"]
@@ -97,6 +100,8 @@ class ModelConfig:
             del fields["stream_max"]
         if self.hidden is None:
             del fields["hidden"]
+        if not self.posterior:
+            del fields["posterior"]
         return json.dumps(fields, sort_keys=True)
 
     @classmethod

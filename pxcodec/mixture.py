@@ -42,6 +42,18 @@ LOGIT_GAP = 128
 SIG_STEPS, SIG_HALF = 1024, 16
 #: Fixed-point bits of the CDF, the mixture weights and the inverse scales.
 CDF_BITS, WEIGHT_BITS, INV_BITS = 16, 12, 16
+#: A model with ``posterior`` (``config``) moves G's logits by weights (K, K) times the log2 of
+#: R's components' posterior at the decoded R, and B's by R's and G's: the weights on a grid of
+#: 1/POSTERIOR_GRID, within ±POSTERIOR_MAX units; the posterior in 1/POSTERIOR_UNIT bits, no
+#: lower than −POSTERIOR_FLOOR bits; their summed products onto the logit grid by
+#: (acc · POSTERIOR_M) >> POSTERIOR_S, i.e. × 8 ln 2 / 2^16 (grid units of the logit per bit).
+POSTERIOR_GRID, POSTERIOR_MAX, POSTERIOR_UNIT, POSTERIOR_FLOOR = 256, 2048, 256, 8
+POSTERIOR_M, POSTERIOR_S = 744261118, 43
+#: Each weight matrix's (target channel, source channel): G←R, B←R, B←G.
+POSTERIOR_PAIRS = ((1, 0), (2, 0), (2, 1))
+#: Grid units of a posterior weight per unit of the float model's parameter: Adam moves a weight
+#: about half a unit a step at the learning rates that fine-tune the rest (like ``GAIN``).
+POSTERIOR_GAIN = 32768.0
 
 
 def make_tables() -> dict[str, np.ndarray]:
@@ -56,6 +68,40 @@ def make_tables() -> dict[str, np.ndarray]:
     inv = np.round((1 << INV_BITS) * np.exp(-ls)).astype(np.int64)
     return {"sigmoid": sig, "exp": exp, "inv_scale": inv}
 
+
+
+#: Fraction bits of the integer code lengths, and their table over the mantissa's top bits.
+COST_BITS, _MANTISSA_BITS = 12, 10
+
+
+def _log2_table() -> np.ndarray:
+    """2^COST_BITS · log2(1 + (i + ½)/2^10) for each mantissa bucket i, rounded down, by the
+    bit-by-bit binary logarithm in 62-bit fixed point: integer operations only, so the same table
+    on every machine."""
+    one = 1 << 62
+    out = []
+    for i in range(1 << _MANTISSA_BITS):
+        z, y = one + ((2 * i + 1) << (61 - _MANTISSA_BITS)), 0
+        for _ in range(COST_BITS):
+            z, y = (z * z) >> 62, y << 1
+            if z >= 2 * one:
+                z, y = z >> 1, y | 1
+        out.append(y)
+    return np.array(out, dtype=np.int64)
+
+
+_LOG2 = _log2_table()
+#: Bits of ``cost``'s fraction dropped to give the posterior's 1/POSTERIOR_UNIT bits.
+_POSTERIOR_DOWN = COST_BITS - int(math.log2(POSTERIOR_UNIT))
+
+
+@numba.njit(cache=True, nogil=True)
+def cost(mass):
+    """−log2 of an integer mass (< 2^53), in 1/2^COST_BITS bits up to a constant, int64: exact
+    exponent from ``frexp`` and the mantissa's top bits through an integer table. What ``online`` compares
+    candidates by and ``posterior_shift`` weighs components by."""
+    m, e = math.frexp(float(mass))
+    return -((e << COST_BITS) + _LOG2[int(m * (2 << _MANTISSA_BITS)) - (1 << _MANTISSA_BITS)])
 
 # ----------------------------------------------------------------------------- float (training)
 
@@ -80,11 +126,14 @@ def split_groups(params: Tensor, components: int) -> dict[str, Tensor]:
     return dict(zip(groups, params.view(b, len(groups), 3, components, h, w).unbind(1)))
 
 
-def mixture_nll(params: Tensor, x: Tensor, components: int, predicted: Tensor | None = None) -> Tensor:
+def mixture_nll(params: Tensor, x: Tensor, components: int, predicted: Tensor | None = None,
+                posterior: Tensor | None = None) -> Tensor:
     """Negative log-likelihood in nats, (B, 3, H, W), of uint8-valued ``x`` (B, 3, H, W).
 
     ``params`` are head outputs already on their integer grids (float tensors holding integers);
-    with a blend group, ``predicted`` (B, H, W, 3) holds ``predictor.predictions`` of x's pixels.
+    with a blend group, ``predicted`` (B, H, W, 3) holds ``predictor.predictions`` of x's pixels;
+    a model with ``posterior`` weights (3, K, K) on their grid (``POSTERIOR_PAIRS``) moves G's and
+    B's logits by them (``followed_logits``).
     """
     g = split_groups(params, components)
     xf = x.to(params.dtype).unsqueeze(2) * GRID["mean"]            # (B,3,1,H,W) on the mean grid
@@ -113,8 +162,25 @@ def mixture_nll(params: Tensor, x: Tensor, components: int, predicted: Tensor | 
     log_mid = torch.where(mid > 1e-5, log_mid, log_pdf)
     xk = x.unsqueeze(2).expand_as(plus)
     log_p = torch.where(xk == 0, log_cdf_plus, torch.where(xk == 255, log_one_minus_cdf_min, log_mid))
-    log_w = torch.log_softmax(g["logit"] / GRID["logit"], dim=2)
+    logit = g["logit"] if posterior is None else followed_logits(g["logit"], log_p, posterior)
+    log_w = torch.log_softmax(logit / GRID["logit"], dim=2)
     return -torch.logsumexp(log_w + log_p, dim=2)
+
+
+def followed_logits(logit: Tensor, log_p: Tensor, posterior: Tensor) -> Tensor:
+    """Logits (B, 3, K, H, W) with G's and B's moved as ``posterior_shift`` moves the integer
+    model's: by ``posterior`` (3, K, K) times log2 of each earlier channel's components' posterior
+    at its value (``log_p``: each component's log-probability of it, (B, 3, K, H, W); G's
+    posterior from its moved logits), floored onto the logit grid (straight-through)."""
+    unit = POSTERIOR_UNIT / math.log(2)
+    out, post = [logit[:, 0]], []
+    for c in (1, 2):
+        post.append(torch.log_softmax(out[-1] / GRID["logit"] + log_p[:, c - 1], 1).mul(unit)
+                    .clamp(-POSTERIOR_FLOOR * POSTERIOR_UNIT, 0))
+        acc = sum(torch.einsum("kj,bjhw->bkhw", weights, post[source])
+                  for weights, (target, source) in zip(posterior, POSTERIOR_PAIRS) if target == c)
+        out.append(torch.clamp(logit[:, c] + _floor_ste(acc * (POSTERIOR_M / 2**POSTERIOR_S)), *RANGE["logit"]))
+    return torch.stack(out, 1)
 
 
 def head_multipliers(groups: Sequence[str], components: int) -> Tensor:
@@ -167,8 +233,14 @@ class IntegerMixture:
     CHUNK = 512  # pixels per pass of the tensor path; keeps its (n, K, 256) gather in cache
 
     def __init__(self, tables: dict[str, np.ndarray], components: int, device: torch.device,
-                 bounds: tuple[Tensor, Tensor]):
+                 bounds: tuple[Tensor, Tensor], posterior: np.ndarray | None = None):
         self.k = components
+        if posterior is not None and (posterior.shape != (len(POSTERIOR_PAIRS), components, components)
+                                      or np.abs(posterior).max() > POSTERIOR_MAX):
+            raise CertificateError(f"posterior weights must be {len(POSTERIOR_PAIRS)} × {components} × "
+                                   f"{components} within ±{POSTERIOR_MAX}: their sums could overflow int64")
+        #: The posterior weights (``POSTERIOR_PAIRS``, K, K) int64 of a model with them, else None.
+        self.posterior = None if posterior is None else np.ascontiguousarray(posterior, dtype=np.int64)
         self.exp = torch.as_tensor(tables["exp"], dtype=torch.int64, device=device)
         cdf = self._cdf_table(tables)                                   # (L, 16, 577)
         self.mass = torch.diff(cdf, dim=-1).to(torch.int32).to(device)  # (L, 16, 576)
@@ -208,11 +280,14 @@ class IntegerMixture:
 
     def channel(self, params: Array, ch: int, known: Array, scale_offset: Array | int = 0,
                 mean_offset: Array | int = 0, coef_offset: Sequence[Array | int] = (0, 0, 0),
-                predicted: Array | None = None) -> tuple[Array, Array, Array]:
+                predicted: Array | None = None, before: Sequence[tuple[Array, Array, Array]] = ()
+                ) -> tuple[Array, Array, Array]:
         """Logits, conditioned means and log-scales (n, K) of channel ``ch``.
 
         ``known`` (n, ≥ch) holds the already coded channels of the same pixels; with a blend
-        group, ``predicted`` (n, 3) their ``predictor.predictions``. The offsets (ints,
+        group, ``predicted`` (n, 3) their ``predictor.predictions``; with posterior weights,
+        ``before`` the earlier channels' parameters as this method gave them (their logits move
+        this channel's: ``posterior_shift``). The offsets (ints,
         or (n, 1)) are the per-stream adaptation the encoder chooses and the stream carries
         (``adapt``): the colour coefficients' (G←R, B←R, B←G) are added to the coefficients, the
         others to every log-scale and to the conditioned mean, each before its clamp. Written
@@ -232,7 +307,37 @@ class IntegerMixture:
         if groups.shape[1] > _BLEND:
             target = predictor.target(predicted, known, ch)[:, None] * g
             m = clip(m + groups[:, _BLEND, ch] * (target - m) // GRID["blend"], lo, hi)
-        return (logit[:, ch], *self.shift(m, logscale[:, ch], scale_offset, mean_offset))
+        return (self._followed(logit[:, ch], ch, before, known),
+                *self.shift(m, logscale[:, ch], scale_offset, mean_offset))
+
+    def _followed(self, logit: Array, ch: int, before: Sequence[tuple[Array, Array, Array]], known: Array
+                  ) -> Array:
+        """Channel ``ch``'s logits (n, K) moved by ``posterior_shift`` (computed on the host)."""
+        if self.posterior is None or ch == 0:
+            return logit
+        if len(before) < ch:
+            raise ValueError(f"channel {ch} of a model with posterior weights needs the {ch} channels before it")
+        host = [tuple(v.cpu().numpy() if isinstance(v, Tensor) else v for v in part) for part in before[:ch]]
+        shift = self.posterior_shift(ch, host, known.cpu().numpy() if isinstance(known, Tensor) else known)
+        lo, hi = RANGE["logit"]
+        if isinstance(logit, Tensor):
+            return clip(logit + torch.from_numpy(shift).to(logit.device, logit.dtype), lo, hi)
+        return clip(logit + shift.astype(logit.dtype), lo, hi)
+
+    def posterior_shift(self, ch: int, before: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]],
+                        known: np.ndarray) -> np.ndarray:
+        """What the posterior weights add to channel ``ch``'s logits, (n, K) int64: for each
+        earlier channel, the weights times log2 of its components' posterior at its decoded
+        value (``known`` (n, ≥ch)), from its parameters in ``before`` (logits, means, log-scales
+        (n, K) host arrays, as ``channel`` gave them), summed, onto the logit grid
+        (``POSTERIOR_M``). Every term is an integer of the shipped tables (``_posterior_sums``)."""
+        acc = np.zeros((known.shape[0], self.k), dtype=np.int64)
+        for weights, (target, source) in zip(self.posterior, POSTERIOR_PAIRS):
+            if target == ch:
+                logit, mean, logscale = (np.ascontiguousarray(v, dtype=np.int32) for v in before[source])
+                _posterior_sums(logit, mean, logscale, np.ascontiguousarray(known[:, source], dtype=np.int64),
+                                weights, self.host_exp, self.host_cdf, self.cols, acc)
+        return (acc * POSTERIOR_M) >> POSTERIOR_S
 
     def moved_params(self, params: Array, head: Array) -> Array:
         """Head parameters (n, P) plus a stream's offset to each of them (``head``: (P,) or (n, P)
@@ -402,6 +507,29 @@ def symbol_mass(w, total, mean, logscale, shift, x, cdf, cols):
         above = cdf[at + x + 1] if x < 255 else 1 << CDF_BITS
         mass += w[j] * (above - below)
     return mass + (total >> 2)
+
+
+@numba.njit(cache=True, nogil=True)
+def _posterior_sums(logit, mean, logscale, x, weights, exp, cdf, cols, acc):
+    """Add ``weights`` (K, K) times the posterior of each pixel's components at its symbol x
+    (n,) to ``acc`` (n, K): log2 of w_k · (F_k(x + 1) − F_k(x)) over their sum (``cost``), in
+    1/POSTERIOR_UNIT bits within [−POSTERIOR_FLOOR bits, 0]."""
+    k = logit.shape[1]
+    part = np.empty(k, dtype=np.int64)
+    for i in range(x.size):
+        top = logit[i].max()
+        total = 0
+        for j in range(k):
+            at = window(mean[i, j], logscale[i, j], cols)
+            below = cdf[at + x[i]] if x[i] > 0 else 0
+            above = cdf[at + x[i] + 1] if x[i] < 255 else 1 << CDF_BITS
+            part[j] = np.int64(exp[min(top - logit[i, j], LOGIT_GAP)]) * (above - below)
+            total += part[j]
+        whole = cost(max(total, 1))
+        for j in range(k):
+            post = min(max((whole - cost(max(part[j], 1))) >> _POSTERIOR_DOWN, -POSTERIOR_FLOOR * POSTERIOR_UNIT), 0)
+            for t in range(k):
+                acc[i, t] += weights[t, j] * post
 
 
 @numba.njit(cache=True, nogil=True)

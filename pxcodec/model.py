@@ -11,6 +11,8 @@ Layers (all causal, see ``config``):
         masked 3×3 widens to ``cfg.inner`` channels, the 1×1 mix narrows back)
     head: conv1×1(h) + skip + bias → mixture parameters on their grids (with ``blend``, also how
         far each mean moves towards the classical prediction of ``predictor``)
+    posterior (``cfg.posterior``): weights (3, K, K) that move G's and B's mixture logits by R's
+        (and G's) components' posterior at their decoded values (``mixture.followed_logits``)
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ from torch import Tensor, nn
 
 from .config import BLOCK_TAPS, STREAM_MAX, ModelConfig, Tap
 from . import predictor
-from .mixture import clamp_head, mixture_nll, round_head, round_ste
+from .mixture import POSTERIOR_GAIN, POSTERIOR_MAX, POSTERIOR_PAIRS, clamp_head, mixture_nll, round_head, round_ste
 from .network import pixel_codes
 
 ACT_MAX = 127      # activations are 0…ACT_MAX (int8-safe)
@@ -131,6 +133,13 @@ class PixelCNN(nn.Module):
         self.head_bias = nn.Parameter(self._initial_head_bias())
         self.log_scale_h = nn.Parameter(torch.tensor(math.log(1 / 32)))
         self.log_scale_u = nn.Parameter(torch.full((cfg.blocks,), math.log(1 / 32)))
+        if cfg.posterior:  # at 0: each channel's mixture weights its own (a model grown to it codes as before)
+            k = cfg.components
+            self.posterior = nn.Parameter(torch.zeros(len(POSTERIOR_PAIRS), k, k))
+
+    def posterior_weights(self) -> Tensor:
+        """The posterior weights on their integer grid (``mixture.POSTERIOR_GRID``), straight-through."""
+        return torch.clamp(round_ste(self.posterior * POSTERIOR_GAIN), -POSTERIOR_MAX, POSTERIOR_MAX)
 
     def _initial_head_bias(self) -> Tensor:
         k = self.cfg.components
@@ -166,7 +175,8 @@ class PixelCNN(nn.Module):
         predicted = None
         if self.cfg.blend:
             predicted = predictor.image_predictions(pixel_codes(x.permute(0, 2, 3, 1)))
-        return mixture_nll(self(x), x, self.cfg.components, predicted)
+        posterior = self.posterior_weights() if self.cfg.posterior else None
+        return mixture_nll(self(x), x, self.cfg.components, predicted, posterior)
 
 
 def grown(state: dict[str, Tensor], cfg: ModelConfig, stream_max: int = STREAM_MAX[0]) -> dict[str, Tensor]:

@@ -75,7 +75,7 @@ class IntegerPixelCNN:
 
     def __init__(self, config: ModelConfig, layers: dict[str, IntLayer], head_bias: Tensor,
                  param_lo: Tensor, param_hi: Tensor, tables: dict, kernel: str = "auto",
-                 device: str | torch.device = "cpu"):
+                 device: str | torch.device = "cpu", posterior: np.ndarray | None = None):
         self.cfg = config
         self.device = torch.device(device)
         if self.device.type == "cuda":
@@ -95,7 +95,8 @@ class IntegerPixelCNN:
         self.head_bias = head_bias.to(self.device)
         self.param_lo = param_lo.to(self.device)
         self.param_hi = param_hi.to(self.device)
-        self.mixture = IntegerMixture(tables, config.components, self.device, (self.param_lo, self.param_hi))
+        self.mixture = IntegerMixture(tables, config.components, self.device, (self.param_lo, self.param_hi),
+                                      posterior)
 
     @staticmethod
     def _choose(layer: IntLayer, kernel: str) -> str:

@@ -88,8 +88,10 @@ def channel_params(net: IntegerPixelCNN, params: torch.Tensor, pixels: torch.Ten
     p, x = (params.numpy(), pixels.numpy()) if on_cpu else (params, pixels.to(params.device))
     guess = predicted.cpu().numpy() if on_cpu and predicted is not None else predicted
     p = net.mixture.moved_params(p, offsets.head_row(p.shape[1]))
-    return [net.mixture.channel(p, c, x, offsets.scale[c], offsets.mean[c], offsets.coef, guess)
-            for c in range(channels)]
+    out: list[tuple] = []
+    for c in range(channels):
+        out.append(net.mixture.channel(p, c, x, offsets.scale[c], offsets.mean[c], offsets.coef, guess, before=out))
+    return out
 
 
 def channel_pmfs(net: IntegerPixelCNN, per_channel: list[tuple], idx: np.ndarray, learned: np.ndarray

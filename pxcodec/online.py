@@ -17,12 +17,11 @@ is too cautious about G and B by more than elsewhere.
 """
 from __future__ import annotations
 
-import math
 
 import numba
 import numpy as np
 
-from .mixture import RANGE, IntegerMixture, mixture_weights, symbol_mass
+from .mixture import RANGE, IntegerMixture, cost, mixture_weights, symbol_mass
 
 #: The first format version whose streams learn (later versions learn too).
 VERSION = 5
@@ -48,38 +47,6 @@ _LOGSCALE_LO = RANGE["logscale"][0]
 LEARN_EVERY = 4
 #: Largest surprise recorded (1/16 scale units); beyond it every pixel is equally surprising.
 MAX_SURPRISE = 4095
-#: Fraction bits of the integer code lengths, and their table over the mantissa's top bits.
-COST_BITS, _MANTISSA_BITS = 12, 10
-
-
-def _log2_table() -> np.ndarray:
-    """2^COST_BITS · log2(1 + (i + ½)/2^10) for each mantissa bucket i, rounded down, by the
-    bit-by-bit binary logarithm in 62-bit fixed point: integer operations only, so the same table
-    on every machine."""
-    one = 1 << 62
-    out = []
-    for i in range(1 << _MANTISSA_BITS):
-        z, y = one + ((2 * i + 1) << (61 - _MANTISSA_BITS)), 0
-        for _ in range(COST_BITS):
-            z, y = (z * z) >> 62, y << 1
-            if z >= 2 * one:
-                z, y = z >> 1, y | 1
-        out.append(y)
-    return np.array(out, dtype=np.int64)
-
-
-_LOG2 = _log2_table()
-
-
-@numba.njit(cache=True, nogil=True)
-def cost(mass):
-    """−log2 of an integer mass (< 2^53), in 1/2^COST_BITS bits up to a constant, int64: exact
-    exponent from ``frexp`` and the mantissa's top bits through an integer table. The PMF's
-    total does not depend on the candidate, so it is left out."""
-    m, e = math.frexp(float(mass))
-    return -((e << COST_BITS) + _LOG2[int(m * (2 << _MANTISSA_BITS)) - (1 << _MANTISSA_BITS)])
-
-
 def dominant(logit: np.ndarray, mean: np.ndarray, logscale: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean and log-scale (n,) of each symbol's dominant component: the largest logit, the first
     on ties."""

@@ -17,6 +17,7 @@ from . import online
 from .mixture import GRID, RANGE, IntegerMixture, clamped, pixel_pmf
 from .online import around, busy, candidates_cost, context_of, surprise_of
 
+_LOGIT_LO, _LOGIT_HI = RANGE["logit"]
 _MEAN_LO, _MEAN_HI = RANGE["mean"]
 _LS_LO, _LS_HI = RANGE["logscale"]
 _COEF_LO, _COEF_HI = RANGE["coef"]
@@ -57,6 +58,7 @@ class StepMixture:
         self.seen = np.zeros((n, self.channels), dtype=np.int32)
         self.logit, self.mean, self.logscale = (np.empty((self.channels, n, k), dtype=np.int32) for _ in range(3))
         self.main = np.empty((self.channels, n, 2), dtype=np.int64)
+        self.unmoved = np.zeros((n, k), dtype=np.int64)  # the logits' shift without posterior weights
         self.ctx = np.empty((self.channels, n), dtype=np.int64)
         self.here = np.empty(n, dtype=np.int64)
         self.near = np.empty((n, self.channels), dtype=np.int64)
@@ -72,7 +74,9 @@ class StepMixture:
         step's pixels, whose channels before ``c`` are decoded into ``known`` (n, 3) int32."""
         m = self.mixture
         out = np.empty((self.params.shape[0], 256), dtype=np.float64)
-        _channel(c, self.params, m.k, self.blend, known, self.offsets, self.predicted, self.learns, self.split,
+        follow = self.unmoved if m.posterior is None or c == 0 else m.posterior_shift(
+            c, [(self.logit[j], self.mean[j], self.logscale[j]) for j in range(c)], known)
+        _channel(c, self.params, m.k, self.blend, known, self.offsets, follow, self.predicted, self.learns, self.split,
                  self.near, self.busy, self.slots, self.sums, self.seen, self.candidates, m.host_cdf, m.host_exp,
                  m.cols, self.logit, self.mean, self.logscale, self.main, self.ctx, out)
         return out
@@ -123,10 +127,11 @@ def _begin(lanes, ys, xs, rows, values, padded, stream_rows, step_rows, split, h
 
 
 @numba.njit(cache=True, nogil=True)
-def _channel(c, params, k, blend, known, offsets, predicted, learns, split, near, flat, slots, sums, seen,
+def _channel(c, params, k, blend, known, offsets, follow, predicted, learns, split, near, flat, slots, sums, seen,
              candidates, cdf, exp, cols, logit, mean, logscale, main, ctx, out):
     """Channel ``c``'s parameters (n, K) of every pixel into ``logit``, ``mean``, ``logscale``
-    [c] (``IntegerMixture.channel``, the streams' offsets applied), its dominant component's
+    [c] (``IntegerMixture.channel``, the streams' offsets and the logits' ``follow`` (n, K) from
+    ``IntegerMixture.posterior_shift`` applied), its dominant component's
     mean and log-scale into ``main[c]``, its context into ``ctx[c]`` and its PMF, the learned
     offset applied, into ``out``."""
     edges = np.empty(257, dtype=np.int32)
@@ -147,7 +152,7 @@ def _channel(c, params, k, blend, known, offsets, predicted, learns, split, near
             if blend:  # towards the classical prediction (predictor.target)
                 target = predicted[i, 0] if c == 0 else known[i, c - 1] + predicted[i, c]
                 m = clamped(m + p[(12 + c) * k + j] * (target * _G - m) // _B, _MEAN_LO, _MEAN_HI)
-            logit[c, i, j] = p[c * k + j]
+            logit[c, i, j] = clamped(p[c * k + j] + follow[i, j], _LOGIT_LO, _LOGIT_HI)
             mean[c, i, j] = clamped(m + d[3 + c], _MEAN_LO, _MEAN_HI)
             logscale[c, i, j] = clamped(p[(6 + c) * k + j] + d[c], _LS_LO, _LS_HI)
         shift = 0

@@ -100,6 +100,8 @@ def export(model: PixelCNN) -> dict[str, np.ndarray]:
     k3 = 3 * cfg.components
     arrays["param_lo"] = np.repeat([RANGE[g][0] for g in cfg.groups], k3).astype(np.int64)
     arrays["param_hi"] = np.repeat([RANGE[g][1] for g in cfg.groups], k3).astype(np.int64)
+    if cfg.posterior:
+        arrays["posterior"] = model.posterior_weights().detach().numpy().astype(np.int64)
     for name, table in make_tables().items():
         arrays[f"table.{name}"] = table
     arrays["config"] = np.array(cfg.to_json())
@@ -171,8 +173,10 @@ def build(arrays: dict[str, np.ndarray], kernel: str = "auto", device: str = "cp
                           int(arrays[f"{n}.in_max"])) for n in names}
     tables = {k.split(".", 1)[1]: arrays[k] for k in arrays if k.startswith("table.")}
     t = {k: torch.from_numpy(arrays[k]) for k in ("head_bias", "param_lo", "param_hi")}
+    if cfg.posterior and "posterior" not in arrays:
+        raise UnknownModelError("the weights file's model has posterior weights, but the file lacks them")
     return IntegerPixelCNN(cfg, layers, t["head_bias"], t["param_lo"], t["param_hi"], tables,
-                           kernel=kernel, device=device)
+                           kernel=kernel, device=device, posterior=arrays["posterior"] if cfg.posterior else None)
 
 
 @functools.lru_cache(maxsize=8)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from pxcodec import adapt, neural, online, weights
+from pxcodec import adapt, mixture, neural, online, weights
 from pxcodec.data import halve_chroma
 from pxcodec.steps import StepMixture
 
@@ -97,15 +97,15 @@ def test_learning_shortens_a_photo_whose_noise_differs_by_region(model, kodak_cr
 
 
 def test_costs_are_minus_log2_in_fixed_point():
-    """Integer costs (``online.cost``) follow −log2(mass) to within 1/1000 bit (up to the constant the argmin
+    """Integer costs (``mixture.cost``) follow −log2(mass) to within 1/1000 bit (up to the constant the argmin
     ignores), and grow as the mass shrinks."""
     mass = np.array([1, 2, 3, 1000, 12345, 65536, 2**31 - 1, 2**40 + 7], dtype=np.int64)
-    costs = np.array([online.cost(m) for m in mass])
-    exact = -np.log2(mass.astype(np.float64)) * (1 << online.COST_BITS)
+    costs = np.array([mixture.cost(m) for m in mass])
+    exact = -np.log2(mass.astype(np.float64)) * (1 << mixture.COST_BITS)
     offset = costs - exact
-    assert np.all(np.abs(offset - offset[0]) < (1 << online.COST_BITS) / 1000)
+    assert np.all(np.abs(offset - offset[0]) < (1 << mixture.COST_BITS) / 1000)
     assert np.all(np.diff(costs) < 0)
-    assert online._LOG2[0] == math.floor((1 << online.COST_BITS) * math.log2(1 + 0.5 / 1024))
+    assert mixture._LOG2[0] == math.floor((1 << mixture.COST_BITS) * math.log2(1 + 0.5 / 1024))
 
 
 def test_learning_needs_a_decoded_north_east_neighbour(model):
