@@ -1,8 +1,9 @@
 """Shipped integer models: export from a trained float model, the ``.npz`` file, fingerprints.
 
 A weights file holds everything the integer model computes with: int8 weights, int64 biases,
-requantisation multipliers and shifts, clamp bounds, the head's parameter ranges and the lookup
-tables of the integer PMF, plus the architecture as JSON. Its fingerprint is the SHA-256 of the
+requantisation multipliers and shifts, clamp bounds, the head's parameter ranges, the lookup
+tables of the integer PMF and (a model with ``posterior``) the posterior weights, plus the
+architecture as JSON. Its fingerprint is the SHA-256 of the
 file's bytes; every ``.pxc`` file names the fingerprint of the model that wrote it (DESIGN C7).
 """
 from __future__ import annotations
