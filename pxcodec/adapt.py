@@ -273,11 +273,11 @@ def choose(net: IntegerPixelCNN, trunk: Trunk, pixels: torch.Tensor, channels: i
         def coef_cost(j: int, value: int) -> float:
             coef = out.coef.copy()
             coef[j] = value
-            return float(bits(*mixture.channel(p, c, x, coef_offset=coef, predicted=guess, before=done)[1:]).sum())
+            return float(bits(*mixture.conditioned(p, c, x, coef_offset=coef, predicted=guess)).sum())
 
         for j in own_coefs.get(c, []):
             out.coef[j] = _search(lambda v: coef_cost(j, v), MAX_COEF)
-        _, mean0, scale0 = mixture.channel(p, c, x, coef_offset=out.coef, predicted=guess, before=done)
+        mean0, scale0 = mixture.conditioned(p, c, x, coef_offset=out.coef, predicted=guess)
 
         def cost(scale: int, mean: int) -> float:
             return float(bits(*mixture.shift(mean0, scale0, scale, mean)).sum())

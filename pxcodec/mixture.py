@@ -294,8 +294,17 @@ class IntegerMixture:
         with operators only, so it runs alike on torch tensors and numpy arrays (int32 suffices:
         every intermediate stays below 2^23).
         """
+        logit = params.reshape(params.shape[0], -1, 3, self.k)[:, 0, ch]
+        return (self._followed(logit, ch, before, known),
+                *self.conditioned(params, ch, known, scale_offset, mean_offset, coef_offset, predicted))
+
+    def conditioned(self, params: Array, ch: int, known: Array, scale_offset: Array | int = 0,
+                    mean_offset: Array | int = 0, coef_offset: Sequence[Array | int] = (0, 0, 0),
+                    predicted: Array | None = None) -> tuple[Array, Array]:
+        """``channel``'s conditioned means and log-scales (n, K) alone, without its logits (what
+        a search over the offsets, which leave the logits alone, evaluates)."""
         groups = params.reshape(params.shape[0], -1, 3, self.k)
-        logit, mean, logscale, coef = (groups[:, i] for i in range(_BLEND))
+        mean, logscale, coef = (groups[:, i] for i in range(1, _BLEND))
         g, c = GRID["mean"], GRID["coef"]
         lo, hi = RANGE["mean"]
         m = mean[:, ch]
@@ -307,8 +316,7 @@ class IntegerMixture:
         if groups.shape[1] > _BLEND:
             target = predictor.target(predicted, known, ch)[:, None] * g
             m = clip(m + groups[:, _BLEND, ch] * (target - m) // GRID["blend"], lo, hi)
-        return (self._followed(logit[:, ch], ch, before, known),
-                *self.shift(m, logscale[:, ch], scale_offset, mean_offset))
+        return self.shift(m, logscale[:, ch], scale_offset, mean_offset)
 
     def _followed(self, logit: Array, ch: int, before: Sequence[tuple[Array, Array, Array]], known: Array
                   ) -> Array:
@@ -502,11 +510,17 @@ def symbol_mass(w, total, mean, logscale, shift, x, cdf, cols):
     ``shift`` within its range first; one pair of CDF lookups per component."""
     mass = 0
     for j in range(w.size):
-        at = window(mean[j], clamped(logscale[j] + shift, _LOGSCALE_LO, _LOGSCALE_HI), cols)
-        below = cdf[at + x] if x > 0 else 0
-        above = cdf[at + x + 1] if x < 255 else 1 << CDF_BITS
-        mass += w[j] * (above - below)
+        mass += w[j] * component_mass(mean[j], clamped(logscale[j] + shift, _LOGSCALE_LO, _LOGSCALE_HI), x, cdf, cols)
     return mass + (total >> 2)
+
+
+@numba.njit(cache=True, nogil=True)
+def component_mass(mean, logscale, x, cdf, cols):
+    """One component's F(x + 1) − F(x) ·2^16 at symbol x, its tails folded into 0 and 255."""
+    at = window(mean, logscale, cols)
+    below = cdf[at + x] if x > 0 else 0
+    above = cdf[at + x + 1] if x < 255 else 1 << CDF_BITS
+    return above - below
 
 
 @numba.njit(cache=True, nogil=True)
@@ -517,13 +531,10 @@ def _posterior_sums(logit, mean, logscale, x, weights, exp, cdf, cols, acc):
     k = logit.shape[1]
     part = np.empty(k, dtype=np.int64)
     for i in range(x.size):
-        top = logit[i].max()
+        mixture_weights(logit[i], exp, part)
         total = 0
         for j in range(k):
-            at = window(mean[i, j], logscale[i, j], cols)
-            below = cdf[at + x[i]] if x[i] > 0 else 0
-            above = cdf[at + x[i] + 1] if x[i] < 255 else 1 << CDF_BITS
-            part[j] = np.int64(exp[min(top - logit[i, j], LOGIT_GAP)]) * (above - below)
+            part[j] *= component_mass(mean[i, j], logscale[i, j], x[i], cdf, cols)
             total += part[j]
         whole = cost(max(total, 1))
         for j in range(k):
