@@ -265,9 +265,9 @@ def choose(net: IntegerPixelCNN, trunk: Trunk, pixels: torch.Tensor, channels: i
     x = x.numpy()
     guess = None if guess is None else guess.numpy()
     own_coefs = {1: [0], 2: [1, 2, 1]} if channels == 3 else {}
-    done: list[tuple] = []  # each searched channel's parameters, its offsets chosen
+    seen: list[np.ndarray] = []  # each searched channel's log-posterior, its offsets chosen
     for c in range(channels):
-        logit = mixture.channel(p, c, x, predicted=guess, before=done)[0]
+        logit = mixture.channel(p, c, x, predicted=guess, before=seen)[0]
         bits = mixture.code_lengths(logit, x[:, c])
 
         def coef_cost(j: int, value: int) -> float:
@@ -286,7 +286,8 @@ def choose(net: IntegerPixelCNN, trunk: Trunk, pixels: torch.Tensor, channels: i
         mean = _search(lambda m: cost(scale, m), MAX_MEAN)
         out.scale[c] = _search(lambda s: cost(s, mean), MAX_SCALE)
         out.mean[c] = mean
-        done.append((logit, *mixture.shift(mean0, scale0, out.scale[c], mean)))
+        if mixture.posterior is not None and c + 1 < channels:
+            seen.append(mixture.log_posterior(logit, *mixture.shift(mean0, scale0, out.scale[c], mean), x[:, c]))
     return out
 
 

@@ -99,7 +99,7 @@ _POSTERIOR_DOWN = COST_BITS - int(math.log2(POSTERIOR_UNIT))
 def cost(mass):
     """−log2 of an integer mass (< 2^53), in 1/2^COST_BITS bits up to a constant, int64: exact
     exponent from ``frexp`` and the mantissa's top bits through an integer table. What ``online`` compares
-    candidates by and ``posterior_shift`` weighs components by."""
+    candidates by and ``log_posterior`` weighs components by."""
     m, e = math.frexp(float(mass))
     return -((e << COST_BITS) + _LOG2[int(m * (2 << _MANTISSA_BITS)) - (1 << _MANTISSA_BITS)])
 
@@ -280,14 +280,14 @@ class IntegerMixture:
 
     def channel(self, params: Array, ch: int, known: Array, scale_offset: Array | int = 0,
                 mean_offset: Array | int = 0, coef_offset: Sequence[Array | int] = (0, 0, 0),
-                predicted: Array | None = None, before: Sequence[tuple[Array, Array, Array]] = ()
+                predicted: Array | None = None, before: Sequence[np.ndarray] = ()
                 ) -> tuple[Array, Array, Array]:
         """Logits, conditioned means and log-scales (n, K) of channel ``ch``.
 
         ``known`` (n, ≥ch) holds the already coded channels of the same pixels; with a blend
         group, ``predicted`` (n, 3) their ``predictor.predictions``; with posterior weights,
-        ``before`` the earlier channels' parameters as this method gave them (their logits move
-        this channel's: ``posterior_shift``). The offsets (ints,
+        ``before`` the earlier channels' ``log_posterior``s (they move this channel's logits:
+        ``posterior_shift``). The offsets (ints,
         or (n, 1)) are the per-stream adaptation the encoder chooses and the stream carries
         (``adapt``): the colour coefficients' (G←R, B←R, B←G) are added to the coefficients, the
         others to every log-scale and to the conditioned mean, each before its clamp. Written
@@ -295,7 +295,7 @@ class IntegerMixture:
         every intermediate stays below 2^23).
         """
         logit = params.reshape(params.shape[0], -1, 3, self.k)[:, 0, ch]
-        return (self._followed(logit, ch, before, known),
+        return (self._followed(logit, ch, before),
                 *self.conditioned(params, ch, known, scale_offset, mean_offset, coef_offset, predicted))
 
     def conditioned(self, params: Array, ch: int, known: Array, scale_offset: Array | int = 0,
@@ -318,33 +318,36 @@ class IntegerMixture:
             m = clip(m + groups[:, _BLEND, ch] * (target - m) // GRID["blend"], lo, hi)
         return self.shift(m, logscale[:, ch], scale_offset, mean_offset)
 
-    def _followed(self, logit: Array, ch: int, before: Sequence[tuple[Array, Array, Array]], known: Array
-                  ) -> Array:
+    def _followed(self, logit: Array, ch: int, before: Sequence[np.ndarray]) -> Array:
         """Channel ``ch``'s logits (n, K) moved by ``posterior_shift`` (computed on the host)."""
         if self.posterior is None or ch == 0:
             return logit
         if len(before) < ch:
             raise ValueError(f"channel {ch} of a model with posterior weights needs the {ch} channels before it")
-        host = [tuple(v.cpu().numpy() if isinstance(v, Tensor) else v for v in part) for part in before[:ch]]
-        shift = self.posterior_shift(ch, host, known.cpu().numpy() if isinstance(known, Tensor) else known)
+        shift = self.posterior_shift(ch, before)
         lo, hi = RANGE["logit"]
         if isinstance(logit, Tensor):
             return clip(logit + torch.from_numpy(shift).to(logit.device, logit.dtype), lo, hi)
         return clip(logit + shift.astype(logit.dtype), lo, hi)
 
-    def posterior_shift(self, ch: int, before: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]],
-                        known: np.ndarray) -> np.ndarray:
+    def log_posterior(self, logit: Array, mean: Array, logscale: Array, x: Array) -> np.ndarray:
+        """log2 of each component's posterior at the decoded symbols ``x`` (n,), (n, K) int64 on
+        the host: w_k · (F_k(x + 1) − F_k(x)) over their sum (``cost``), in 1/POSTERIOR_UNIT bits
+        within [−POSTERIOR_FLOOR bits, 0], from a channel's parameters as ``channel`` gave them.
+        What the posterior weights of a model with them carry to the channels after it."""
+        logit, mean, logscale = (np.ascontiguousarray(v.cpu().numpy() if isinstance(v, Tensor) else v, dtype=np.int32)
+                                 for v in (logit, mean, logscale))
+        x = np.ascontiguousarray(x.cpu().numpy() if isinstance(x, Tensor) else x, dtype=np.int64)
+        out = np.empty(logit.shape, dtype=np.int64)
+        _log_posteriors(logit, mean, logscale, x, self.host_exp, self.host_cdf, self.cols, out)
+        return out
+
+    def posterior_shift(self, ch: int, before: Sequence[np.ndarray]) -> np.ndarray:
         """What the posterior weights add to channel ``ch``'s logits, (n, K) int64: for each
-        earlier channel, the weights times log2 of its components' posterior at its decoded
-        value (``known`` (n, ≥ch)), from its parameters in ``before`` (logits, means, log-scales
-        (n, K) host arrays, as ``channel`` gave them), summed, onto the logit grid
-        (``POSTERIOR_M``). Every term is an integer of the shipped tables (``_posterior_sums``)."""
-        acc = np.zeros((known.shape[0], self.k), dtype=np.int64)
-        for weights, (target, source) in zip(self.posterior, POSTERIOR_PAIRS):
-            if target == ch:
-                logit, mean, logscale = (np.ascontiguousarray(v, dtype=np.int32) for v in before[source])
-                _posterior_sums(logit, mean, logscale, np.ascontiguousarray(known[:, source], dtype=np.int64),
-                                weights, self.host_exp, self.host_cdf, self.cols, acc)
+        earlier channel, the weights times its ``log_posterior`` (``before``), summed, onto the
+        logit grid (``POSTERIOR_M``). Integers throughout (numpy's integer products are exact)."""
+        acc = sum(before[source] @ weights.T
+                  for weights, (target, source) in zip(self.posterior, POSTERIOR_PAIRS) if target == ch)
         return (acc * POSTERIOR_M) >> POSTERIOR_S
 
     def moved_params(self, params: Array, head: Array) -> Array:
@@ -524,10 +527,8 @@ def component_mass(mean, logscale, x, cdf, cols):
 
 
 @numba.njit(cache=True, nogil=True)
-def _posterior_sums(logit, mean, logscale, x, weights, exp, cdf, cols, acc):
-    """Add ``weights`` (K, K) times the posterior of each pixel's components at its symbol x
-    (n,) to ``acc`` (n, K): log2 of w_k · (F_k(x + 1) − F_k(x)) over their sum (``cost``), in
-    1/POSTERIOR_UNIT bits within [−POSTERIOR_FLOOR bits, 0]."""
+def _log_posteriors(logit, mean, logscale, x, exp, cdf, cols, out):
+    """``IntegerMixture.log_posterior`` of each pixel's symbol x (n,) into ``out`` (n, K)."""
     k = logit.shape[1]
     part = np.empty(k, dtype=np.int64)
     for i in range(x.size):
@@ -538,9 +539,7 @@ def _posterior_sums(logit, mean, logscale, x, weights, exp, cdf, cols, acc):
             total += part[j]
         whole = cost(max(total, 1))
         for j in range(k):
-            post = min(max((whole - cost(max(part[j], 1))) >> _POSTERIOR_DOWN, -POSTERIOR_FLOOR * POSTERIOR_UNIT), 0)
-            for t in range(k):
-                acc[i, t] += weights[t, j] * post
+            out[i, j] = min(max((whole - cost(max(part[j], 1))) >> _POSTERIOR_DOWN, -POSTERIOR_FLOOR * POSTERIOR_UNIT), 0)
 
 
 @numba.njit(cache=True, nogil=True)

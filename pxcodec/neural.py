@@ -87,10 +87,14 @@ def channel_params(net: IntegerPixelCNN, params: torch.Tensor, pixels: torch.Ten
     on_cpu = params.device.type == "cpu"
     p, x = (params.numpy(), pixels.numpy()) if on_cpu else (params, pixels.to(params.device))
     guess = predicted.cpu().numpy() if on_cpu and predicted is not None else predicted
-    p = net.mixture.moved_params(p, offsets.head_row(p.shape[1]))
+    mixture = net.mixture
+    p = mixture.moved_params(p, offsets.head_row(p.shape[1]))
     out: list[tuple] = []
+    seen: list[np.ndarray] = []  # the channels' log-posteriors, for a model whose later channels follow them
     for c in range(channels):
-        out.append(net.mixture.channel(p, c, x, offsets.scale[c], offsets.mean[c], offsets.coef, guess, before=out))
+        out.append(mixture.channel(p, c, x, offsets.scale[c], offsets.mean[c], offsets.coef, guess, before=seen))
+        if mixture.posterior is not None and c + 1 < channels:
+            seen.append(mixture.log_posterior(*out[c], x[:, c]))
     return out
 
 

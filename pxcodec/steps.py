@@ -59,6 +59,7 @@ class StepMixture:
         self.logit, self.mean, self.logscale = (np.empty((self.channels, n, k), dtype=np.int32) for _ in range(3))
         self.main = np.empty((self.channels, n, 2), dtype=np.int64)
         self.unmoved = np.zeros((n, k), dtype=np.int64)  # the logits' shift without posterior weights
+        self.seen_posterior: list[np.ndarray] = []  # each decoded channel's log-posterior (posterior weights)
         self.ctx = np.empty((self.channels, n), dtype=np.int64)
         self.here = np.empty(n, dtype=np.int64)
         self.near = np.empty((n, self.channels), dtype=np.int64)
@@ -74,8 +75,7 @@ class StepMixture:
         step's pixels, whose channels before ``c`` are decoded into ``known`` (n, 3) int32."""
         m = self.mixture
         out = np.empty((self.params.shape[0], 256), dtype=np.float64)
-        follow = self.unmoved if m.posterior is None or c == 0 else m.posterior_shift(
-            c, [(self.logit[j], self.mean[j], self.logscale[j]) for j in range(c)], known)
+        follow = self.unmoved if m.posterior is None or c == 0 else m.posterior_shift(c, self.seen_posterior)
         _channel(c, self.params, m.k, self.blend, known, self.offsets, follow, self.predicted, self.learns, self.split,
                  self.near, self.busy, self.slots, self.sums, self.seen, self.candidates, m.host_cdf, m.host_exp,
                  m.cols, self.logit, self.mean, self.logscale, self.main, self.ctx, out)
@@ -83,9 +83,13 @@ class StepMixture:
 
     def see(self, c: int, x: np.ndarray) -> None:
         """Record the step's decoded symbols x (n,) int32 of channel ``c`` (the PMFs of the last
-        ``pmf``): their surprise and, from version 7, the symbols, for later contexts."""
+        ``pmf``): with posterior weights, its log-posterior for the channels after it; for a
+        stream that learns, their surprise and, from version 7, the symbols, for later contexts."""
+        m = self.mixture
+        if m.posterior is not None and c + 1 < self.channels:
+            self.seen_posterior.append(m.log_posterior(self.logit[c], self.mean[c], self.logscale[c], x))
         if self.learns:
-            _see(c, x, self.main, self.here, self.rows, self.values, self.seen, self.mixture.inv_scale, self.split)
+            _see(c, x, self.main, self.here, self.rows, self.values, self.seen, m.inv_scale, self.split)
 
     def learn(self, known: np.ndarray) -> None:
         """End a step: add the candidate costs of its decoded subpixels ``known`` (n, ≥ channels)

@@ -67,12 +67,15 @@ def test_numpy_torch_and_the_training_loss_agree_on_followed_logits():
     net = weights.build(weights.export(model))
     mix = net.mixture
     params, known, guess = _mixture_params()
-    as_numpy, as_torch = [], []
+    as_numpy, as_torch, seen_numpy, seen_torch = [], [], [], []
     for c in range(3):
-        as_numpy.append(mix.channel(params, c, known, predicted=guess, before=as_numpy))
+        as_numpy.append(mix.channel(params, c, known, predicted=guess, before=seen_numpy))
         as_torch.append(mix.channel(torch.from_numpy(params), c, torch.from_numpy(known),
-                                    predicted=torch.from_numpy(guess), before=as_torch))
+                                    predicted=torch.from_numpy(guess), before=seen_torch))
         assert all(np.array_equal(a, b.numpy()) for a, b in zip(as_numpy[c], as_torch[c]))
+        seen_numpy.append(mix.log_posterior(*as_numpy[c], known[:, c]))
+        seen_torch.append(mix.log_posterior(*as_torch[c], torch.from_numpy(known[:, c])))
+        assert np.array_equal(seen_numpy[c], seen_torch[c])
     k = CONFIG.components
     assert np.array_equal(as_numpy[0][0], params[:, :k])
     for c in (1, 2):
