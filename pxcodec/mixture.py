@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import numba
 import numpy as np
@@ -26,6 +27,9 @@ Array = Tensor | np.ndarray
 from . import predictor
 from .config import PARAM_GROUPS
 from .errors import CertificateError
+
+if TYPE_CHECKING:
+    from .coupling import CouplingNet
 
 #: Integer units per real unit of each parameter group (``config.PARAM_GROUPS``).
 GRID = {"logit": 8, "mean": 16, "logscale": 16, "coef": 64, "blend": 64}
@@ -127,13 +131,15 @@ def split_groups(params: Tensor, components: int) -> dict[str, Tensor]:
 
 
 def mixture_nll(params: Tensor, x: Tensor, components: int, predicted: Tensor | None = None,
-                posterior: Tensor | None = None) -> Tensor:
+                posterior: Tensor | None = None, coupling: "CouplingNet | None" = None) -> Tensor:
     """Negative log-likelihood in nats, (B, 3, H, W), of uint8-valued ``x`` (B, 3, H, W).
 
     ``params`` are head outputs already on their integer grids (float tensors holding integers);
-    with a blend group, ``predicted`` (B, H, W, 3) holds ``predictor.predictions`` of x's pixels;
-    a model with ``posterior`` weights (3, K, K) on their grid (``POSTERIOR_PAIRS``) moves G's and
-    B's logits by them (``followed_logits``).
+    with a blend group, ``predicted`` (B, H, W, 3) holds ``predictor.predictions`` of x's pixels.
+    Channel by channel, as the decoder learns them: a model with ``posterior`` weights (3, K, K)
+    on their grid (``POSTERIOR_PAIRS``) moves G's and B's logits by the earlier channels'
+    component posteriors (``posterior_shift``), and one with a ``coupling`` net moves their
+    logits, means and log-scales by what the earlier channels tell (``coupling``).
     """
     g = split_groups(params, components)
     xf = x.to(params.dtype).unsqueeze(2) * GRID["mean"]            # (B,3,1,H,W) on the mean grid
@@ -149,7 +155,37 @@ def mixture_nll(params: Tensor, x: Tensor, components: int, predicted: Tensor | 
         target = torch.stack([predictor.target(predicted, known, c) for c in range(3)], 1)
         mean = torch.clamp(mean + _floor_ste(g["blend"] * (target.unsqueeze(2) * GRID["mean"] - mean)
                                              / GRID["blend"]), lo, hi)
-    inv_s = torch.exp(-g["logscale"] / GRID["logscale"])
+    unit = POSTERIOR_UNIT / math.log(2)
+    nll, posts, told = [], [], []
+    for c in range(3):
+        logit, mean_c, logscale = g["logit"][:, c], mean[:, c], g["logscale"][:, c]
+        move = 0
+        if posterior is not None and c:
+            acc = sum(torch.einsum("kj,bjhw->bkhw", weights, posts[source])
+                      for weights, (target_c, source) in zip(posterior, POSTERIOR_PAIRS) if target_c == c)
+            move = _floor_ste(acc * (POSTERIOR_M / 2**POSTERIOR_S))
+        if coupling is not None and c:
+            moves = coupling(c, torch.cat(told, 1))
+            move = move + moves["logit"]
+            mean_c = torch.clamp(mean_c + moves["mean"], lo, hi)
+            logscale = torch.clamp(logscale + moves["logscale"], *RANGE["logscale"])
+        if c:
+            logit = torch.clamp(logit + move, *RANGE["logit"])
+        log_p = _log_probs(xf[:, c], x[:, c], mean_c, logscale)
+        nll.append(-torch.logsumexp(torch.log_softmax(logit / GRID["logit"], dim=1) + log_p, dim=1))
+        if posterior is not None:
+            posts.append(torch.log_softmax(logit / GRID["logit"] + log_p, 1).mul(unit)
+                         .clamp(-POSTERIOR_FLOOR * POSTERIOR_UNIT, 0))
+        if coupling is not None:
+            told.append(coupling.told(logit, log_p, mean_c, logscale, x[:, c]))
+    return torch.stack(nll, 1)
+
+
+def _log_probs(xf: Tensor, x: Tensor, mean: Tensor, logscale: Tensor) -> Tensor:
+    """Each component's log-probability (B, K, H, W) of one channel's values x (B, H, W) (xf:
+    on the mean grid, (B, 1, H, W)), its bin's mass under the logistic, the tails folded into 0
+    and 255."""
+    inv_s = torch.exp(-logscale / GRID["logscale"])
     centred = (xf - mean) / GRID["mean"]
     plus = (centred + 0.5) * inv_s
     minus = (centred - 0.5) * inv_s
@@ -160,27 +196,8 @@ def mixture_nll(params: Tensor, x: Tensor, components: int, predicted: Tensor | 
     # Where the bin is far in a tail, use the density at its centre (PixelCNN++'s guard).
     log_pdf = centred * inv_s - 2 * F.softplus(centred * inv_s) + torch.log(inv_s)
     log_mid = torch.where(mid > 1e-5, log_mid, log_pdf)
-    xk = x.unsqueeze(2).expand_as(plus)
-    log_p = torch.where(xk == 0, log_cdf_plus, torch.where(xk == 255, log_one_minus_cdf_min, log_mid))
-    logit = g["logit"] if posterior is None else followed_logits(g["logit"], log_p, posterior)
-    log_w = torch.log_softmax(logit / GRID["logit"], dim=2)
-    return -torch.logsumexp(log_w + log_p, dim=2)
-
-
-def followed_logits(logit: Tensor, log_p: Tensor, posterior: Tensor) -> Tensor:
-    """Logits (B, 3, K, H, W) with G's and B's moved as ``posterior_shift`` moves the integer
-    model's: by ``posterior`` (3, K, K) times log2 of each earlier channel's components' posterior
-    at its value (``log_p``: each component's log-probability of it, (B, 3, K, H, W); G's
-    posterior from its moved logits), floored onto the logit grid (straight-through)."""
-    unit = POSTERIOR_UNIT / math.log(2)
-    out, post = [logit[:, 0]], []
-    for c in (1, 2):
-        post.append(torch.log_softmax(out[-1] / GRID["logit"] + log_p[:, c - 1], 1).mul(unit)
-                    .clamp(-POSTERIOR_FLOOR * POSTERIOR_UNIT, 0))
-        acc = sum(torch.einsum("kj,bjhw->bkhw", weights, post[source])
-                  for weights, (target, source) in zip(posterior, POSTERIOR_PAIRS) if target == c)
-        out.append(torch.clamp(logit[:, c] + _floor_ste(acc * (POSTERIOR_M / 2**POSTERIOR_S)), *RANGE["logit"]))
-    return torch.stack(out, 1)
+    xk = x.unsqueeze(1).expand_as(plus)
+    return torch.where(xk == 0, log_cdf_plus, torch.where(xk == 255, log_one_minus_cdf_min, log_mid))
 
 
 def head_multipliers(groups: Sequence[str], components: int) -> Tensor:

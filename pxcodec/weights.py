@@ -74,6 +74,9 @@ def _layer(weight, bias, ratio, lo, hi) -> dict[str, np.ndarray]:
 def export(model: PixelCNN) -> dict[str, np.ndarray]:
     """The arrays of a weights file for a trained float model."""
     cfg = model.cfg
+    if cfg.coupling:
+        raise NotImplementedError("a model with a coupling net trains, but its integer side (and so its "
+                                  "export) is not built yet")
     s_h = float(torch.exp(model.log_scale_h.detach()))
     s_u = torch.exp(model.log_scale_u.detach()).tolist()
     mult = head_multipliers(cfg.groups, cfg.components).numpy()
