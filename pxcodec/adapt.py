@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from .coder import StreamDecoder, StreamEncoder
+from .coupling import FrozenCoupling
 from .errors import CorruptError, InputError
 from .mixture import clamp_head, mixture_nll, param_groups
 from .network import GAIN_UNIT, IntegerPixelCNN, Trunk
@@ -265,7 +266,7 @@ def choose(net: IntegerPixelCNN, trunk: Trunk, pixels: torch.Tensor, channels: i
     x = x.numpy()
     guess = None if guess is None else guess.numpy()
     own_coefs = {1: [0], 2: [1, 2, 1]} if channels == 3 else {}
-    seen: list[np.ndarray] = []  # each searched channel's log-posterior, its offsets chosen
+    seen: list[np.ndarray] = []  # what each searched channel told, its offsets chosen
     for c in range(channels):
         logit = mixture.channel(p, c, x, predicted=guess, before=seen)[0]
         bits = mixture.code_lengths(logit, x[:, c])
@@ -273,11 +274,11 @@ def choose(net: IntegerPixelCNN, trunk: Trunk, pixels: torch.Tensor, channels: i
         def coef_cost(j: int, value: int) -> float:
             coef = out.coef.copy()
             coef[j] = value
-            return float(bits(*mixture.conditioned(p, c, x, coef_offset=coef, predicted=guess)).sum())
+            return float(bits(*mixture.conditioned(p, c, x, coef_offset=coef, predicted=guess, before=seen)).sum())
 
         for j in own_coefs.get(c, []):
             out.coef[j] = _search(lambda v: coef_cost(j, v), MAX_COEF)
-        mean0, scale0 = mixture.conditioned(p, c, x, coef_offset=out.coef, predicted=guess)
+        mean0, scale0 = mixture.conditioned(p, c, x, coef_offset=out.coef, predicted=guess, before=seen)
 
         def cost(scale: int, mean: int) -> float:
             return float(bits(*mixture.shift(mean0, scale0, scale, mean)).sum())
@@ -286,8 +287,8 @@ def choose(net: IntegerPixelCNN, trunk: Trunk, pixels: torch.Tensor, channels: i
         mean = _search(lambda m: cost(scale, m), MAX_MEAN)
         out.scale[c] = _search(lambda s: cost(s, mean), MAX_SCALE)
         out.mean[c] = mean
-        if mixture.posterior is not None and c + 1 < channels:
-            seen.append(mixture.log_posterior(logit, *mixture.shift(mean0, scale0, out.scale[c], mean), x[:, c]))
+        if mixture.tells and c + 1 < channels:
+            seen.append(mixture.told(logit, *mixture.shift(mean0, scale0, out.scale[c], mean), x[:, c]))
     return out
 
 
@@ -320,6 +321,7 @@ def fit_head(net: IntegerPixelCNN, trunk: Trunk, pixels: torch.Tensor, channels:
         guess = None if predicted is None else predicted[order][None, :, None]
         groups = param_groups(p.shape[1], net.cfg.components)
         posterior = None if net.mixture.posterior is None else torch.from_numpy(net.mixture.posterior).float()
+        coupling = None if net.mixture.coupling is None else FrozenCoupling(net.mixture.coupling)
         d = torch.zeros(p.shape[1], requires_grad=True)
         k = torch.zeros(h.shape[1], requires_grad=True)
         steps = _Adam(d, fit.rate), _Adam(k, fit.gain_rate)
@@ -327,7 +329,7 @@ def fit_head(net: IntegerPixelCNN, trunk: Trunk, pixels: torch.Tensor, channels:
         for t, at in enumerate(batches):
             moved = p[:, :, at] + d.view(1, -1, 1, 1) + ((h[at] * k) @ w).T[None, :, :, None]
             loss = mixture_nll(clamp_head(moved, groups), x[:, :, at], net.cfg.components,
-                               None if guess is None else guess[:, at], posterior)[:, :channels].mean()
+                               None if guess is None else guess[:, at], posterior, coupling)[:, :channels].mean()
             for step, grad in zip(steps, torch.autograd.grad(loss, (d, k))):
                 step(grad)
             if t >= fit.steps - fit.average:

@@ -360,7 +360,10 @@ def info(src: Path) -> None:
                                       "(a run started from a coarser one keeps its range).")
 @click.option("--posterior", is_flag=True,
               help="Let G's and B's mixture weights follow which of R's (and G's) components explain "
-                   "the decoded value (pxcodec.mixture.followed_logits).")
+                   "the decoded value (pxcodec.mixture.posterior_shift).")
+@click.option("--coupling", type=click.IntRange(0), default=0, show_default=True,
+              help="Hidden width of the coupling net that moves G's and B's mixtures by what R (and G) "
+                   "turned out to be (pxcodec.coupling; 0: none).")
 @click.option("--batch", default=8, show_default=True)
 @click.option("--crop", default=64, show_default=True)
 @click.option("--chroma", type=click.FloatRange(0.0, 1.0), default=0.0, show_default=True,
@@ -381,7 +384,8 @@ def info(src: Path) -> None:
                    "of compiling at each start (needs a C compiler on the CPU).")
 @_device
 def train(run: Path, data: Path, steps: int, minutes: float | None, channels: int, blocks: int,
-          hidden: int | None, components: int, blend: bool, stream_max: str, posterior: bool, batch: int, crop: int, chroma: float, downscale: float, lr: float,
+          hidden: int | None, components: int, blend: bool, stream_max: str, posterior: bool, coupling: int,
+          batch: int, crop: int, chroma: float, downscale: float, lr: float,
           half_life: int, ema: float, seed: int, threads: int, start_from: Path | None, compiled: bool,
           device: str) -> None:
     """Train (or resume) the model in folder RUN.
@@ -398,7 +402,8 @@ def train(run: Path, data: Path, steps: int, minutes: float | None, channels: in
     given = tuple(k for k in RESUMABLE
                   if ctx.get_parameter_source(k) == click.core.ParameterSource.COMMANDLINE)
     cfg = ModelConfig(channels=channels, blocks=blocks, components=components, blend=blend,
-                      stream_max=int(stream_max), hidden=hidden, posterior=posterior)
+                      stream_max=int(stream_max), hidden=hidden, posterior=posterior,
+                      coupling=coupling)
     opt = TrainOptions(data=data, config=cfg, steps=steps, batch=batch, crop=crop, chroma=chroma,
                        downscale=downscale, lr=lr, half_life=half_life, ema=ema, seed=seed, device=device)
     try:

@@ -32,7 +32,8 @@ class ModelConfig:
     residual stream's integer grid (0…127, or 0…255: a grid twice as fine on the same range),
     the width of each block's inner layer (``hidden``; None: the trunk's width), and whether G's
     and B's mixture weights follow which of R's (and G's) components explain the decoded value
-    (``posterior``; ``mixture.posterior_shift``)."""
+    (``posterior``; ``mixture.posterior_shift``), and the hidden width of the coupling net that
+    moves G's and B's parameters by what the channels before them tell (``coupling``; 0: none)."""
 
     channels: int = 64
     blocks: int = 4
@@ -42,6 +43,7 @@ class ModelConfig:
     stream_max: int = STREAM_MAX[0]
     hidden: int | None = None
     posterior: bool = False
+    coupling: int = 0
 
     def __post_init__(self) -> None:
         if self.stream_max not in STREAM_MAX:
@@ -50,6 +52,8 @@ class ModelConfig:
             object.__setattr__(self, "hidden", None)
         if self.hidden is not None and self.hidden < 1:
             raise ValueError(f"hidden must be a positive width, not {self.hidden}")
+        if self.coupling < 0:
+            raise ValueError(f"coupling must be a width ≥ 0, not {self.coupling}")
 
     @property
     def inner(self) -> int:
@@ -84,14 +88,16 @@ class ModelConfig:
 
     @property
     def macs_per_pixel(self) -> int:
-        """Multiply-accumulates of the network per pixel (the PMF tables are lookups, not MACs)."""
-        c, p = self.channels, self.params_per_pixel
+        """Multiply-accumulates of the network per pixel (the PMF tables are lookups, not MACs),
+        the coupling net's included (G's reads one channel's 2K + 1 features, B's two)."""
+        c, p, k = self.channels, self.params_per_pixel, self.components
         first = len(self.first_taps) * 4 * (c + p)
-        return first + self.blocks * (len(BLOCK_TAPS) + 1) * c * self.inner + c * p
+        coupling = self.coupling * (3 * (2 * k + 1) + 2 * 3 * k)
+        return first + self.blocks * (len(BLOCK_TAPS) + 1) * c * self.inner + c * p + coupling
 
     def to_json(self) -> str:
-        """The architecture as weights files store it (``blend``, ``stream_max``, ``hidden`` and
-        ``posterior`` only where they differ from the defaults, so the files of models without
+        """The architecture as weights files store it (``blend``, ``stream_max``, ``hidden``,
+        ``posterior`` and ``coupling`` only where they differ from the defaults, so the files of models without
         them read as they always have)."""
         fields = dataclasses.asdict(self)
         if not self.blend:
@@ -102,6 +108,8 @@ class ModelConfig:
             del fields["hidden"]
         if not self.posterior:
             del fields["posterior"]
+        if not self.coupling:
+            del fields["coupling"]
         return json.dumps(fields, sort_keys=True)
 
     @classmethod

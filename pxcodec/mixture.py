@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import numba
 import numpy as np
@@ -26,6 +27,9 @@ Array = Tensor | np.ndarray
 from . import predictor
 from .config import PARAM_GROUPS
 from .errors import CertificateError
+
+if TYPE_CHECKING:
+    from .coupling import CouplingNet, IntegerCoupling
 
 #: Integer units per real unit of each parameter group (``config.PARAM_GROUPS``).
 GRID = {"logit": 8, "mean": 16, "logscale": 16, "coef": 64, "blend": 64}
@@ -49,6 +53,8 @@ CDF_BITS, WEIGHT_BITS, INV_BITS = 16, 12, 16
 #: (acc · POSTERIOR_M) >> POSTERIOR_S, i.e. × 8 ln 2 / 2^16 (grid units of the logit per bit).
 POSTERIOR_GRID, POSTERIOR_MAX, POSTERIOR_UNIT, POSTERIOR_FLOOR = 256, 2048, 256, 8
 POSTERIOR_M, POSTERIOR_S = 744261118, 43
+#: A told distance from a mean (``IntegerMixture.told``, 1/16 of a scale) lies within ±TOLD_MAX.
+TOLD_MAX = 128
 #: Each weight matrix's (target channel, source channel): G←R, B←R, B←G.
 POSTERIOR_PAIRS = ((1, 0), (2, 0), (2, 1))
 #: Grid units of a posterior weight per unit of the float model's parameter: Adam moves a weight
@@ -99,7 +105,7 @@ _POSTERIOR_DOWN = COST_BITS - int(math.log2(POSTERIOR_UNIT))
 def cost(mass):
     """−log2 of an integer mass (< 2^53), in 1/2^COST_BITS bits up to a constant, int64: exact
     exponent from ``frexp`` and the mantissa's top bits through an integer table. What ``online`` compares
-    candidates by and ``log_posterior`` weighs components by."""
+    candidates by and ``told`` weighs components by."""
     m, e = math.frexp(float(mass))
     return -((e << COST_BITS) + _LOG2[int(m * (2 << _MANTISSA_BITS)) - (1 << _MANTISSA_BITS)])
 
@@ -110,7 +116,7 @@ def round_ste(x: Tensor) -> Tensor:
     return x + (torch.floor(x + 0.5) - x).detach()
 
 
-def _floor_ste(x: Tensor) -> Tensor:
+def floor_ste(x: Tensor) -> Tensor:
     return x + (torch.floor(x) - x).detach()
 
 
@@ -127,29 +133,61 @@ def split_groups(params: Tensor, components: int) -> dict[str, Tensor]:
 
 
 def mixture_nll(params: Tensor, x: Tensor, components: int, predicted: Tensor | None = None,
-                posterior: Tensor | None = None) -> Tensor:
+                posterior: Tensor | None = None, coupling: "CouplingNet | None" = None) -> Tensor:
     """Negative log-likelihood in nats, (B, 3, H, W), of uint8-valued ``x`` (B, 3, H, W).
 
     ``params`` are head outputs already on their integer grids (float tensors holding integers);
-    with a blend group, ``predicted`` (B, H, W, 3) holds ``predictor.predictions`` of x's pixels;
-    a model with ``posterior`` weights (3, K, K) on their grid (``POSTERIOR_PAIRS``) moves G's and
-    B's logits by them (``followed_logits``).
+    with a blend group, ``predicted`` (B, H, W, 3) holds ``predictor.predictions`` of x's pixels.
+    Channel by channel, as the decoder learns them: a model with ``posterior`` weights (3, K, K)
+    on their grid (``POSTERIOR_PAIRS``) moves G's and B's logits by the earlier channels'
+    component posteriors (``posterior_shift``), and one with a ``coupling`` net moves their
+    logits, means and log-scales by what the earlier channels tell (``coupling``).
     """
     g = split_groups(params, components)
     xf = x.to(params.dtype).unsqueeze(2) * GRID["mean"]            # (B,3,1,H,W) on the mean grid
     m = g["mean"]
     lo, hi = RANGE["mean"]
     mr = m[:, 0]
-    mg = torch.clamp(m[:, 1] + _floor_ste((xf[:, 0] - mr) * g["coef"][:, 0] / GRID["coef"]), lo, hi)
-    mb = torch.clamp(m[:, 2] + _floor_ste(((xf[:, 0] - mr) * g["coef"][:, 1]
+    mg = torch.clamp(m[:, 1] + floor_ste((xf[:, 0] - mr) * g["coef"][:, 0] / GRID["coef"]), lo, hi)
+    mb = torch.clamp(m[:, 2] + floor_ste(((xf[:, 0] - mr) * g["coef"][:, 1]
                                           + (xf[:, 1] - mg) * g["coef"][:, 2]) / GRID["coef"]), lo, hi)
     mean = torch.stack([mr, mg, mb], 1)
     if "blend" in g:
         known = x.permute(0, 2, 3, 1).to(torch.int32)
         target = torch.stack([predictor.target(predicted, known, c) for c in range(3)], 1)
-        mean = torch.clamp(mean + _floor_ste(g["blend"] * (target.unsqueeze(2) * GRID["mean"] - mean)
+        mean = torch.clamp(mean + floor_ste(g["blend"] * (target.unsqueeze(2) * GRID["mean"] - mean)
                                              / GRID["blend"]), lo, hi)
-    inv_s = torch.exp(-g["logscale"] / GRID["logscale"])
+    unit = POSTERIOR_UNIT / math.log(2)
+    nll, posts, told = [], [], []
+    for c in range(3):
+        logit, mean_c, logscale = g["logit"][:, c], mean[:, c], g["logscale"][:, c]
+        move = 0
+        if posterior is not None and c:
+            acc = sum(torch.einsum("kj,bjhw->bkhw", weights, posts[source])
+                      for weights, (target_c, source) in zip(posterior, POSTERIOR_PAIRS) if target_c == c)
+            move = floor_ste(acc * (POSTERIOR_M / 2**POSTERIOR_S))
+        if coupling is not None and c:
+            moves = coupling(c, torch.cat(told, 1))
+            move = move + moves["logit"]
+            mean_c = torch.clamp(mean_c + moves["mean"], lo, hi)
+            logscale = torch.clamp(logscale + moves["logscale"], *RANGE["logscale"])
+        if c:
+            logit = torch.clamp(logit + move, *RANGE["logit"])
+        log_p = _log_probs(xf[:, c], x[:, c], mean_c, logscale)
+        nll.append(-torch.logsumexp(torch.log_softmax(logit / GRID["logit"], dim=1) + log_p, dim=1))
+        if posterior is not None:
+            posts.append(torch.log_softmax(logit / GRID["logit"] + log_p, 1).mul(unit)
+                         .clamp(-POSTERIOR_FLOOR * POSTERIOR_UNIT, 0))
+        if coupling is not None:
+            told.append(coupling.told(logit, log_p, mean_c, logscale, x[:, c]))
+    return torch.stack(nll, 1)
+
+
+def _log_probs(xf: Tensor, x: Tensor, mean: Tensor, logscale: Tensor) -> Tensor:
+    """Each component's log-probability (B, K, H, W) of one channel's values x (B, H, W) (xf:
+    on the mean grid, (B, 1, H, W)), its bin's mass under the logistic, the tails folded into 0
+    and 255."""
+    inv_s = torch.exp(-logscale / GRID["logscale"])
     centred = (xf - mean) / GRID["mean"]
     plus = (centred + 0.5) * inv_s
     minus = (centred - 0.5) * inv_s
@@ -160,27 +198,8 @@ def mixture_nll(params: Tensor, x: Tensor, components: int, predicted: Tensor | 
     # Where the bin is far in a tail, use the density at its centre (PixelCNN++'s guard).
     log_pdf = centred * inv_s - 2 * F.softplus(centred * inv_s) + torch.log(inv_s)
     log_mid = torch.where(mid > 1e-5, log_mid, log_pdf)
-    xk = x.unsqueeze(2).expand_as(plus)
-    log_p = torch.where(xk == 0, log_cdf_plus, torch.where(xk == 255, log_one_minus_cdf_min, log_mid))
-    logit = g["logit"] if posterior is None else followed_logits(g["logit"], log_p, posterior)
-    log_w = torch.log_softmax(logit / GRID["logit"], dim=2)
-    return -torch.logsumexp(log_w + log_p, dim=2)
-
-
-def followed_logits(logit: Tensor, log_p: Tensor, posterior: Tensor) -> Tensor:
-    """Logits (B, 3, K, H, W) with G's and B's moved as ``posterior_shift`` moves the integer
-    model's: by ``posterior`` (3, K, K) times log2 of each earlier channel's components' posterior
-    at its value (``log_p``: each component's log-probability of it, (B, 3, K, H, W); G's
-    posterior from its moved logits), floored onto the logit grid (straight-through)."""
-    unit = POSTERIOR_UNIT / math.log(2)
-    out, post = [logit[:, 0]], []
-    for c in (1, 2):
-        post.append(torch.log_softmax(out[-1] / GRID["logit"] + log_p[:, c - 1], 1).mul(unit)
-                    .clamp(-POSTERIOR_FLOOR * POSTERIOR_UNIT, 0))
-        acc = sum(torch.einsum("kj,bjhw->bkhw", weights, post[source])
-                  for weights, (target, source) in zip(posterior, POSTERIOR_PAIRS) if target == c)
-        out.append(torch.clamp(logit[:, c] + _floor_ste(acc * (POSTERIOR_M / 2**POSTERIOR_S)), *RANGE["logit"]))
-    return torch.stack(out, 1)
+    xk = x.unsqueeze(1).expand_as(plus)
+    return torch.where(xk == 0, log_cdf_plus, torch.where(xk == 255, log_one_minus_cdf_min, log_mid))
 
 
 def head_multipliers(groups: Sequence[str], components: int) -> Tensor:
@@ -233,8 +252,11 @@ class IntegerMixture:
     CHUNK = 512  # pixels per pass of the tensor path; keeps its (n, K, 256) gather in cache
 
     def __init__(self, tables: dict[str, np.ndarray], components: int, device: torch.device,
-                 bounds: tuple[Tensor, Tensor], posterior: np.ndarray | None = None):
+                 bounds: tuple[Tensor, Tensor], posterior: np.ndarray | None = None,
+                 coupling: "IntegerCoupling | None" = None):
         self.k = components
+        #: The integer coupling net of a model with one, else None.
+        self.coupling = coupling
         if posterior is not None and (posterior.shape != (len(POSTERIOR_PAIRS), components, components)
                                       or np.abs(posterior).max() > POSTERIOR_MAX):
             raise CertificateError(f"posterior weights must be {len(POSTERIOR_PAIRS)} × {components} × "
@@ -286,8 +308,8 @@ class IntegerMixture:
 
         ``known`` (n, ≥ch) holds the already coded channels of the same pixels; with a blend
         group, ``predicted`` (n, 3) their ``predictor.predictions``; with posterior weights,
-        ``before`` the earlier channels' ``log_posterior``s (they move this channel's logits:
-        ``posterior_shift``). The offsets (ints,
+        ``before`` what the earlier channels ``told`` (posterior weights and a coupling net
+        move this channel's parameters by it: ``moves``). The offsets (ints,
         or (n, 1)) are the per-stream adaptation the encoder chooses and the stream carries
         (``adapt``): the colour coefficients' (G←R, B←R, B←G) are added to the coefficients, the
         others to every log-scale and to the conditioned mean, each before its clamp. Written
@@ -295,14 +317,21 @@ class IntegerMixture:
         every intermediate stays below 2^23).
         """
         logit = params.reshape(params.shape[0], -1, 3, self.k)[:, 0, ch]
-        return (self._followed(logit, ch, before),
-                *self.conditioned(params, ch, known, scale_offset, mean_offset, coef_offset, predicted))
+        moves = self.moves(ch, before)
+        return (self._logits_moved(logit, moves),
+                *self._conditioned(params, ch, known, scale_offset, mean_offset, coef_offset, predicted, moves))
 
     def conditioned(self, params: Array, ch: int, known: Array, scale_offset: Array | int = 0,
                     mean_offset: Array | int = 0, coef_offset: Sequence[Array | int] = (0, 0, 0),
-                    predicted: Array | None = None) -> tuple[Array, Array]:
+                    predicted: Array | None = None, before: Sequence[np.ndarray] = ()) -> tuple[Array, Array]:
         """``channel``'s conditioned means and log-scales (n, K) alone, without its logits (what
         a search over the offsets, which leave the logits alone, evaluates)."""
+        return self._conditioned(params, ch, known, scale_offset, mean_offset, coef_offset, predicted,
+                                 self.moves(ch, before))
+
+    def _conditioned(self, params: Array, ch: int, known: Array, scale_offset: Array | int,
+                     mean_offset: Array | int, coef_offset: Sequence[Array | int], predicted: Array | None,
+                     moves: np.ndarray | None) -> tuple[Array, Array]:
         groups = params.reshape(params.shape[0], -1, 3, self.k)
         mean, logscale, coef = (groups[:, i] for i in range(1, _BLEND))
         g, c = GRID["mean"], GRID["coef"]
@@ -316,35 +345,65 @@ class IntegerMixture:
         if groups.shape[1] > _BLEND:
             target = predictor.target(predicted, known, ch)[:, None] * g
             m = clip(m + groups[:, _BLEND, ch] * (target - m) // GRID["blend"], lo, hi)
-        return self.shift(m, logscale[:, ch], scale_offset, mean_offset)
+        logscale = logscale[:, ch]
+        if moves is not None:  # each clamped to its range before the offsets, as the decoder's step does
+            m = clip(m + self._on(moves[:, 1], m), lo, hi)
+            logscale = clip(logscale + self._on(moves[:, 2], logscale), *RANGE["logscale"])
+        return self.shift(m, logscale, scale_offset, mean_offset)
 
-    def _followed(self, logit: Array, ch: int, before: Sequence[np.ndarray]) -> Array:
-        """Channel ``ch``'s logits (n, K) moved by ``posterior_shift`` (computed on the host)."""
-        if self.posterior is None or ch == 0:
+    @staticmethod
+    def _on(values: np.ndarray, like: Array) -> Array:
+        """Host integers ``values`` as ``like``'s kind: a tensor on its device, or a numpy array, of its dtype."""
+        if isinstance(like, Tensor):
+            return torch.from_numpy(values).to(like.device, like.dtype)
+        return values.astype(like.dtype)
+
+    def _logits_moved(self, logit: Array, moves: np.ndarray | None) -> Array:
+        """A channel's logits (n, K) plus their ``moves``, clamped to the logit range."""
+        if moves is None:
             return logit
-        if len(before) < ch:
-            raise ValueError(f"channel {ch} of a model with posterior weights needs the {ch} channels before it")
-        shift = self.posterior_shift(ch, before)
-        lo, hi = RANGE["logit"]
-        if isinstance(logit, Tensor):
-            return clip(logit + torch.from_numpy(shift).to(logit.device, logit.dtype), lo, hi)
-        return clip(logit + shift.astype(logit.dtype), lo, hi)
+        return clip(logit + self._on(moves[:, 0], logit), *RANGE["logit"])
 
-    def log_posterior(self, logit: Array, mean: Array, logscale: Array, x: Array) -> np.ndarray:
-        """log2 of each component's posterior at the decoded symbols ``x`` (n,), (n, K) int64 on
-        the host: w_k · (F_k(x + 1) − F_k(x)) over their sum (``cost``), in 1/POSTERIOR_UNIT bits
-        within [−POSTERIOR_FLOOR bits, 0], from a channel's parameters as ``channel`` gave them.
-        What the posterior weights of a model with them carry to the channels after it."""
+    @property
+    def tells(self) -> bool:
+        """Whether a decoded channel's outcome (``told``) moves the channels after it."""
+        return self.posterior is not None or self.coupling is not None
+
+    def told(self, logit: Array, mean: Array, logscale: Array, x: Array) -> np.ndarray:
+        """What a decoded channel tells the channels after it, (n, 2K + 1) int64 on the host,
+        from its parameters as ``channel`` gave them and its symbols ``x`` (n,): log2 of each
+        component's posterior at x, w_k · (F_k(x + 1) − F_k(x)) over their sum (``cost``), in
+        1/POSTERIOR_UNIT bits within [−POSTERIOR_FLOOR bits, 0]; x's distance from each
+        component's mean in 1/16 of its scale (through the shipped 2^16 / scale table), within
+        ±TOLD_MAX; and x − 128."""
         logit, mean, logscale = (np.ascontiguousarray(v.cpu().numpy() if isinstance(v, Tensor) else v, dtype=np.int32)
                                  for v in (logit, mean, logscale))
         x = np.ascontiguousarray(x.cpu().numpy() if isinstance(x, Tensor) else x, dtype=np.int64)
-        out = np.empty(logit.shape, dtype=np.int64)
-        _log_posteriors(logit, mean, logscale, x, self.host_exp, self.host_cdf, self.cols, out)
+        post = np.empty(logit.shape, dtype=np.int64)
+        _log_posteriors(logit, mean, logscale, x, self.host_exp, self.host_cdf, self.cols, post)
+        inv = self.inv_scale[logscale - RANGE["logscale"][0]]
+        z = np.clip(((x[:, None] * GRID["mean"] - mean) * inv) >> INV_BITS, -TOLD_MAX, TOLD_MAX)
+        return np.concatenate([post, z, x[:, None] - 128], 1)
+
+    def moves(self, ch: int, before: Sequence[np.ndarray]) -> np.ndarray | None:
+        """What moves channel ``ch``'s logits, means and log-scales, (n, 3, K) int64, from what the
+        channels before it ``told`` (``before``): the posterior weights' ``posterior_shift`` and
+        the coupling net's moves; None for R, or a model with neither."""
+        if ch == 0 or not self.tells:
+            return None
+        if len(before) < ch:
+            raise ValueError(f"channel {ch} of a model whose channels follow the ones before needs the {ch} "
+                             f"channels before it")
+        out = np.zeros((before[0].shape[0], 3, self.k), dtype=np.int64)
+        if self.posterior is not None:
+            out[:, 0] = self.posterior_shift(ch, [b[:, :self.k] for b in before])
+        if self.coupling is not None:
+            out += self.coupling.moves(ch, before[:ch])
         return out
 
     def posterior_shift(self, ch: int, before: Sequence[np.ndarray]) -> np.ndarray:
         """What the posterior weights add to channel ``ch``'s logits, (n, K) int64: for each
-        earlier channel, the weights times its ``log_posterior`` (``before``), summed, onto the
+        earlier channel, the weights times its ``log_posterior`` (``before``, (n, K) each), summed, onto the
         logit grid (``POSTERIOR_M``). Integers throughout (numpy's integer products are exact)."""
         acc = sum(before[source] @ weights.T
                   for weights, (target, source) in zip(self.posterior, POSTERIOR_PAIRS) if target == ch)
@@ -528,7 +587,7 @@ def component_mass(mean, logscale, x, cdf, cols):
 
 @numba.njit(cache=True, nogil=True)
 def _log_posteriors(logit, mean, logscale, x, exp, cdf, cols, out):
-    """``IntegerMixture.log_posterior`` of each pixel's symbol x (n,) into ``out`` (n, K)."""
+    """``IntegerMixture.told``'s log-posteriors of each pixel's symbol x (n,) into ``out`` (n, K)."""
     k = logit.shape[1]
     part = np.empty(k, dtype=np.int64)
     for i in range(x.size):

@@ -12,7 +12,9 @@ Layers (all causal, see ``config``):
     head: conv1×1(h) + skip + bias → mixture parameters on their grids (with ``blend``, also how
         far each mean moves towards the classical prediction of ``predictor``)
     posterior (``cfg.posterior``): weights (3, K, K) that move G's and B's mixture logits by R's
-        (and G's) components' posterior at their decoded values (``mixture.followed_logits``)
+        (and G's) components' posterior at their decoded values (``mixture.posterior_shift``)
+    coupling (``cfg.coupling``): a small MLP that moves G's (and B's) logits, means and
+        log-scales by what R (and G) turned out to be (``coupling``)
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from torch import Tensor, nn
 
 from .config import BLOCK_TAPS, STREAM_MAX, ModelConfig, Tap
 from . import predictor
+from .coupling import CouplingNet
 from .mixture import POSTERIOR_GAIN, POSTERIOR_MAX, POSTERIOR_PAIRS, clamp_head, mixture_nll, round_head, round_ste
 from .network import pixel_codes
 
@@ -136,6 +139,8 @@ class PixelCNN(nn.Module):
         if cfg.posterior:  # at 0: each channel's mixture weights its own (a model grown to it codes as before)
             k = cfg.components
             self.posterior = nn.Parameter(torch.zeros(len(POSTERIOR_PAIRS), k, k))
+        if cfg.coupling:  # its outputs at 0: a model grown to it codes as before
+            self.coupling = CouplingNet(cfg.components, cfg.coupling)
 
     def posterior_weights(self) -> Tensor:
         """The posterior weights on their integer grid (``mixture.POSTERIOR_GRID``), straight-through."""
@@ -176,7 +181,8 @@ class PixelCNN(nn.Module):
         if self.cfg.blend:
             predicted = predictor.image_predictions(pixel_codes(x.permute(0, 2, 3, 1)))
         posterior = self.posterior_weights() if self.cfg.posterior else None
-        return mixture_nll(self(x), x, self.cfg.components, predicted, posterior)
+        coupling = self.coupling if self.cfg.coupling else None
+        return mixture_nll(self(x), x, self.cfg.components, predicted, posterior, coupling)
 
 
 def grown(state: dict[str, Tensor], cfg: ModelConfig, stream_max: int = STREAM_MAX[0]) -> dict[str, Tensor]:

@@ -24,6 +24,7 @@ from torch import Tensor
 
 from . import predictor
 from .config import BLOCK_TAPS, ModelConfig, Tap
+from .coupling import IntegerCoupling
 from .errors import CertificateError
 from .intops import Gemm, IntLayer, disable_tf32
 from .mixture import IntegerMixture
@@ -75,7 +76,8 @@ class IntegerPixelCNN:
 
     def __init__(self, config: ModelConfig, layers: dict[str, IntLayer], head_bias: Tensor,
                  param_lo: Tensor, param_hi: Tensor, tables: dict, kernel: str = "auto",
-                 device: str | torch.device = "cpu", posterior: np.ndarray | None = None):
+                 device: str | torch.device = "cpu", posterior: np.ndarray | None = None,
+                 coupling: IntegerCoupling | None = None):
         self.cfg = config
         self.device = torch.device(device)
         if self.device.type == "cuda":
@@ -96,7 +98,7 @@ class IntegerPixelCNN:
         self.param_lo = param_lo.to(self.device)
         self.param_hi = param_hi.to(self.device)
         self.mixture = IntegerMixture(tables, config.components, self.device, (self.param_lo, self.param_hi),
-                                      posterior)
+                                      posterior, coupling)
 
     @staticmethod
     def _choose(layer: IntLayer, kernel: str) -> str:

@@ -90,11 +90,11 @@ def channel_params(net: IntegerPixelCNN, params: torch.Tensor, pixels: torch.Ten
     mixture = net.mixture
     p = mixture.moved_params(p, offsets.head_row(p.shape[1]))
     out: list[tuple] = []
-    seen: list[np.ndarray] = []  # the channels' log-posteriors, for a model whose later channels follow them
+    seen: list[np.ndarray] = []  # what each channel told, for a model whose later channels follow it
     for c in range(channels):
         out.append(mixture.channel(p, c, x, offsets.scale[c], offsets.mean[c], offsets.coef, guess, before=seen))
-        if mixture.posterior is not None and c + 1 < channels:
-            seen.append(mixture.log_posterior(*out[c], x[:, c]))
+        if mixture.tells and c + 1 < channels:
+            seen.append(mixture.told(*out[c], x[:, c]))
     return out
 
 

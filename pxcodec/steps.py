@@ -58,8 +58,8 @@ class StepMixture:
         self.seen = np.zeros((n, self.channels), dtype=np.int32)
         self.logit, self.mean, self.logscale = (np.empty((self.channels, n, k), dtype=np.int32) for _ in range(3))
         self.main = np.empty((self.channels, n, 2), dtype=np.int64)
-        self.unmoved = np.zeros((n, k), dtype=np.int64)  # the logits' shift without posterior weights
-        self.seen_posterior: list[np.ndarray] = []  # each decoded channel's log-posterior (posterior weights)
+        self.unmoved = np.zeros((n, 3, k), dtype=np.int64)  # the moves of a channel that follows none
+        self.told: list[np.ndarray] = []  # what each decoded channel told (``IntegerMixture.told``)
         self.ctx = np.empty((self.channels, n), dtype=np.int64)
         self.here = np.empty(n, dtype=np.int64)
         self.near = np.empty((n, self.channels), dtype=np.int64)
@@ -75,19 +75,20 @@ class StepMixture:
         step's pixels, whose channels before ``c`` are decoded into ``known`` (n, 3) int32."""
         m = self.mixture
         out = np.empty((self.params.shape[0], 256), dtype=np.float64)
-        follow = self.unmoved if m.posterior is None or c == 0 else m.posterior_shift(c, self.seen_posterior)
-        _channel(c, self.params, m.k, self.blend, known, self.offsets, follow, self.predicted, self.learns, self.split,
+        moves = m.moves(c, self.told)
+        moves = self.unmoved if moves is None else moves
+        _channel(c, self.params, m.k, self.blend, known, self.offsets, moves, self.predicted, self.learns, self.split,
                  self.near, self.busy, self.slots, self.sums, self.seen, self.candidates, m.host_cdf, m.host_exp,
                  m.cols, self.logit, self.mean, self.logscale, self.main, self.ctx, out)
         return out
 
     def see(self, c: int, x: np.ndarray) -> None:
         """Record the step's decoded symbols x (n,) int32 of channel ``c`` (the PMFs of the last
-        ``pmf``): with posterior weights, its log-posterior for the channels after it; for a
+        ``pmf``): for a model whose channels follow the ones before, what it ``told``; for a
         stream that learns, their surprise and, from version 7, the symbols, for later contexts."""
         m = self.mixture
-        if m.posterior is not None and c + 1 < self.channels:
-            self.seen_posterior.append(m.log_posterior(self.logit[c], self.mean[c], self.logscale[c], x))
+        if m.tells and c + 1 < self.channels:
+            self.told.append(m.told(self.logit[c], self.mean[c], self.logscale[c], x))
         if self.learns:
             _see(c, x, self.main, self.here, self.rows, self.values, self.seen, m.inv_scale, self.split)
 
@@ -131,11 +132,11 @@ def _begin(lanes, ys, xs, rows, values, padded, stream_rows, step_rows, split, h
 
 
 @numba.njit(cache=True, nogil=True)
-def _channel(c, params, k, blend, known, offsets, follow, predicted, learns, split, near, flat, slots, sums, seen,
+def _channel(c, params, k, blend, known, offsets, moves, predicted, learns, split, near, flat, slots, sums, seen,
              candidates, cdf, exp, cols, logit, mean, logscale, main, ctx, out):
     """Channel ``c``'s parameters (n, K) of every pixel into ``logit``, ``mean``, ``logscale``
-    [c] (``IntegerMixture.channel``, the streams' offsets and the logits' ``follow`` (n, K) from
-    ``IntegerMixture.posterior_shift`` applied), its dominant component's
+    [c] (``IntegerMixture.channel``, the streams' offsets and the ``moves`` (n, 3, K) of its
+    logits, means and log-scales from ``IntegerMixture.moves`` applied), its dominant component's
     mean and log-scale into ``main[c]``, its context into ``ctx[c]`` and its PMF, the learned
     offset applied, into ``out``."""
     edges = np.empty(257, dtype=np.int32)
@@ -156,9 +157,11 @@ def _channel(c, params, k, blend, known, offsets, follow, predicted, learns, spl
             if blend:  # towards the classical prediction (predictor.target)
                 target = predicted[i, 0] if c == 0 else known[i, c - 1] + predicted[i, c]
                 m = clamped(m + p[(12 + c) * k + j] * (target * _G - m) // _B, _MEAN_LO, _MEAN_HI)
-            logit[c, i, j] = clamped(p[c * k + j] + follow[i, j], _LOGIT_LO, _LOGIT_HI)
-            mean[c, i, j] = clamped(m + d[3 + c], _MEAN_LO, _MEAN_HI)
-            logscale[c, i, j] = clamped(p[(6 + c) * k + j] + d[c], _LS_LO, _LS_HI)
+            logit[c, i, j] = clamped(p[c * k + j] + moves[i, 0, j], _LOGIT_LO, _LOGIT_HI)
+            moved = clamped(m + moves[i, 1, j], _MEAN_LO, _MEAN_HI)
+            mean[c, i, j] = clamped(moved + d[3 + c], _MEAN_LO, _MEAN_HI)
+            moved = clamped(p[(6 + c) * k + j] + moves[i, 2, j], _LS_LO, _LS_HI)
+            logscale[c, i, j] = clamped(moved + d[c], _LS_LO, _LS_HI)
         shift = 0
         if learns:
             top = logit[c, i].argmax()  # the dominant component (the first on ties)

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from .config import ModelConfig
+from .coupling import IntegerCoupling
 from .errors import UnknownModelError
 from .intops import IntLayer, multiplier
 from .mixture import RANGE, head_multipliers, make_tables
@@ -46,6 +47,8 @@ def _weights_dir() -> Path:
 WEIGHTS_DIR = _weights_dir()
 UNBOUNDED = 2**40
 LAYER_FIELDS = ("weight", "bias", "mult", "shift", "lo", "hi")
+#: The arrays of each coupling net layer pair (``coupling.CouplingNet.integer_weights``), per channel G and B.
+COUPLING_FIELDS = ("w1", "b1", "w2", "b2")
 
 
 def _conv_integers(conv: MaskedConv, in_scale: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -103,6 +106,9 @@ def export(model: PixelCNN) -> dict[str, np.ndarray]:
     arrays["param_hi"] = np.repeat([RANGE[g][1] for g in cfg.groups], k3).astype(np.int64)
     if cfg.posterior:
         arrays["posterior"] = model.posterior_weights().detach().numpy().astype(np.int64)
+    for c in range(1, 3) if cfg.coupling else ():
+        for name, value in zip(COUPLING_FIELDS, model.coupling.integer_weights(c)):
+            arrays[f"coupling{c}.{name}"] = value.detach().numpy().astype(np.int64)
     for name, table in make_tables().items():
         arrays[f"table.{name}"] = table
     arrays["config"] = np.array(cfg.to_json())
@@ -176,8 +182,16 @@ def build(arrays: dict[str, np.ndarray], kernel: str = "auto", device: str = "cp
     t = {k: torch.from_numpy(arrays[k]) for k in ("head_bias", "param_lo", "param_hi")}
     if cfg.posterior and "posterior" not in arrays:
         raise UnknownModelError("the weights file's model has posterior weights, but the file lacks them")
+    coupling = None
+    if cfg.coupling:
+        names = [f"coupling{c}.{name}" for c in (1, 2) for name in COUPLING_FIELDS]
+        if any(name not in arrays for name in names):
+            raise UnknownModelError("the weights file's model has a coupling net, but the file lacks its layers")
+        pairs = [tuple(arrays[f"coupling{c}.{name}"] for name in COUPLING_FIELDS) for c in (1, 2)]
+        coupling = IntegerCoupling(pairs, cfg.components)
     return IntegerPixelCNN(cfg, layers, t["head_bias"], t["param_lo"], t["param_hi"], tables,
-                           kernel=kernel, device=device, posterior=arrays["posterior"] if cfg.posterior else None)
+                           kernel=kernel, device=device, posterior=arrays["posterior"] if cfg.posterior else None,
+                           coupling=coupling)
 
 
 @functools.lru_cache(maxsize=8)

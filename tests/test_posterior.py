@@ -73,8 +73,8 @@ def test_numpy_torch_and_the_training_loss_agree_on_followed_logits():
         as_torch.append(mix.channel(torch.from_numpy(params), c, torch.from_numpy(known),
                                     predicted=torch.from_numpy(guess), before=seen_torch))
         assert all(np.array_equal(a, b.numpy()) for a, b in zip(as_numpy[c], as_torch[c]))
-        seen_numpy.append(mix.log_posterior(*as_numpy[c], known[:, c]))
-        seen_torch.append(mix.log_posterior(*as_torch[c], torch.from_numpy(known[:, c])))
+        seen_numpy.append(mix.told(*as_numpy[c], known[:, c]))
+        seen_torch.append(mix.told(*as_torch[c], torch.from_numpy(known[:, c])))
         assert np.array_equal(seen_numpy[c], seen_torch[c])
     k = CONFIG.components
     assert np.array_equal(as_numpy[0][0], params[:, :k])

@@ -1,0 +1,143 @@
+"""The coupling net: a small MLP that moves G's (and B's) mixture parameters by what R (and G)
+turned out to be.
+
+Once a channel is decoded, the channels after it know more than the linear colour coefficients
+and the posterior weights carry: each of its components' posterior, how many of its scales the
+value landed from each mean, and the value itself. For each later channel, an MLP of one
+hidden layer reads those integers of every channel before it and adds its outputs to that
+channel's logits, means and log-scales (``config.coupling`` hidden units; 0: no coupling net).
+The float form here trains on exactly the grids the integer form runs on: every feature an
+integer within ±FEATURE_MAX, weights on power-of-two grids, the hidden layer on a grid of
+1/HIDDEN_GRID, the outputs rounded onto the parameter grids (straight-through gradients).
+Its output weights start at 0, so a model grown to have the net codes exactly as before.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from .errors import CertificateError
+from .mixture import GRID, POSTERIOR_FLOOR, POSTERIOR_UNIT, TOLD_MAX, floor_ste, round_ste
+
+#: Every feature is an integer within ±FEATURE_MAX; the float net reads it divided by that.
+FEATURE_MAX = TOLD_MAX
+#: Bits dropped from a log-posterior (1/POSTERIOR_UNIT bits) to give its feature (1/16 bits).
+POSTERIOR_DOWN = 4
+#: Feature units per scale of distance between the value and a component's mean
+#: (``IntegerMixture.told``'s unit).
+Z_UNIT = 16
+#: Largest magnitude of an integer weight or bias: every sum stays far below 2^63.
+INTEGER_MAX = 2 ** 24
+#: Fixed-point bits of the first and second layers' weights and biases.
+W1_BITS, W2_BITS = 16, 12
+#: The hidden layer's grid (units per float unit) and its top (a clamped ReLU).
+HIDDEN_GRID, HIDDEN_MAX = 16, 255
+#: Float units of a weight per unit of its parameter: Adam moves a weight about
+#: ``lr · GAIN`` a step, a hundred times the rest of the model's step (like ``POSTERIOR_GAIN``).
+GAIN = 100.0
+#: The parameter groups the net moves, in the order of its outputs.
+MOVED = ("logit", "mean", "logscale")
+
+
+def features_per_channel(components: int) -> int:
+    """Features each earlier channel gives: its components' log-posteriors, their scaled
+    distances to the value, and the value."""
+    return 2 * components + 1
+
+
+def told(logit: Tensor, log_p: Tensor, mean: Tensor, logscale: Tensor, x: Tensor) -> Tensor:
+    """What a decoded channel tells the ones after it, as the integer features (B, 2K + 1, H, W)
+    on their grid (floored, as ``IntegerMixture.told`` and ``IntegerCoupling.moves`` floor
+    them; straight-through), from its moved logits, each component's log-probability
+    of the value ``log_p``, its means and log-scales (B, K, H, W, integer grids) and the value
+    ``x`` (B, H, W)."""
+    unit = POSTERIOR_UNIT / math.log(2) / 2 ** POSTERIOR_DOWN
+    post = torch.log_softmax(logit / GRID["logit"] + log_p, 1).mul(unit)
+    post = torch.clamp(floor_ste(post), -POSTERIOR_FLOOR * POSTERIOR_UNIT // 2 ** POSTERIOR_DOWN, 0)
+    xf = x.to(mean.dtype).unsqueeze(1)
+    z = (xf - mean / GRID["mean"]) * torch.exp(-logscale / GRID["logscale"]) * Z_UNIT
+    z = torch.clamp(floor_ste(z), -FEATURE_MAX, FEATURE_MAX)
+    return torch.cat([post, z, xf - 128], 1)
+
+
+class CouplingNet(nn.Module):
+    """The float coupling net of G (reading R's features) and of B (reading R's and G's)."""
+
+    def __init__(self, components: int, hidden: int):
+        super().__init__()
+        f = features_per_channel(components)
+        self.k = components
+        self.w1 = nn.ParameterList(nn.Parameter(torch.randn(hidden, f * c) / math.sqrt(f * c) / GAIN) for c in (1, 2))
+        self.b1 = nn.ParameterList(nn.Parameter(torch.zeros(hidden)) for _ in (1, 2))
+        self.w2 = nn.ParameterList(nn.Parameter(torch.zeros(len(MOVED) * components, hidden)) for _ in (1, 2))
+        self.b2 = nn.ParameterList(nn.Parameter(torch.zeros(len(MOVED) * components)) for _ in (1, 2))
+
+    told = staticmethod(told)
+
+    def integer_weights(self, c: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Channel ``c``'s weights and biases on their integer grids (straight-through): the first
+        layer's per feature unit (2^W1_BITS / FEATURE_MAX per float unit), its bias per 2^W1_BITS,
+        the second layer's and its bias per 2^W2_BITS."""
+        i = c - 1
+        return (round_ste(self.w1[i] * GAIN * 2 ** W1_BITS / FEATURE_MAX), round_ste(self.b1[i] * GAIN * 2 ** W1_BITS),
+                round_ste(self.w2[i] * GAIN * 2 ** W2_BITS), round_ste(self.b2[i] * GAIN * 2 ** W2_BITS))
+
+    def forward(self, c: int, features: Tensor) -> dict[str, Tensor]:
+        """Channel ``c``'s moves (B, K, H, W) of each group in ``MOVED``, on the groups' grids,
+        from the integer features (B, (2K + 1)·c, H, W) of the channels before it."""
+        w1, b1, w2, b2 = self.integer_weights(c)
+        a = torch.einsum("of,bfhw->bohw", w1, features) / 2 ** W1_BITS + (b1 / 2 ** W1_BITS).view(1, -1, 1, 1)
+        h = torch.clamp(round_ste(a * HIDDEN_GRID), 0, HIDDEN_MAX)
+        d = torch.einsum("oh,bhyx->boyx", w2, h) / (2 ** W2_BITS * HIDDEN_GRID) + (b2 / 2 ** W2_BITS).view(1, -1, 1, 1)
+        moves = d.unflatten(1, (len(MOVED), self.k))
+        return {g: round_ste(moves[:, i] * GRID[g]) for i, g in enumerate(MOVED)}
+
+
+class IntegerCoupling:
+    """The coupling net in integers, as weights files store it: for G and B, the first layer's
+    weights (H, F) and biases (H,), the second's (3K, H) and (3K,), int64 (``integer_weights``).
+    The encoder and the decoder's step both call ``moves``, so they move alike."""
+
+    def __init__(self, layers: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]], components: int):
+        self.k = components
+        f = features_per_channel(components)
+        for c, (w1, b1, w2, b2) in enumerate(layers, 1):
+            hidden = w1.shape[0]
+            if (w1.shape != (hidden, f * c) or b1.shape != (hidden,) or w2.shape != (len(MOVED) * components, hidden)
+                    or b2.shape != (len(MOVED) * components,)):
+                raise CertificateError(f"coupling layers of channel {c} have the wrong shapes")
+            if max(int(np.abs(v).max()) for v in (w1, b1, w2, b2)) > INTEGER_MAX:
+                raise CertificateError(f"coupling weights beyond ±{INTEGER_MAX}: their sums could overflow int64")
+        self.layers = [tuple(np.ascontiguousarray(v, dtype=np.int64) for v in layer) for layer in layers]
+
+    def moves(self, c: int, told: Sequence[np.ndarray]) -> np.ndarray:
+        """Channel ``c``'s moves (n, 3, K) int64 of its logits, means and log-scales (the order of
+        ``MOVED``), on their grids, from what the channels before it told ((n, 2K + 1) each,
+        ``IntegerMixture.told``): the float net's arithmetic in integers (numpy's integer
+        products are exact), each rounding half up."""
+        k = self.k
+        features = np.concatenate([np.concatenate([t[:, :k] >> POSTERIOR_DOWN, t[:, k:]], 1) for t in told[:c]], 1)
+        w1, b1, w2, b2 = self.layers[c - 1]
+        down = W1_BITS - int(math.log2(HIDDEN_GRID))
+        h = np.clip((features @ w1.T + b1 + (1 << (down - 1))) >> down, 0, HIDDEN_MAX)
+        d = (h @ w2.T + b2 * HIDDEN_GRID).reshape(-1, len(MOVED), k)
+        bits = W2_BITS + int(math.log2(HIDDEN_GRID))
+        grid = np.array([GRID[g] for g in MOVED], dtype=np.int64).reshape(1, -1, 1)
+        return (d * grid + (1 << (bits - 1))) >> bits
+
+
+class FrozenCoupling(CouplingNet):
+    """The float net computing with an integer net's weights (exact in float32: none exceeds
+    2^24): what the encoder's fit of a tile's head offsets trains through (``adapt.fit_head``)."""
+
+    def __init__(self, integer: IntegerCoupling):
+        nn.Module.__init__(self)
+        self.k = integer.k
+        self.frozen = [tuple(torch.from_numpy(v).to(torch.float32) for v in layer) for layer in integer.layers]
+
+    def integer_weights(self, c: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        return self.frozen[c - 1]
