@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import numba
 import numpy as np
 import torch
 from torch import Tensor, nn
@@ -117,17 +118,43 @@ class IntegerCoupling:
     def moves(self, c: int, told: Sequence[np.ndarray]) -> np.ndarray:
         """Channel ``c``'s moves (n, 3, K) int64 of its logits, means and log-scales (the order of
         ``MOVED``), on their grids, from what the channels before it told ((n, 2K + 1) each,
-        ``IntegerMixture.told``): the float net's arithmetic in integers (numpy's integer
-        products are exact), each rounding half up."""
-        k = self.k
-        features = np.concatenate([np.concatenate([t[:, :k] >> POSTERIOR_DOWN, t[:, k:]], 1) for t in told[:c]], 1)
+        ``IntegerMixture.told``): the float net's arithmetic in integers, each rounding half up
+        (one compiled loop: a wavefront step's few hundred pixels)."""
         w1, b1, w2, b2 = self.layers[c - 1]
-        down = W1_BITS - int(math.log2(HIDDEN_GRID))
-        h = np.clip((features @ w1.T + b1 + (1 << (down - 1))) >> down, 0, HIDDEN_MAX)
-        d = (h @ w2.T + b2 * HIDDEN_GRID).reshape(-1, len(MOVED), k)
-        bits = W2_BITS + int(math.log2(HIDDEN_GRID))
-        grid = np.array([GRID[g] for g in MOVED], dtype=np.int64).reshape(1, -1, 1)
-        return (d * grid + (1 << (bits - 1))) >> bits
+        out = np.empty((told[0].shape[0], len(MOVED), self.k), dtype=np.int64)
+        _moves(np.stack(told[:c]), w1, b1, w2, b2, _GRIDS, out)
+        return out
+
+
+#: The moved groups' grids, in the order of ``MOVED``.
+_GRIDS = np.array([GRID[g] for g in MOVED], dtype=np.int64)
+#: Bits the first layer's sums drop onto the hidden grid, and the outputs' sums onto their unit.
+_HIDDEN_DOWN = W1_BITS - int(math.log2(HIDDEN_GRID))
+_OUT_DOWN = W2_BITS + int(math.log2(HIDDEN_GRID))
+
+
+@numba.njit(cache=True, nogil=True)
+def _moves(told, w1, b1, w2, b2, grids, out):
+    """``IntegerCoupling.moves`` of each pixel from what its channels before told (c, n, 2K + 1)
+    into ``out`` (n, 3, K): h = clip((W1·f + b1 + half) >> down, 0, HIDDEN_MAX), the features f
+    the log-posteriors >> POSTERIOR_DOWN and the rest as told; then (W2·h + HIDDEN_GRID·b2)
+    times each group's grid, rounded onto it (half up)."""
+    channels, n, per = told.shape
+    k = out.shape[2]
+    hidden = np.empty(w1.shape[0], dtype=np.int64)
+    for i in range(n):
+        for u in range(w1.shape[0]):
+            acc = b1[u] + (1 << (_HIDDEN_DOWN - 1))
+            for s in range(channels):
+                for j in range(per):
+                    v = told[s, i, j] >> POSTERIOR_DOWN if j < k else told[s, i, j]
+                    acc += w1[u, s * per + j] * v
+            hidden[u] = min(max(acc >> _HIDDEN_DOWN, 0), HIDDEN_MAX)
+        for o in range(w2.shape[0]):
+            acc = b2[o] * HIDDEN_GRID
+            for u in range(hidden.size):
+                acc += w2[o, u] * hidden[u]
+            out[i, o // k, o % k] = (acc * grids[o // k] + (1 << (_OUT_DOWN - 1))) >> _OUT_DOWN
 
 
 class FrozenCoupling(CouplingNet):

@@ -379,11 +379,9 @@ class IntegerMixture:
         logit, mean, logscale = (np.ascontiguousarray(v.cpu().numpy() if isinstance(v, Tensor) else v, dtype=np.int32)
                                  for v in (logit, mean, logscale))
         x = np.ascontiguousarray(x.cpu().numpy() if isinstance(x, Tensor) else x, dtype=np.int64)
-        post = np.empty(logit.shape, dtype=np.int64)
-        _log_posteriors(logit, mean, logscale, x, self.host_exp, self.host_cdf, self.cols, post)
-        inv = self.inv_scale[logscale - RANGE["logscale"][0]]
-        z = np.clip(((x[:, None] * GRID["mean"] - mean) * inv) >> INV_BITS, -TOLD_MAX, TOLD_MAX)
-        return np.concatenate([post, z, x[:, None] - 128], 1)
+        out = np.empty((x.size, 2 * self.k + 1), dtype=np.int64)
+        _told(logit, mean, logscale, x, self.host_exp, self.host_cdf, self.cols, self.inv_scale, out)
+        return out
 
     def moves(self, ch: int, before: Sequence[np.ndarray]) -> np.ndarray | None:
         """What moves channel ``ch``'s logits, means and log-scales, (n, 3, K) int64, from what the
@@ -586,8 +584,8 @@ def component_mass(mean, logscale, x, cdf, cols):
 
 
 @numba.njit(cache=True, nogil=True)
-def _log_posteriors(logit, mean, logscale, x, exp, cdf, cols, out):
-    """``IntegerMixture.told``'s log-posteriors of each pixel's symbol x (n,) into ``out`` (n, K)."""
+def _told(logit, mean, logscale, x, exp, cdf, cols, inv_scale, out):
+    """``IntegerMixture.told`` of each pixel's symbol x (n,) into ``out`` (n, 2K + 1)."""
     k = logit.shape[1]
     part = np.empty(k, dtype=np.int64)
     for i in range(x.size):
@@ -599,6 +597,9 @@ def _log_posteriors(logit, mean, logscale, x, exp, cdf, cols, out):
         whole = cost(max(total, 1))
         for j in range(k):
             out[i, j] = min(max((whole - cost(max(part[j], 1))) >> _POSTERIOR_DOWN, -POSTERIOR_FLOOR * POSTERIOR_UNIT), 0)
+            distance = ((x[i] * _MEAN_GRID - mean[i, j]) * inv_scale[logscale[i, j] - _LOGSCALE_LO]) >> INV_BITS
+            out[i, k + j] = min(max(distance, -TOLD_MAX), TOLD_MAX)
+        out[i, 2 * k] = x[i] - 128
 
 
 @numba.njit(cache=True, nogil=True)
