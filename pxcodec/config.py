@@ -10,6 +10,8 @@ import dataclasses
 import json
 from dataclasses import dataclass
 
+from .errors import UnknownModelError
+
 Tap = tuple[int, int]
 
 #: Taps of every masked 3×3 (type B) trunk layer: the row above and the causal part of this row.
@@ -114,4 +116,10 @@ class ModelConfig:
 
     @classmethod
     def from_json(cls, text: str) -> "ModelConfig":
-        return cls(**json.loads(text))
+        """The architecture a weights file stores; one with parts this version does not know
+        (a newer model) raises ``UnknownModelError`` naming them."""
+        fields = json.loads(text)
+        unknown = sorted(set(fields) - {f.name for f in dataclasses.fields(cls)})
+        if unknown:
+            raise UnknownModelError(f"the model has parts this version of pxcodec does not know: {', '.join(unknown)}")
+        return cls(**fields)

@@ -173,3 +173,9 @@ def test_coupling_layers_out_of_range_or_missing_are_refused():
 def test_configs_without_coupling_read_and_write_as_before():
     assert "coupling" not in ModelConfig(blend=True, posterior=True).to_json()
     assert ModelConfig.from_json(CONFIG.to_json()) == CONFIG
+
+
+def test_a_model_with_parts_this_version_lacks_is_refused_by_name():
+    newer = CONFIG.to_json()[:-1] + ', "wormholes": 3}'
+    with pytest.raises(UnknownModelError, match="wormholes"):
+        ModelConfig.from_json(newer)
