@@ -22,15 +22,15 @@ import torch
 from torch import Tensor, nn
 
 from .errors import CertificateError
-from .mixture import GRID, POSTERIOR_FLOOR, POSTERIOR_UNIT, TOLD_MAX, floor_ste, round_ste
+from .mixture import GRID, TOLD_MAX, floor_ste, round_ste
 
 #: Every feature is an integer within ±FEATURE_MAX; the float net reads it divided by that.
 FEATURE_MAX = TOLD_MAX
 #: Bits dropped from a log-posterior (1/POSTERIOR_UNIT bits) to give its feature (1/16 bits).
 POSTERIOR_DOWN = 4
-#: Feature units per scale of distance between the value and a component's mean
-#: (``IntegerMixture.told``'s unit).
-Z_UNIT = 16
+#: Feature units per scale of distance between the value and a component's mean: the mean
+#: grid's, as ``IntegerMixture.told`` computes them from means on it.
+Z_UNIT = GRID["mean"]
 #: Largest magnitude of an integer weight or bias: every sum stays far below 2^63.
 INTEGER_MAX = 2 ** 24
 #: Fixed-point bits of the first and second layers' weights and biases.
@@ -50,15 +50,13 @@ def features_per_channel(components: int) -> int:
     return 2 * components + 1
 
 
-def told(logit: Tensor, log_p: Tensor, mean: Tensor, logscale: Tensor, x: Tensor) -> Tensor:
+def told(post: Tensor, mean: Tensor, logscale: Tensor, x: Tensor) -> Tensor:
     """What a decoded channel tells the ones after it, as the integer features (B, 2K + 1, H, W)
     on their grid (floored, as ``IntegerMixture.told`` and ``IntegerCoupling.moves`` floor
-    them; straight-through), from its moved logits, each component's log-probability
-    of the value ``log_p``, its means and log-scales (B, K, H, W, integer grids) and the value
-    ``x`` (B, H, W)."""
-    unit = POSTERIOR_UNIT / math.log(2) / 2 ** POSTERIOR_DOWN
-    post = torch.log_softmax(logit / GRID["logit"] + log_p, 1).mul(unit)
-    post = torch.clamp(floor_ste(post), -POSTERIOR_FLOOR * POSTERIOR_UNIT // 2 ** POSTERIOR_DOWN, 0)
+    them; straight-through), from its components' log2 posteriors at the value ``post`` (in
+    1/POSTERIOR_UNIT bits, as ``mixture_nll`` computes them once for both uses), its means and
+    log-scales (B, K, H, W, integer grids) and the value ``x`` (B, H, W)."""
+    post = floor_ste(post / 2 ** POSTERIOR_DOWN)
     xf = x.to(mean.dtype).unsqueeze(1)
     z = (xf - mean / GRID["mean"]) * torch.exp(-logscale / GRID["logscale"]) * Z_UNIT
     z = torch.clamp(floor_ste(z), -FEATURE_MAX, FEATURE_MAX)

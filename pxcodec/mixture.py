@@ -175,11 +175,11 @@ def mixture_nll(params: Tensor, x: Tensor, components: int, predicted: Tensor | 
             logit = torch.clamp(logit + move, *RANGE["logit"])
         log_p = _log_probs(xf[:, c], x[:, c], mean_c, logscale)
         nll.append(-torch.logsumexp(torch.log_softmax(logit / GRID["logit"], dim=1) + log_p, dim=1))
-        if posterior is not None:
+        if posterior is not None or coupling is not None:
             posts.append(torch.log_softmax(logit / GRID["logit"] + log_p, 1).mul(unit)
                          .clamp(-POSTERIOR_FLOOR * POSTERIOR_UNIT, 0))
         if coupling is not None:
-            told.append(coupling.told(logit, log_p, mean_c, logscale, x[:, c]))
+            told.append(coupling.told(posts[c], mean_c, logscale, x[:, c]))
     return torch.stack(nll, 1)
 
 

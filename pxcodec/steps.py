@@ -44,6 +44,7 @@ class StepMixture:
         self.rows = np.zeros((lanes * 3 * self.padded, channels), dtype=np.int32)  # rows y % 3 of each lane
         self.values = np.zeros_like(self.rows)  # the decoded subpixels, in the same places (version 7)
         self.stream_rows, self.step_rows = stream_rows, reach_right + 1
+        self.unmoved = np.zeros((0, 3, mixture.k), dtype=np.int64)
 
     def begin(self, lanes: np.ndarray, ys: np.ndarray, xs: np.ndarray, streams: np.ndarray, params: np.ndarray,
               offsets: np.ndarray, predicted: np.ndarray | None) -> None:
@@ -58,7 +59,8 @@ class StepMixture:
         self.seen = np.zeros((n, self.channels), dtype=np.int32)
         self.logit, self.mean, self.logscale = (np.empty((self.channels, n, k), dtype=np.int32) for _ in range(3))
         self.main = np.empty((self.channels, n, 2), dtype=np.int64)
-        self.unmoved = np.zeros((n, 3, k), dtype=np.int64)  # the moves of a channel that follows none
+        if self.unmoved.shape[0] < n:  # the moves of a channel that follows none, reused step to step
+            self.unmoved = np.zeros((n, 3, k), dtype=np.int64)
         self.told: list[np.ndarray] = []  # what each decoded channel told (``IntegerMixture.told``)
         self.ctx = np.empty((self.channels, n), dtype=np.int64)
         self.here = np.empty(n, dtype=np.int64)
@@ -76,7 +78,7 @@ class StepMixture:
         m = self.mixture
         out = np.empty((self.params.shape[0], 256), dtype=np.float64)
         moves = m.moves(c, self.told)
-        moves = self.unmoved if moves is None else moves
+        moves = self.unmoved[:self.params.shape[0]] if moves is None else moves
         _channel(c, self.params, m.k, self.blend, known, self.offsets, moves, self.predicted, self.learns, self.split,
                  self.near, self.busy, self.slots, self.sums, self.seen, self.candidates, m.host_cdf, m.host_exp,
                  m.cols, self.logit, self.mean, self.logscale, self.main, self.ctx, out)

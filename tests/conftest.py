@@ -100,3 +100,48 @@ def assert_wavefront_equals_band(net, pixels: torch.Tensor, compiled: bool, gain
         step_gains = None if gains is None else gains.expand(len(ys), -1).contiguous()
         assert torch.equal(wave.params(cells, step_gains), params[ys, xs])
         wave.put_pixels(cells, pixels[ys, xs].numpy())
+
+
+def random_head_params(components: int, n: int = 300, seed: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Random head parameters (n, P) of a blending model on their grids, with wide enough
+    log-scales for the float loss, symbols (n, 3) and classical predictions (n, 3)."""
+    rng = np.random.default_rng(seed)
+    k3 = 3 * components
+    params = np.concatenate([rng.integers(-64, 64, (n, k3)), rng.integers(0, 255 * 16, (n, k3)),
+                             rng.integers(16, 64, (n, k3)), rng.integers(-64, 64, (n, k3)),
+                             rng.integers(0, 65, (n, k3))], 1).astype(np.int32)
+    known = rng.integers(0, 256, (n, 3)).astype(np.int32)
+    guess = np.concatenate([rng.integers(0, 256, (n, 1)), rng.integers(-30, 30, (n, 2))], 1).astype(np.int32)
+    return params, known, guess
+
+
+def channels_both_ways(mix, params: np.ndarray, known: np.ndarray, guess: np.ndarray
+                       ) -> tuple[list[tuple], list[np.ndarray]]:
+    """Every channel's parameters and what it told, channel after channel, asserting that numpy
+    and torch give the same integers; returns the numpy ones."""
+    as_numpy, as_torch, told_numpy, told_torch = [], [], [], []
+    for c in range(3):
+        as_numpy.append(mix.channel(params, c, known, predicted=guess, before=told_numpy))
+        as_torch.append(mix.channel(torch.from_numpy(params), c, torch.from_numpy(known),
+                                    predicted=torch.from_numpy(guess), before=told_torch))
+        assert all(np.array_equal(a, b.numpy()) for a, b in zip(as_numpy[c], as_torch[c]))
+        told_numpy.append(mix.told(*as_numpy[c], known[:, c]))
+        told_torch.append(mix.told(*as_torch[c], torch.from_numpy(known[:, c])))
+        assert np.array_equal(told_numpy[c], told_torch[c])
+    return as_numpy, told_numpy
+
+
+def integer_and_float_bits(mix, per_channel: list[tuple], known: np.ndarray, nll: torch.Tensor
+                           ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Each channel's code lengths (nats) under the integer PMFs and the float loss ``nll``
+    (3, n), where the symbol is well above the PMF's floor (which the float loss does not
+    have) in that channel and the ones before it, whose outcome moves it."""
+    likely = np.ones(len(known), dtype=bool)
+    out = []
+    for c in range(3):
+        pmf = mix.pmf(*per_channel[c]).astype(np.float64)
+        p = pmf[np.arange(len(known)), known[:, c]] / pmf.sum(1)
+        likely &= p > 1e-3
+        assert likely.sum() > 20
+        out.append((-np.log(p[likely]), nll[c].numpy()[likely]))
+    return out

@@ -14,10 +14,10 @@ from pxcodec import neural, weights
 from pxcodec.config import ModelConfig
 from pxcodec.coupling import FEATURE_MAX, GAIN, INTEGER_MAX, features_per_channel
 from pxcodec.errors import CertificateError, UnknownModelError
-from pxcodec.mixture import mixture_nll
+from pxcodec.mixture import POSTERIOR_FLOOR, POSTERIOR_UNIT, mixture_nll
 from pxcodec.model import PixelCNN, grown
 
-from .conftest import decode, encode, installed
+from .conftest import channels_both_ways, decode, encode, installed, integer_and_float_bits, random_head_params
 
 CONFIG = ModelConfig(channels=16, blocks=2, components=3, blend=True, posterior=True, coupling=8)
 
@@ -82,12 +82,11 @@ def test_the_coupling_net_moves_g_and_b_and_learns():
 def test_features_are_integers_on_their_grid():
     torch.manual_seed(1)
     k = CONFIG.components
-    logit = torch.randint(-200, 200, (2, k, 4, 5)).float()
-    log_p = -torch.rand(2, k, 4, 5) * 30
+    post = -torch.rand(2, k, 4, 5) * POSTERIOR_FLOOR * POSTERIOR_UNIT
     mean = torch.randint(0, 4096, (2, k, 4, 5)).float()
     logscale = torch.randint(-48, 96, (2, k, 4, 5)).float()
     x = torch.randint(0, 256, (2, 4, 5))
-    told = PixelCNN(CONFIG).coupling.told(logit, log_p, mean, logscale, x)
+    told = PixelCNN(CONFIG).coupling.told(post, mean, logscale, x)
     assert told.shape == (2, features_per_channel(k), 4, 5)
     assert torch.equal(told, told.round()) and told.abs().max() <= FEATURE_MAX
     assert (told[:, :k] <= 0).all() and torch.equal(told[:, -1], x.float() - 128)
@@ -125,37 +124,17 @@ def test_numpy_torch_and_the_training_loss_agree_on_the_moves():
     everywhere."""
     model = _float_model()
     mix = weights.build(weights.export(model)).mixture
-    rng = np.random.default_rng(2)
-    n, k3 = 300, 3 * CONFIG.components
-    params = np.concatenate([rng.integers(-64, 64, (n, k3)), rng.integers(0, 255 * 16, (n, k3)),
-                             rng.integers(16, 64, (n, k3)), rng.integers(-64, 64, (n, k3)),
-                             rng.integers(0, 65, (n, k3))], 1).astype(np.int32)
-    known = rng.integers(0, 256, (n, 3)).astype(np.int32)
-    guess = np.concatenate([rng.integers(0, 256, (n, 1)), rng.integers(-30, 30, (n, 2))], 1).astype(np.int32)
-    as_numpy, as_torch, told_numpy, told_torch = [], [], [], []
-    for c in range(3):
-        as_numpy.append(mix.channel(params, c, known, predicted=guess, before=told_numpy))
-        as_torch.append(mix.channel(torch.from_numpy(params), c, torch.from_numpy(known),
-                                    predicted=torch.from_numpy(guess), before=told_torch))
-        assert all(np.array_equal(a, b.numpy()) for a, b in zip(as_numpy[c], as_torch[c]))
-        told_numpy.append(mix.told(*as_numpy[c], known[:, c]))
-        told_torch.append(mix.told(*as_torch[c], torch.from_numpy(known[:, c])))
-        assert np.array_equal(told_numpy[c], told_torch[c])
+    params, known, guess = random_head_params(CONFIG.components)
+    as_numpy, told = channels_both_ways(mix, params, known, guess)
     for c in (1, 2):
-        moves = mix.coupling.moves(c, told_numpy)
+        moves = mix.coupling.moves(c, told)
         assert (moves != 0).mean() > 0.5
     with torch.no_grad():
         nll = mixture_nll(torch.from_numpy(params).float().T[None, :, :, None],
                           torch.from_numpy(known).to(torch.uint8).T[None, :, :, None], CONFIG.components,
                           torch.from_numpy(guess)[None, :, None], model.posterior_weights(),
                           model.coupling)[0, :, :, 0]
-    likely = np.ones(n, dtype=bool)
-    for c in range(3):
-        pmf = mix.pmf(*as_numpy[c]).astype(np.float64)
-        p = pmf[np.arange(n), known[:, c]] / pmf.sum(1)
-        likely &= p > 1e-3
-        assert likely.sum() > 20
-        bits, loss = -np.log(p[likely]), nll[c].numpy()[likely]
+    for bits, loss in integer_and_float_bits(mix, as_numpy, known, nll):
         assert np.isclose(bits, loss, rtol=0.01, atol=0.01).mean() > 0.9
 
 

@@ -15,7 +15,7 @@ from pxcodec.errors import CertificateError, UnknownModelError
 from pxcodec.mixture import POSTERIOR_MAX, mixture_nll
 from pxcodec.model import PixelCNN, grown
 
-from .conftest import decode, encode, installed
+from .conftest import channels_both_ways, decode, encode, installed, integer_and_float_bits, random_head_params
 
 CONFIG = ModelConfig(channels=16, blocks=2, components=3, blend=True, posterior=True)
 
@@ -46,19 +46,6 @@ def test_grey_images_round_trip_with_posterior_weights(posterior_model, kodak_cr
     assert np.array_equal(decode(encode(grey, posterior_model).data), grey)
 
 
-def _mixture_params(n: int = 300, seed: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Random head parameters (n, P) on their grids, with wide enough log-scales for the float
-    loss, symbols (n, 3) and classical predictions (n, 3)."""
-    rng = np.random.default_rng(seed)
-    k3 = 3 * CONFIG.components
-    params = np.concatenate([rng.integers(-64, 64, (n, k3)), rng.integers(0, 255 * 16, (n, k3)),
-                             rng.integers(16, 64, (n, k3)), rng.integers(-64, 64, (n, k3)),
-                             rng.integers(0, 65, (n, k3))], 1).astype(np.int32)
-    known = rng.integers(0, 256, (n, 3)).astype(np.int32)
-    guess = np.concatenate([rng.integers(0, 256, (n, 1)), rng.integers(-30, 30, (n, 2))], 1).astype(np.int32)
-    return params, known, guess
-
-
 def test_numpy_torch_and_the_training_loss_agree_on_followed_logits():
     """numpy and torch give the same integers; the posterior moves G's and B's logits, not R's;
     and the training loss scores the integer PMF built from them to about 1 % almost
@@ -66,16 +53,8 @@ def test_numpy_torch_and_the_training_loss_agree_on_followed_logits():
     model = _float_model()
     net = weights.build(weights.export(model))
     mix = net.mixture
-    params, known, guess = _mixture_params()
-    as_numpy, as_torch, seen_numpy, seen_torch = [], [], [], []
-    for c in range(3):
-        as_numpy.append(mix.channel(params, c, known, predicted=guess, before=seen_numpy))
-        as_torch.append(mix.channel(torch.from_numpy(params), c, torch.from_numpy(known),
-                                    predicted=torch.from_numpy(guess), before=seen_torch))
-        assert all(np.array_equal(a, b.numpy()) for a, b in zip(as_numpy[c], as_torch[c]))
-        seen_numpy.append(mix.told(*as_numpy[c], known[:, c]))
-        seen_torch.append(mix.told(*as_torch[c], torch.from_numpy(known[:, c])))
-        assert np.array_equal(seen_numpy[c], seen_torch[c])
+    params, known, guess = random_head_params(CONFIG.components)
+    as_numpy, _ = channels_both_ways(mix, params, known, guess)
     k = CONFIG.components
     assert np.array_equal(as_numpy[0][0], params[:, :k])
     for c in (1, 2):
@@ -84,23 +63,15 @@ def test_numpy_torch_and_the_training_loss_agree_on_followed_logits():
         nll = mixture_nll(torch.from_numpy(params).float().T[None, :, :, None],
                           torch.from_numpy(known).to(torch.uint8).T[None, :, :, None], k,
                           torch.from_numpy(guess)[None, :, None], model.posterior_weights())[0, :, :, 0]
-    likely = np.ones(len(known), dtype=bool)
-    for c in range(3):
-        pmf = mix.pmf(*as_numpy[c]).astype(np.float64)
-        p = pmf[np.arange(len(known)), known[:, c]] / pmf.sum(1)
-        # well above the PMF's floor, which the float loss does not have, in this channel and the
-        # ones whose posterior moves its logits
-        likely &= p > 1e-3
-        assert likely.sum() > 20
-        # a posterior a table step apart can floor a logit's move one grid step (1/8) differently
-        bits, loss = -np.log(p[likely]), nll[c].numpy()[likely]
+    # a posterior a table step apart can floor a logit's move one grid step (1/8) differently
+    for bits, loss in integer_and_float_bits(mix, as_numpy, known, nll):
         assert np.isclose(bits, loss, rtol=0.01, atol=0.01).mean() > 0.95
         assert np.allclose(bits, loss, rtol=0.03, atol=0.03)
 
 
 def test_channels_after_the_first_need_the_ones_before():
     net = weights.build(weights.export(_float_model()))
-    params, known, guess = _mixture_params(n=10)
+    params, known, guess = random_head_params(CONFIG.components, n=10)
     with pytest.raises(ValueError, match="channels before"):
         net.mixture.channel(params, 1, known, predicted=guess)
 
