@@ -270,15 +270,16 @@ def choose(net: IntegerPixelCNN, trunk: Trunk, pixels: torch.Tensor, channels: i
     for c in range(channels):
         logit = mixture.channel(p, c, x, predicted=guess, before=seen)[0]
         bits = mixture.code_lengths(logit, x[:, c])
+        moves = mixture.moves(c, seen)
 
         def coef_cost(j: int, value: int) -> float:
             coef = out.coef.copy()
             coef[j] = value
-            return float(bits(*mixture.conditioned(p, c, x, coef_offset=coef, predicted=guess, before=seen)).sum())
+            return float(bits(*mixture.conditioned(p, c, x, coef_offset=coef, predicted=guess, moves=moves)).sum())
 
         for j in own_coefs.get(c, []):
             out.coef[j] = _search(lambda v: coef_cost(j, v), MAX_COEF)
-        mean0, scale0 = mixture.conditioned(p, c, x, coef_offset=out.coef, predicted=guess, before=seen)
+        mean0, scale0 = mixture.conditioned(p, c, x, coef_offset=out.coef, predicted=guess, moves=moves)
 
         def cost(scale: int, mean: int) -> float:
             return float(bits(*mixture.shift(mean0, scale0, scale, mean)).sum())

@@ -323,11 +323,11 @@ class IntegerMixture:
 
     def conditioned(self, params: Array, ch: int, known: Array, scale_offset: Array | int = 0,
                     mean_offset: Array | int = 0, coef_offset: Sequence[Array | int] = (0, 0, 0),
-                    predicted: Array | None = None, before: Sequence[np.ndarray] = ()) -> tuple[Array, Array]:
+                    predicted: Array | None = None, moves: np.ndarray | None = None) -> tuple[Array, Array]:
         """``channel``'s conditioned means and log-scales (n, K) alone, without its logits (what
-        a search over the offsets, which leave the logits alone, evaluates)."""
-        return self._conditioned(params, ch, known, scale_offset, mean_offset, coef_offset, predicted,
-                                 self.moves(ch, before))
+        a search over the offsets, which leave the logits alone, evaluates), given the channel's
+        ``moves`` (computed once for the whole search: the offsets do not change them)."""
+        return self._conditioned(params, ch, known, scale_offset, mean_offset, coef_offset, predicted, moves)
 
     def _conditioned(self, params: Array, ch: int, known: Array, scale_offset: Array | int,
                      mean_offset: Array | int, coef_offset: Sequence[Array | int], predicted: Array | None,
