@@ -319,19 +319,14 @@ class IntegerMixture:
         logit = params.reshape(params.shape[0], -1, 3, self.k)[:, 0, ch]
         moves = self.moves(ch, before)
         return (self._logits_moved(logit, moves),
-                *self._conditioned(params, ch, known, scale_offset, mean_offset, coef_offset, predicted, moves))
+                *self.conditioned(params, ch, known, scale_offset, mean_offset, coef_offset, predicted, moves))
 
     def conditioned(self, params: Array, ch: int, known: Array, scale_offset: Array | int = 0,
                     mean_offset: Array | int = 0, coef_offset: Sequence[Array | int] = (0, 0, 0),
                     predicted: Array | None = None, moves: np.ndarray | None = None) -> tuple[Array, Array]:
         """``channel``'s conditioned means and log-scales (n, K) alone, without its logits (what
         a search over the offsets, which leave the logits alone, evaluates), given the channel's
-        ``moves`` (computed once for the whole search: the offsets do not change them)."""
-        return self._conditioned(params, ch, known, scale_offset, mean_offset, coef_offset, predicted, moves)
-
-    def _conditioned(self, params: Array, ch: int, known: Array, scale_offset: Array | int,
-                     mean_offset: Array | int, coef_offset: Sequence[Array | int], predicted: Array | None,
-                     moves: np.ndarray | None) -> tuple[Array, Array]:
+        ``moves`` (``moves``: a search computes them once, since the offsets do not change them)."""
         groups = params.reshape(params.shape[0], -1, 3, self.k)
         mean, logscale, coef = (groups[:, i] for i in range(1, _BLEND))
         g, c = GRID["mean"], GRID["coef"]

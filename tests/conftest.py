@@ -56,6 +56,11 @@ def decode(data: bytes, **kwargs) -> np.ndarray:
     return pic.pixels if pic.alpha is None else np.dstack([pic.pixels, pic.alpha])
 
 
+def round_trips(pixels: np.ndarray, model=None, **kwargs) -> bool:
+    """Whether ``pixels`` come back exactly through ``encode`` (with ``kwargs``) and ``decode``."""
+    return np.array_equal(decode(encode(pixels, model, **kwargs).data), pixels)
+
+
 def reseal(data: bytearray) -> bytes:
     """Recompute the header CRC after an edit, so only the edited field is wrong."""
     size = struct.unpack_from("<I", data, 12)[0]
