@@ -235,12 +235,14 @@ def open_streams(streams: list[bytes], version: int, groups: tuple[str, ...], co
 
 
 def choose(net: IntegerPixelCNN, trunk: Trunk, pixels: torch.Tensor, channels: int,
-           predicted: torch.Tensor | None = None, fit: Effort = EFFORTS[DEFAULT_EFFORT]) -> Offsets:
+           predicted: torch.Tensor | None = None, fit: Effort = EFFORTS[DEFAULT_EFFORT],
+           around: np.ndarray | None = None) -> Offsets:
     """The offsets that fit a band's pixels, from what the network's head reads of them
     (``trunk``): first the head offsets and feature gains (``fit_head``, on ``fit.sample`` of
     them), then, on the parameters they give, the per-channel offsets that minimise the exact
     code length of ``fit.search`` of them (``predicted``: the pixels' classical predictions, for
-    a model that blends towards them).
+    a model that blends towards them; ``around``: the neighbour net's moves (n, 3, 3, K), for a
+    model with one: they do not depend on the offsets).
 
     Channel by channel (a channel's mean depends on earlier channels' values and coefficients,
     not on their scale or mean offsets), coordinate descent: first the channel's own colour
@@ -254,8 +256,10 @@ def choose(net: IntegerPixelCNN, trunk: Trunk, pixels: torch.Tensor, channels: i
 
     at = evenly(fit.sample)
     head, gain = fit_head(net, Trunk(trunk.features[at], trunk.skip[at]), pixels[at].cpu(), channels,
-                          None if predicted is None else predicted[at].cpu(), fit)
+                          None if predicted is None else predicted[at].cpu(), fit,
+                          None if around is None else around[at])
     at = evenly(fit.search)
+    near = None if around is None else around[at]
     sample = Trunk(trunk.features[at], trunk.skip[at])
     x = pixels[at].to(torch.int32).cpu()
     guess = None if predicted is None else predicted[at].cpu()
@@ -268,9 +272,9 @@ def choose(net: IntegerPixelCNN, trunk: Trunk, pixels: torch.Tensor, channels: i
     own_coefs = {1: [0], 2: [1, 2, 1]} if channels == 3 else {}
     seen: list[np.ndarray] = []  # what each searched channel told, its offsets chosen
     for c in range(channels):
-        logit = mixture.channel(p, c, x, predicted=guess, before=seen)[0]
+        logit = mixture.channel(p, c, x, predicted=guess, before=seen, around=near)[0]
         bits = mixture.code_lengths(logit, x[:, c])
-        moves = mixture.moves(c, seen)
+        moves = mixture.moves(c, seen, near)
 
         def coef_cost(j: int, value: int) -> float:
             coef = out.coef.copy()
@@ -294,12 +298,14 @@ def choose(net: IntegerPixelCNN, trunk: Trunk, pixels: torch.Tensor, channels: i
 
 
 def fit_head(net: IntegerPixelCNN, trunk: Trunk, pixels: torch.Tensor, channels: int,
-             predicted: torch.Tensor | None, fit: Effort) -> tuple[tuple[int, ...], tuple[int, ...]]:
+             predicted: torch.Tensor | None, fit: Effort, around: np.ndarray | None = None
+             ) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """Integer offsets (P,) to the head parameters and gains (C,) of the features the head reads
     (``network.gained``), from the ``trunk`` of pixels (n, 3), that lower the code length of
     their first ``channels`` channels: ``fit.steps`` Adam steps on the training loss (the float
     mixture of the integer parameters with the gains' effect on them taken as linear, with the
-    pixels' classical predictions (n, 3) where the model blends towards them), each on
+    pixels' classical predictions (n, 3) where the model blends towards them and the neighbour
+    net's moves (n, 3, 3, K) where it has one), each on
     ``fit.batch`` of the pixels (``_batches``), the last ``fit.average`` steps' offsets averaged,
     rounded.
 
@@ -323,6 +329,8 @@ def fit_head(net: IntegerPixelCNN, trunk: Trunk, pixels: torch.Tensor, channels:
         groups = param_groups(p.shape[1], net.cfg.components)
         posterior = None if net.mixture.posterior is None else torch.from_numpy(net.mixture.posterior).float()
         coupling = None if net.mixture.coupling is None else FrozenCoupling(net.mixture.coupling)
+        near = None if around is None else torch.from_numpy(around[order.numpy()]).float().permute(1, 2, 3, 0)[
+            None, ..., None]  # (1, 3, 3, K, n, 1), like the parameters
         d = torch.zeros(p.shape[1], requires_grad=True)
         k = torch.zeros(h.shape[1], requires_grad=True)
         steps = _Adam(d, fit.rate), _Adam(k, fit.gain_rate)
@@ -330,7 +338,8 @@ def fit_head(net: IntegerPixelCNN, trunk: Trunk, pixels: torch.Tensor, channels:
         for t, at in enumerate(batches):
             moved = p[:, :, at] + d.view(1, -1, 1, 1) + ((h[at] * k) @ w).T[None, :, :, None]
             loss = mixture_nll(clamp_head(moved, groups), x[:, :, at], net.cfg.components,
-                               None if guess is None else guess[:, at], posterior, coupling)[:, :channels].mean()
+                               None if guess is None else guess[:, at], posterior, coupling,
+                               None if near is None else near[:, :, :, :, at])[:, :channels].mean()
             for step, grad in zip(steps, torch.autograd.grad(loss, (d, k))):
                 step(grad)
             if t >= fit.steps - fit.average:

@@ -364,6 +364,9 @@ def info(src: Path) -> None:
 @click.option("--coupling", type=click.IntRange(0), default=0, show_default=True,
               help="Hidden width of the coupling net that moves G's and B's mixtures by what R (and G) "
                    "turned out to be (pxcodec.coupling; 0: none).")
+@click.option("--neighbours", type=click.IntRange(0), default=0, show_default=True,
+              help="Hidden width of the neighbour net that moves every channel's mixture by what the W, N, "
+                   "NW and NE pixels turned out to be (pxcodec.neighbours; 0: none).")
 @click.option("--batch", default=8, show_default=True)
 @click.option("--crop", default=64, show_default=True)
 @click.option("--chroma", type=click.FloatRange(0.0, 1.0), default=0.0, show_default=True,
@@ -385,7 +388,7 @@ def info(src: Path) -> None:
 @_device
 def train(run: Path, data: Path, steps: int, minutes: float | None, channels: int, blocks: int,
           hidden: int | None, components: int, blend: bool, stream_max: str, posterior: bool, coupling: int,
-          batch: int, crop: int, chroma: float, downscale: float, lr: float,
+          neighbours: int, batch: int, crop: int, chroma: float, downscale: float, lr: float,
           half_life: int, ema: float, seed: int, threads: int, start_from: Path | None, compiled: bool,
           device: str) -> None:
     """Train (or resume) the model in folder RUN.
@@ -403,7 +406,7 @@ def train(run: Path, data: Path, steps: int, minutes: float | None, channels: in
                   if ctx.get_parameter_source(k) == click.core.ParameterSource.COMMANDLINE)
     cfg = ModelConfig(channels=channels, blocks=blocks, components=components, blend=blend,
                       stream_max=int(stream_max), hidden=hidden, posterior=posterior,
-                      coupling=coupling)
+                      coupling=coupling, neighbours=neighbours)
     opt = TrainOptions(data=data, config=cfg, steps=steps, batch=batch, crop=crop, chroma=chroma,
                        downscale=downscale, lr=lr, half_life=half_life, ema=ema, seed=seed, device=device)
     try:

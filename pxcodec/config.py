@@ -35,7 +35,9 @@ class ModelConfig:
     the width of each block's inner layer (``hidden``; None: the trunk's width), and whether G's
     and B's mixture weights follow which of R's (and G's) components explain the decoded value
     (``posterior``; ``mixture.posterior_shift``), and the hidden width of the coupling net that
-    moves G's and B's parameters by what the channels before them tell (``coupling``; 0: none)."""
+    moves G's and B's parameters by what the channels before them tell (``coupling``; 0: none),
+    and the hidden width of the neighbour net that moves every channel's parameters by what the
+    W, N, NW and NE pixels told (``neighbours``; 0: none)."""
 
     channels: int = 64
     blocks: int = 4
@@ -46,6 +48,7 @@ class ModelConfig:
     hidden: int | None = None
     posterior: bool = False
     coupling: int = 0
+    neighbours: int = 0
 
     def __post_init__(self) -> None:
         if self.stream_max not in STREAM_MAX:
@@ -56,6 +59,8 @@ class ModelConfig:
             raise ValueError(f"hidden must be a positive width, not {self.hidden}")
         if self.coupling < 0:
             raise ValueError(f"coupling must be a width ≥ 0, not {self.coupling}")
+        if self.neighbours < 0:
+            raise ValueError(f"neighbours must be a width ≥ 0, not {self.neighbours}")
 
     @property
     def inner(self) -> int:
@@ -91,16 +96,18 @@ class ModelConfig:
     @property
     def macs_per_pixel(self) -> int:
         """Multiply-accumulates of the network per pixel (the PMF tables are lookups, not MACs),
-        the coupling net's included (G's reads one channel's 2K + 1 features, B's two)."""
+        the coupling net's included (G's reads one channel's 2K + 1 features, B's two) and the
+        neighbour net's (four pixels' three channels' features in, three channels' moves out)."""
         c, p, k = self.channels, self.params_per_pixel, self.components
         first = len(self.first_taps) * 4 * (c + p)
         coupling = self.coupling * (3 * (2 * k + 1) + 2 * 3 * k)
-        return first + self.blocks * (len(BLOCK_TAPS) + 1) * c * self.inner + c * p + coupling
+        neighbours = self.neighbours * (4 * 3 * (2 * k + 1) + 3 * 3 * k)
+        return first + self.blocks * (len(BLOCK_TAPS) + 1) * c * self.inner + c * p + coupling + neighbours
 
     def to_json(self) -> str:
         """The architecture as weights files store it (``blend``, ``stream_max``, ``hidden``,
-        ``posterior`` and ``coupling`` only where they differ from the defaults, so the files of models without
-        them read as they always have)."""
+        ``posterior``, ``coupling`` and ``neighbours`` only where they differ from the defaults,
+        so the files of models without them read as they always have)."""
         fields = dataclasses.asdict(self)
         if not self.blend:
             del fields["blend"]
@@ -110,8 +117,9 @@ class ModelConfig:
             del fields["hidden"]
         if not self.posterior:
             del fields["posterior"]
-        if not self.coupling:
-            del fields["coupling"]
+        for name in ("coupling", "neighbours"):
+            if not fields[name]:
+                del fields[name]
         return json.dumps(fields, sort_keys=True)
 
     @classmethod

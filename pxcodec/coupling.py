@@ -16,7 +16,6 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-import numba
 import numpy as np
 import torch
 from torch import Tensor, nn
@@ -63,6 +62,31 @@ def told(post: Tensor, mean: Tensor, logscale: Tensor, x: Tensor) -> Tensor:
     return torch.cat([post, z, xf - 128], 1)
 
 
+def integer_layers(w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """A grid MLP's float weights on their integer grids (straight-through): the first layer's
+    per feature unit (2^W1_BITS / FEATURE_MAX per float unit), its bias per 2^W1_BITS, the
+    second layer's and its bias per 2^W2_BITS."""
+    return (round_ste(w1 * GAIN * 2 ** W1_BITS / FEATURE_MAX), round_ste(b1 * GAIN * 2 ** W1_BITS),
+            round_ste(w2 * GAIN * 2 ** W2_BITS), round_ste(b2 * GAIN * 2 ** W2_BITS))
+
+
+def grid_mlp(layers: tuple[Tensor, Tensor, Tensor, Tensor], features: Tensor) -> Tensor:
+    """The float outputs (B, O, H, W) of a grid MLP of integer ``layers`` (``integer_layers``)
+    from integer features (B, F, H, W): the hidden layer rounded onto its grid and clamped
+    (0…HIDDEN_MAX), as ``IntegerMLP`` computes it; the caller rounds the outputs onto its grids."""
+    w1, b1, w2, b2 = layers
+    a = torch.einsum("of,bfhw->bohw", w1, features) / 2 ** W1_BITS + (b1 / 2 ** W1_BITS).view(1, -1, 1, 1)
+    h = torch.clamp(round_ste(a * HIDDEN_GRID), 0, HIDDEN_MAX)
+    return torch.einsum("oh,bhyx->boyx", w2, h) / (2 ** W2_BITS * HIDDEN_GRID) + (b2 / 2 ** W2_BITS).view(1, -1, 1, 1)
+
+
+def on_grids(outputs: Tensor, k: int) -> dict[str, Tensor]:
+    """A grid MLP's outputs (B, 3K, ...) as moves of each group in ``MOVED`` (B, K, ...), each
+    rounded onto its group's grid (straight-through)."""
+    moves = outputs.unflatten(1, (len(MOVED), k))
+    return {g: round_ste(moves[:, i] * GRID[g]) for i, g in enumerate(MOVED)}
+
+
 class CouplingNet(nn.Module):
     """The float coupling net of G (reading R's features) and of B (reading R's and G's)."""
 
@@ -78,81 +102,83 @@ class CouplingNet(nn.Module):
     told = staticmethod(told)
 
     def integer_weights(self, c: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """Channel ``c``'s weights and biases on their integer grids (straight-through): the first
-        layer's per feature unit (2^W1_BITS / FEATURE_MAX per float unit), its bias per 2^W1_BITS,
-        the second layer's and its bias per 2^W2_BITS."""
+        """Channel ``c``'s weights and biases on their integer grids (``integer_layers``)."""
         i = c - 1
-        return (round_ste(self.w1[i] * GAIN * 2 ** W1_BITS / FEATURE_MAX), round_ste(self.b1[i] * GAIN * 2 ** W1_BITS),
-                round_ste(self.w2[i] * GAIN * 2 ** W2_BITS), round_ste(self.b2[i] * GAIN * 2 ** W2_BITS))
+        return integer_layers(self.w1[i], self.b1[i], self.w2[i], self.b2[i])
 
     def forward(self, c: int, features: Tensor) -> dict[str, Tensor]:
         """Channel ``c``'s moves (B, K, H, W) of each group in ``MOVED``, on the groups' grids,
         from the integer features (B, (2K + 1)·c, H, W) of the channels before it."""
-        w1, b1, w2, b2 = self.integer_weights(c)
-        a = torch.einsum("of,bfhw->bohw", w1, features) / 2 ** W1_BITS + (b1 / 2 ** W1_BITS).view(1, -1, 1, 1)
-        h = torch.clamp(round_ste(a * HIDDEN_GRID), 0, HIDDEN_MAX)
-        d = torch.einsum("oh,bhyx->boyx", w2, h) / (2 ** W2_BITS * HIDDEN_GRID) + (b2 / 2 ** W2_BITS).view(1, -1, 1, 1)
-        moves = d.unflatten(1, (len(MOVED), self.k))
-        return {g: round_ste(moves[:, i] * GRID[g]) for i, g in enumerate(MOVED)}
+        return on_grids(grid_mlp(self.integer_weights(c), features), self.k)
 
 
-class IntegerCoupling:
-    """The coupling net in integers, as weights files store it: for G and B, the first layer's
-    weights (H, F) and biases (H,), the second's (3K, H) and (3K,), int64 (``integer_weights``).
-    The encoder and the decoder's step both call ``moves``, so they move alike."""
-
-    def __init__(self, layers: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]], components: int):
-        self.k = components
-        f = features_per_channel(components)
-        for c, (w1, b1, w2, b2) in enumerate(layers, 1):
-            hidden = w1.shape[0]
-            if (w1.shape != (hidden, f * c) or b1.shape != (hidden,) or w2.shape != (len(MOVED) * components, hidden)
-                    or b2.shape != (len(MOVED) * components,)):
-                raise CertificateError(f"coupling layers of channel {c} have the wrong shapes")
-            if max(int(np.abs(v).max()) for v in (w1, b1, w2, b2)) > INTEGER_MAX:
-                raise CertificateError(f"coupling weights beyond ±{INTEGER_MAX}: their sums could overflow int64")
-        self.layers = [tuple(np.ascontiguousarray(v, dtype=np.int64) for v in layer) for layer in layers]
-
-    def moves(self, c: int, told: Sequence[np.ndarray]) -> np.ndarray:
-        """Channel ``c``'s moves (n, 3, K) int64 of its logits, means and log-scales (the order of
-        ``MOVED``), on their grids, from what the channels before it told ((n, 2K + 1) each,
-        ``IntegerMixture.told``): the float net's arithmetic in integers, each rounding half up
-        (one compiled loop: a wavefront step's few hundred pixels)."""
-        w1, b1, w2, b2 = self.layers[c - 1]
-        out = np.empty((told[0].shape[0], len(MOVED), self.k), dtype=np.int64)
-        _moves(np.stack(told[:c]), w1, b1, w2, b2, _GRIDS, out)
-        return out
-
-
-#: The moved groups' grids, in the order of ``MOVED``.
-_GRIDS = np.array([GRID[g] for g in MOVED], dtype=np.int64)
 #: Bits the first layer's sums drop onto the hidden grid, and the outputs' sums onto their unit.
 _HIDDEN_DOWN = W1_BITS - int(math.log2(HIDDEN_GRID))
 _OUT_DOWN = W2_BITS + int(math.log2(HIDDEN_GRID))
 
 
-@numba.njit(cache=True, nogil=True)
-def _moves(told, w1, b1, w2, b2, grids, out):
-    """``IntegerCoupling.moves`` of each pixel from what its channels before told (c, n, 2K + 1)
-    into ``out`` (n, 3, K): h = clip((W1·f + b1 + half) >> down, 0, HIDDEN_MAX), the features f
-    the log-posteriors >> POSTERIOR_DOWN and the rest as told; then (W2·h + HIDDEN_GRID·b2)
-    times each group's grid, rounded onto it (half up)."""
-    channels, n, per = told.shape
-    k = out.shape[2]
-    hidden = np.empty(w1.shape[0], dtype=np.int64)
-    for i in range(n):
-        for u in range(w1.shape[0]):
-            acc = b1[u] + (1 << (_HIDDEN_DOWN - 1))
-            for s in range(channels):
-                for j in range(per):
-                    v = told[s, i, j] >> POSTERIOR_DOWN if j < k else told[s, i, j]
-                    acc += w1[u, s * per + j] * v
-            hidden[u] = min(max(acc >> _HIDDEN_DOWN, 0), HIDDEN_MAX)
-        for o in range(w2.shape[0]):
-            acc = b2[o] * HIDDEN_GRID
-            for u in range(hidden.size):
-                acc += w2[o, u] * hidden[u]
-            out[i, o // k, o % k] = (acc * grids[o // k] + (1 << (_OUT_DOWN - 1))) >> _OUT_DOWN
+class IntegerMLP:
+    """A grid MLP in integers, as weights files store it (``integer_layers``): the first layer's
+    weights (H, F) and biases (H,), the second's (O, H) and (O,), int64, each within
+    ±INTEGER_MAX. Its products run as float64 GEMMs, exactly: features within ±FEATURE_MAX and
+    hidden units within 0…HIDDEN_MAX keep every sum below 2^53 (``FEATURE_LIMIT``), so BLAS
+    adds integers in whatever order it likes and the result is the same on every machine."""
+
+    def __init__(self, layers: Sequence[np.ndarray], inputs: int, outputs: int, name: str):
+        w1, b1, w2, b2 = (np.asarray(v) for v in layers)
+        hidden = w1.shape[0]
+        if w1.shape != (hidden, inputs) or b1.shape != (hidden,) or w2.shape != (outputs, hidden) \
+                or b2.shape != (outputs,):
+            raise CertificateError(f"{name} layers have the wrong shapes")
+        if max(int(np.abs(v).max(initial=0)) for v in (w1, b1, w2, b2)) > INTEGER_MAX:
+            raise CertificateError(f"{name} weights beyond ±{INTEGER_MAX}: their sums could overflow")
+        if max(inputs * FEATURE_MAX, hidden * HIDDEN_MAX) * INTEGER_MAX >= 2 ** 53:
+            raise CertificateError(f"{name} has too many units for exact float64 sums")
+        self.layers = tuple(np.ascontiguousarray(v, dtype=np.int64) for v in (w1, b1, w2, b2))
+        self._w1t, self._w2t = (np.ascontiguousarray(v.T, dtype=np.float64) for v in (self.layers[0], self.layers[2]))
+
+    def __call__(self, features: np.ndarray, grids: np.ndarray) -> np.ndarray:
+        """The outputs (n, O) int64 of integer ``features`` (n, F), each on its grid (``grids``
+        (O,): units per float unit), as ``grid_mlp`` and ``on_grids`` compute them: h =
+        clip((W1·f + b1 + half) >> down, 0, HIDDEN_MAX), then (W2·h + HIDDEN_GRID·b2) times the
+        grid, rounded (half up)."""
+        _, b1, _, b2 = self.layers
+        acc = (features.astype(np.float64) @ self._w1t).astype(np.int64) + (b1 + (1 << (_HIDDEN_DOWN - 1)))
+        hidden = np.minimum(np.maximum(acc >> _HIDDEN_DOWN, 0), HIDDEN_MAX)
+        out = (hidden.astype(np.float64) @ self._w2t).astype(np.int64) + HIDDEN_GRID * b2
+        return (out * grids + (1 << (_OUT_DOWN - 1))) >> _OUT_DOWN
+
+
+def told_features(told: np.ndarray, k: int) -> np.ndarray:
+    """What channels told ((..., 2K + 1) int64 each, ``IntegerMixture.told``) as a grid MLP's
+    features: the log-posteriors >> POSTERIOR_DOWN (1/16 bits, as ``told`` floors them), the
+    rest as told; flattened over the leading axes after the first, (n, F)."""
+    out = told.copy()
+    out[..., :k] >>= POSTERIOR_DOWN
+    return out.reshape(out.shape[0], -1)
+
+
+class IntegerCoupling:
+    """The coupling net in integers: for G and B, an ``IntegerMLP`` (weights files store their
+    layers, ``CouplingNet.integer_weights``). The encoder and the decoder's step both call
+    ``moves``, so they move alike."""
+
+    def __init__(self, layers: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]], components: int):
+        self.k = components
+        f, out = features_per_channel(components), len(MOVED) * components
+        self.nets = [IntegerMLP(layer, f * c, out, f"coupling layers of channel {c}") for c, layer in enumerate(layers, 1)]
+        self.layers = [net.layers for net in self.nets]
+
+    def moves(self, c: int, told: Sequence[np.ndarray]) -> np.ndarray:
+        """Channel ``c``'s moves (n, 3, K) int64 of its logits, means and log-scales (the order of
+        ``MOVED``), on their grids, from what the channels before it told ((n, 2K + 1) each,
+        ``IntegerMixture.told``): the float net's arithmetic in integers."""
+        features = told_features(np.stack(told[:c], 1), self.k)
+        return self.nets[c - 1](features, GRIDS.repeat(self.k)).reshape(-1, len(MOVED), self.k)
+
+
+#: The moved groups' grids, in the order of ``MOVED``.
+GRIDS = np.array([GRID[g] for g in MOVED], dtype=np.int64)
 
 
 class FrozenCoupling(CouplingNet):

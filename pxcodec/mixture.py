@@ -30,6 +30,7 @@ from .errors import CertificateError
 
 if TYPE_CHECKING:
     from .coupling import CouplingNet, IntegerCoupling
+    from .neighbours import IntegerNeighbours
 
 #: Integer units per real unit of each parameter group (``config.PARAM_GROUPS``).
 GRID = {"logit": 8, "mean": 16, "logscale": 16, "coef": 64, "blend": 64}
@@ -132,19 +133,12 @@ def split_groups(params: Tensor, components: int) -> dict[str, Tensor]:
     return dict(zip(groups, params.view(b, len(groups), 3, components, h, w).unbind(1)))
 
 
-def mixture_nll(params: Tensor, x: Tensor, components: int, predicted: Tensor | None = None,
-                posterior: Tensor | None = None, coupling: "CouplingNet | None" = None) -> Tensor:
-    """Negative log-likelihood in nats, (B, 3, H, W), of uint8-valued ``x`` (B, 3, H, W).
-
-    ``params`` are head outputs already on their integer grids (float tensors holding integers);
-    with a blend group, ``predicted`` (B, H, W, 3) holds ``predictor.predictions`` of x's pixels.
-    Channel by channel, as the decoder learns them: a model with ``posterior`` weights (3, K, K)
-    on their grid (``POSTERIOR_PAIRS``) moves G's and B's logits by the earlier channels'
-    component posteriors (``posterior_shift``), and one with a ``coupling`` net moves their
-    logits, means and log-scales by what the earlier channels tell (``coupling``).
-    """
-    g = split_groups(params, components)
-    xf = x.to(params.dtype).unsqueeze(2) * GRID["mean"]            # (B,3,1,H,W) on the mean grid
+def conditioned_means(g: dict[str, Tensor], x: Tensor, predicted: Tensor | None = None) -> Tensor:
+    """Every channel's means (B, 3, K, H, W) on their grid, from the head's groups ``g``
+    (``split_groups``) and uint8-valued ``x`` (B, 3, H, W): G's moved linearly by R's surprise,
+    B's by R's and G's, and (with a blend group) each the blend's way to the classical prediction
+    ``predicted`` (B, H, W, 3) of x's pixels (``predictor.predictions``)."""
+    xf = x.to(g["mean"].dtype).unsqueeze(2) * GRID["mean"]         # (B,3,1,H,W) on the mean grid
     m = g["mean"]
     lo, hi = RANGE["mean"]
     mr = m[:, 0]
@@ -157,27 +151,58 @@ def mixture_nll(params: Tensor, x: Tensor, components: int, predicted: Tensor | 
         target = torch.stack([predictor.target(predicted, known, c) for c in range(3)], 1)
         mean = torch.clamp(mean + floor_ste(g["blend"] * (target.unsqueeze(2) * GRID["mean"] - mean)
                                              / GRID["blend"]), lo, hi)
+    return mean
+
+
+def log2_posterior(logit: Tensor, log_p: Tensor) -> Tensor:
+    """Each component's log2 posterior (B, K, H, W) at the value, in 1/POSTERIOR_UNIT bits
+    within [−POSTERIOR_FLOOR bits, 0], from a channel's logits and its components'
+    log-probabilities of the value (``_log_probs``)."""
     unit = POSTERIOR_UNIT / math.log(2)
+    return torch.log_softmax(logit / GRID["logit"] + log_p, 1).mul(unit).clamp(-POSTERIOR_FLOOR * POSTERIOR_UNIT, 0)
+
+
+def mixture_nll(params: Tensor, x: Tensor, components: int, predicted: Tensor | None = None,
+                posterior: Tensor | None = None, coupling: "CouplingNet | None" = None,
+                neighbours: Tensor | None = None) -> Tensor:
+    """Negative log-likelihood in nats, (B, 3, H, W), of uint8-valued ``x`` (B, 3, H, W).
+
+    ``params`` are head outputs already on their integer grids (float tensors holding integers);
+    with a blend group, ``predicted`` (B, H, W, 3) holds ``predictor.predictions`` of x's pixels.
+    Channel by channel, as the decoder learns them: a model with ``posterior`` weights (3, K, K)
+    on their grid (``POSTERIOR_PAIRS``) moves G's and B's logits by the earlier channels'
+    component posteriors (``posterior_shift``), one with a ``coupling`` net moves their
+    logits, means and log-scales by what the earlier channels tell (``coupling``), and one with
+    a neighbour net moves every channel's by ``neighbours`` (B, 3, 3, K, H, W: channel, then
+    logits, means and log-scales, on their grids; ``neighbours.NeighbourNet``), the moves summed
+    before each clamp.
+    """
+    g = split_groups(params, components)
+    xf = x.to(params.dtype).unsqueeze(2) * GRID["mean"]            # (B,3,1,H,W) on the mean grid
+    mean = conditioned_means(g, x, predicted)
+    lo, hi = RANGE["mean"]
     nll, posts, told = [], [], []
     for c in range(3):
         logit, mean_c, logscale = g["logit"][:, c], mean[:, c], g["logscale"][:, c]
-        move = 0
+        move, shift, widen = 0, 0, 0
         if posterior is not None and c:
             acc = sum(torch.einsum("kj,bjhw->bkhw", weights, posts[source])
                       for weights, (target_c, source) in zip(posterior, POSTERIOR_PAIRS) if target_c == c)
             move = floor_ste(acc * (POSTERIOR_M / 2**POSTERIOR_S))
         if coupling is not None and c:
             moves = coupling(c, torch.cat(told, 1))
-            move = move + moves["logit"]
-            mean_c = torch.clamp(mean_c + moves["mean"], lo, hi)
-            logscale = torch.clamp(logscale + moves["logscale"], *RANGE["logscale"])
-        if c:
+            move, shift, widen = move + moves["logit"], moves["mean"], moves["logscale"]
+        if neighbours is not None:
+            move, shift, widen = move + neighbours[:, c, 0], shift + neighbours[:, c, 1], widen + neighbours[:, c, 2]
+        if not isinstance(shift, int):
+            mean_c = torch.clamp(mean_c + shift, lo, hi)
+            logscale = torch.clamp(logscale + widen, *RANGE["logscale"])
+        if not isinstance(move, int):
             logit = torch.clamp(logit + move, *RANGE["logit"])
         log_p = _log_probs(xf[:, c], x[:, c], mean_c, logscale)
         nll.append(-torch.logsumexp(torch.log_softmax(logit / GRID["logit"], dim=1) + log_p, dim=1))
         if posterior is not None or coupling is not None:
-            posts.append(torch.log_softmax(logit / GRID["logit"] + log_p, 1).mul(unit)
-                         .clamp(-POSTERIOR_FLOOR * POSTERIOR_UNIT, 0))
+            posts.append(log2_posterior(logit, log_p))
         if coupling is not None:
             told.append(coupling.told(posts[c], mean_c, logscale, x[:, c]))
     return torch.stack(nll, 1)
@@ -253,10 +278,12 @@ class IntegerMixture:
 
     def __init__(self, tables: dict[str, np.ndarray], components: int, device: torch.device,
                  bounds: tuple[Tensor, Tensor], posterior: np.ndarray | None = None,
-                 coupling: "IntegerCoupling | None" = None):
+                 coupling: "IntegerCoupling | None" = None, neighbours: "IntegerNeighbours | None" = None):
         self.k = components
         #: The integer coupling net of a model with one, else None.
         self.coupling = coupling
+        #: The integer neighbour net of a model with one, else None.
+        self.neighbours = neighbours
         if posterior is not None and (posterior.shape != (len(POSTERIOR_PAIRS), components, components)
                                       or np.abs(posterior).max() > POSTERIOR_MAX):
             raise CertificateError(f"posterior weights must be {len(POSTERIOR_PAIRS)} × {components} × "
@@ -302,14 +329,15 @@ class IntegerMixture:
 
     def channel(self, params: Array, ch: int, known: Array, scale_offset: Array | int = 0,
                 mean_offset: Array | int = 0, coef_offset: Sequence[Array | int] = (0, 0, 0),
-                predicted: Array | None = None, before: Sequence[np.ndarray] = ()
-                ) -> tuple[Array, Array, Array]:
+                predicted: Array | None = None, before: Sequence[np.ndarray] = (),
+                around: np.ndarray | None = None) -> tuple[Array, Array, Array]:
         """Logits, conditioned means and log-scales (n, K) of channel ``ch``.
 
         ``known`` (n, ≥ch) holds the already coded channels of the same pixels; with a blend
         group, ``predicted`` (n, 3) their ``predictor.predictions``; with posterior weights,
         ``before`` what the earlier channels ``told`` (posterior weights and a coupling net
-        move this channel's parameters by it: ``moves``). The offsets (ints,
+        move this channel's parameters by it), with a neighbour net, ``around`` its moves of
+        every channel ((n, 3, 3, K), ``neighbours``): ``moves``. The offsets (ints,
         or (n, 1)) are the per-stream adaptation the encoder chooses and the stream carries
         (``adapt``): the colour coefficients' (G←R, B←R, B←G) are added to the coefficients, the
         others to every log-scale and to the conditioned mean, each before its clamp. Written
@@ -317,7 +345,7 @@ class IntegerMixture:
         every intermediate stays below 2^23).
         """
         logit = params.reshape(params.shape[0], -1, 3, self.k)[:, 0, ch]
-        moves = self.moves(ch, before)
+        moves = self.moves(ch, before, around)
         return (self._logits_moved(logit, moves),
                 *self.conditioned(params, ch, known, scale_offset, mean_offset, coef_offset, predicted, moves))
 
@@ -378,20 +406,23 @@ class IntegerMixture:
         _told(logit, mean, logscale, x, self.host_exp, self.host_cdf, self.cols, self.inv_scale, out)
         return out
 
-    def moves(self, ch: int, before: Sequence[np.ndarray]) -> np.ndarray | None:
+    def moves(self, ch: int, before: Sequence[np.ndarray], around: np.ndarray | None = None) -> np.ndarray | None:
         """What moves channel ``ch``'s logits, means and log-scales, (n, 3, K) int64, from what the
-        channels before it ``told`` (``before``): the posterior weights' ``posterior_shift`` and
-        the coupling net's moves; None for R, or a model with neither."""
-        if ch == 0 or not self.tells:
+        channels before it ``told`` (``before``) and the neighbour net's moves of every channel
+        (``around``, (n, 3, 3, K), or None): the posterior weights' ``posterior_shift``, the
+        coupling net's moves and the neighbour net's, summed; None where nothing moves it."""
+        if around is None and (ch == 0 or not self.tells):
             return None
-        if len(before) < ch:
+        if ch and self.tells and len(before) < ch:
             raise ValueError(f"channel {ch} of a model whose channels follow the ones before needs the {ch} "
                              f"channels before it")
-        out = np.zeros((before[0].shape[0], 3, self.k), dtype=np.int64)
-        if self.posterior is not None:
+        out = np.zeros((len(around) if around is not None else before[0].shape[0], 3, self.k), dtype=np.int64)
+        if self.posterior is not None and ch:
             out[:, 0] = self.posterior_shift(ch, [b[:, :self.k] for b in before])
-        if self.coupling is not None:
+        if self.coupling is not None and ch:
             out += self.coupling.moves(ch, before[:ch])
+        if around is not None:
+            out += around[:, ch]
         return out
 
     def posterior_shift(self, ch: int, before: Sequence[np.ndarray]) -> np.ndarray:

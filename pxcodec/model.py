@@ -15,6 +15,8 @@ Layers (all causal, see ``config``):
         (and G's) components' posterior at their decoded values (``mixture.posterior_shift``)
     coupling (``cfg.coupling``): a small MLP that moves G's (and B's) logits, means and
         log-scales by what R (and G) turned out to be (``coupling``)
+    neighbours (``cfg.neighbours``): a small MLP that moves every channel's logits, means and
+        log-scales by what the W, N, NW and NE pixels turned out to be (``neighbours``)
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ from torch import Tensor, nn
 from .config import BLOCK_TAPS, STREAM_MAX, ModelConfig, Tap
 from . import predictor
 from .coupling import CouplingNet
+from .neighbours import NeighbourNet, unmoved_told
 from .mixture import POSTERIOR_GAIN, POSTERIOR_MAX, POSTERIOR_PAIRS, clamp_head, mixture_nll, round_head, round_ste
 from .network import pixel_codes
 
@@ -141,6 +144,8 @@ class PixelCNN(nn.Module):
             self.posterior = nn.Parameter(torch.zeros(len(POSTERIOR_PAIRS), k, k))
         if cfg.coupling:  # its outputs at 0: a model grown to it codes as before
             self.coupling = CouplingNet(cfg.components, cfg.coupling)
+        if cfg.neighbours:  # its outputs at 0 too
+            self.neighbours = NeighbourNet(cfg.components, cfg.neighbours)
 
     def posterior_weights(self) -> Tensor:
         """The posterior weights on their integer grid (``mixture.POSTERIOR_GRID``), straight-through."""
@@ -182,7 +187,13 @@ class PixelCNN(nn.Module):
             predicted = predictor.image_predictions(pixel_codes(x.permute(0, 2, 3, 1)))
         posterior = self.posterior_weights() if self.cfg.posterior else None
         coupling = self.coupling if self.cfg.coupling else None
-        return mixture_nll(self(x), x, self.cfg.components, predicted, posterior, coupling)
+        params = self(x)
+        around = None
+        if self.cfg.neighbours:
+            with torch.no_grad():
+                told = unmoved_told(params, x, self.cfg.components, predicted)
+            around = self.neighbours(told)
+        return mixture_nll(params, x, self.cfg.components, predicted, posterior, coupling, around)
 
 
 def grown(state: dict[str, Tensor], cfg: ModelConfig, stream_max: int = STREAM_MAX[0]) -> dict[str, Tensor]:

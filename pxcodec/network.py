@@ -28,6 +28,7 @@ from .coupling import IntegerCoupling
 from .errors import CertificateError
 from .intops import Gemm, IntLayer, disable_tf32
 from .mixture import IntegerMixture
+from .neighbours import IntegerNeighbours
 
 
 def pixel_codes(rgb: Tensor | np.ndarray) -> Tensor | np.ndarray:
@@ -77,7 +78,7 @@ class IntegerPixelCNN:
     def __init__(self, config: ModelConfig, layers: dict[str, IntLayer], head_bias: Tensor,
                  param_lo: Tensor, param_hi: Tensor, tables: dict, kernel: str = "auto",
                  device: str | torch.device = "cpu", posterior: np.ndarray | None = None,
-                 coupling: IntegerCoupling | None = None):
+                 coupling: IntegerCoupling | None = None, neighbours: IntegerNeighbours | None = None):
         self.cfg = config
         self.device = torch.device(device)
         if self.device.type == "cuda":
@@ -98,7 +99,7 @@ class IntegerPixelCNN:
         self.param_lo = param_lo.to(self.device)
         self.param_hi = param_hi.to(self.device)
         self.mixture = IntegerMixture(tables, config.components, self.device, (self.param_lo, self.param_hi),
-                                      posterior, coupling)
+                                      posterior, coupling, neighbours)
 
     @staticmethod
     def _choose(layer: IntLayer, kernel: str) -> str:
@@ -259,8 +260,18 @@ class Wavefront:
     def params(self, cells: Cells, gains: Tensor | None = None) -> Tensor:
         """Head parameters (n, P) of a step's pixels (``locate``), their head's inputs scaled by
         ``gains`` (n, C) where there are any; every earlier step must be complete."""
+        return self._params(cells, gains, False)[0]
+
+    def params_and_unadapted(self, cells: Cells, gains: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """``params`` and the parameters without the gains (what a neighbour net reads): one
+        more head GEMM where there are gains, none where there are not."""
+        params, unadapted = self._params(cells, gains, True)
+        return params, params if unadapted is None else unadapted
+
+    def _params(self, cells: Cells, gains: Tensor | None, unadapted: bool) -> tuple[Tensor, Tensor | None]:
+        """``params`` and, if ``unadapted`` and there are ``gains``, the parameters without them."""
         if self.compiled:
-            return self._compiled_params(cells, gains)
+            return self._compiled_params(cells, gains, unadapted)
         net, c = self.net, self.net.cfg.channels
         n = cells.here.shape[0]
         first = net.gemms["first+skip"](self.inputs.index_select(0, cells.first).view(n, -1))
@@ -271,10 +282,11 @@ class Wavefront:
             h = net._block(b, u, h)
             if b + 1 < net.cfg.blocks:  # the last level is read only at the pixel itself
                 self.levels[b + 1].index_copy_(0, cells.here, h.to(torch.uint8))
-        return net._head(h, skip, gains)
+        plain = net._head(h, skip) if unadapted and gains is not None else None
+        return net._head(h, skip, gains), plain
 
-    def _compiled_params(self, cells: Cells, gains: Tensor | None) -> Tensor:
-        """``params`` through the compiled loops: the same integers (the tests compare the two)."""
+    def _compiled_params(self, cells: Cells, gains: Tensor | None, unadapted: bool) -> tuple[Tensor, Tensor | None]:
+        """``_params`` through the compiled loops: the same integers (the tests compare the two)."""
         net, c = self.net, self.net.cfg.channels
         n, here = cells.here.shape[0], cells.here.numpy()
         gemms, layers = net.gemms, self._layers
@@ -289,12 +301,17 @@ class Wavefront:
             _residual((torch.from_numpy(u) @ gemms[f"mix{b}"].w).numpy(), *layers[f"mix{b}"], net.cfg.stream_max, h, out,
                       self._levels_np[b + 1 if store else b], here, store)
             h = out
+
+        def head(features: np.ndarray) -> Tensor:
+            params = np.empty((n, net.cfg.params_per_pixel), dtype=np.int32)
+            _head((torch.from_numpy(features) @ gemms["head"].w).numpy(), *layers["head"], first[:, c:],
+                  *self._head_bounds, params)
+            return torch.from_numpy(params)
+
+        plain = head(h) if unadapted and gains is not None else None
         if gains is not None:
             _gained(h, gains.numpy(), h)
-        params = np.empty((n, net.cfg.params_per_pixel), dtype=np.int32)
-        _head((torch.from_numpy(h) @ gemms["head"].w).numpy(), *layers["head"], first[:, c:], *self._head_bounds,
-              params)
-        return torch.from_numpy(params)
+        return head(h), plain
 
     def predictions(self, cells: Cells) -> np.ndarray:
         """``predictor.predictions`` (n, 3) int32 of a step's pixels, from the decoded pixels

@@ -13,7 +13,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from . import adapt, online, parallel, weights
+from . import adapt, neighbours, online, parallel, weights
 from .adapt import Offsets
 from .coder import StreamDecoder, StreamEncoder
 from .container import VERSION
@@ -79,11 +79,24 @@ def _chunks(steps: np.ndarray, size: int) -> list[tuple[int, int]]:
     return list(zip(cuts[:-1], cuts[1:]))
 
 
+def band_around(net: IntegerPixelCNN, trunk: Trunk, band: torch.Tensor, predicted: torch.Tensor | None,
+                width: int) -> np.ndarray | None:
+    """The neighbour net's moves (n, 3, 3, K) of a band's pixels (``neighbours.band_moves``,
+    from the head's parameters before any of the stream's adaptation), or None for a model
+    without one."""
+    if net.mixture.neighbours is None:
+        return None
+    return neighbours.band_moves(net.mixture, net.head_params(trunk).cpu().numpy(), band.cpu().numpy(),
+                                 None if predicted is None else predicted.cpu().numpy(), width)
+
+
 def channel_params(net: IntegerPixelCNN, params: torch.Tensor, pixels: torch.Tensor, offsets: Offsets,
-                   channels: int, predicted: torch.Tensor | None = None) -> list[tuple]:
+                   channels: int, predicted: torch.Tensor | None = None, around: np.ndarray | None = None
+                   ) -> list[tuple]:
     """Each coded channel's logits, conditioned means and log-scales (n, K) of known pixels, with
     a tile's offsets (and the pixels' classical predictions, for a model that blends towards
-    them): numpy arrays on the CPU (smaller per-call overhead), tensors on the device elsewhere."""
+    them, and the neighbour net's moves ``around``, for a model with one): numpy arrays on the
+    CPU (smaller per-call overhead), tensors on the device elsewhere."""
     on_cpu = params.device.type == "cpu"
     p, x = (params.numpy(), pixels.numpy()) if on_cpu else (params, pixels.to(params.device))
     guess = predicted.cpu().numpy() if on_cpu and predicted is not None else predicted
@@ -92,7 +105,8 @@ def channel_params(net: IntegerPixelCNN, params: torch.Tensor, pixels: torch.Ten
     out: list[tuple] = []
     seen: list[np.ndarray] = []  # what each channel told, for a model whose later channels follow it
     for c in range(channels):
-        out.append(mixture.channel(p, c, x, offsets.scale[c], offsets.mean[c], offsets.coef, guess, before=seen))
+        out.append(mixture.channel(p, c, x, offsets.scale[c], offsets.mean[c], offsets.coef, guess, before=seen,
+                                   around=around))
         if mixture.tells and c + 1 < channels:
             seen.append(mixture.told(*out[c], x[:, c]))
     return out
@@ -137,9 +151,10 @@ def _band_chunks(net: IntegerPixelCNN, img: torch.Tensor, y0: int, y1: int, chan
     w = img.shape[1]
     trunk, predicted = _band_trunk(net, img, y0, y1, batch_rows, independent)
     band = img[y0:y1].reshape(-1, 3).to(torch.int32)
-    offsets = adapt.choose(net, trunk, band, channels, predicted, fit)
+    around = band_around(net, trunk, band, predicted, w)
+    offsets = adapt.choose(net, trunk, band, channels, predicted, fit, around)
     params = net.head_params(trunk, offsets.gains())
-    per_channel = channel_params(net, params, band, offsets, channels, predicted)
+    per_channel = channel_params(net, params, band, offsets, channels, predicted, around)
     ys, xs = np.divmod(np.arange((y1 - y0) * w), w)
     host = [tuple(t if isinstance(t, np.ndarray) else t.cpu().numpy() for t in p) for p in per_channel]
     learned = online.learned(net.mixture, host, band.numpy(), y1 - y0, w, xs + (net.cfg.reach_right + 1) * ys,
@@ -233,16 +248,19 @@ def sample_bits(pixels: np.ndarray, model: weights.ModelFile, *, device: str = "
     img = as_rgb(pixels)
     rows, cols = min(SAMPLE_ROWS, h), min(SAMPLE_COLS, w)
     tile = img[:, (w - cols) // 2:(w - cols) // 2 + cols]
-    trunks, guesses, bands = [], [], []
+    trunks, guesses, bands, arounds = [], [], [], []
     for y0 in sorted({(h - rows) * i // max(1, SAMPLE_BANDS - 1) for i in range(SAMPLE_BANDS)}):
         trunk, predicted = _band_trunk(net, tile, y0, y0 + rows, BATCH_ROWS, True)
         trunks.append(trunk)
         guesses.append(predicted)
         bands.append(tile[y0:y0 + rows].reshape(-1, 3).to(torch.int32))
+        arounds.append(band_around(net, trunk, bands[-1], predicted, cols))
     trunk, band = Trunk(*(torch.cat(v) for v in zip(*trunks))), torch.cat(bands)
     predicted = None if guesses[0] is None else torch.cat(guesses)
-    offsets = adapt.choose(net, trunk, band, channels, predicted, adapt.effort_settings(adapt.DEFAULT_EFFORT))
-    per_channel = channel_params(net, net.head_params(trunk, offsets.gains()), band, offsets, channels, predicted)
+    around = None if arounds[0] is None else np.concatenate(arounds)
+    offsets = adapt.choose(net, trunk, band, channels, predicted, adapt.effort_settings(adapt.DEFAULT_EFFORT), around)
+    per_channel = channel_params(net, net.head_params(trunk, offsets.gains()), band, offsets, channels, predicted,
+                                 around)
     idx = np.arange(band.shape[0])
     pmfs = channel_pmfs(net, per_channel, idx, np.zeros((channels, idx.size), dtype=np.int32))
     logits = [p[0] if isinstance(p[0], np.ndarray) else p[0].cpu().numpy() for p in per_channel]
@@ -397,16 +415,23 @@ def _decode_step(net: IntegerPixelCNN, wave: Wavefront, mix: StepMixture, t: int
     segments = [(int(sid[s]), s, e) for s, e in zip(cuts[:-1].tolist(), cuts[1:].tolist())]
     cells = wave.locate(lane_np, local_y, local_x)
     gain = None if gains is None else torch.from_numpy(gains[sid]).to(net.device)
-    params = net.mixture.moved_params(wave.params(cells, gain).cpu().numpy(), heads[sid])
-    mix.begin(lane_np, local_y, local_x, sid, params, offsets[sid], wave.predictions(cells) if net.cfg.blend else None)
+    unadapted = None
+    if net.mixture.neighbours is None:
+        raw = wave.params(cells, gain)
+    else:
+        raw, unadapted = wave.params_and_unadapted(cells, gain)
+        unadapted = unadapted.cpu().numpy()
+    params = net.mixture.moved_params(raw.cpu().numpy(), heads[sid])
+    mix.begin(lane_np, local_y, local_x, sid, params, offsets[sid], wave.predictions(cells) if net.cfg.blend else None,
+              unadapted)
     known = np.zeros((n, 3), dtype=np.int32)
     for c in range(channels):
         pmf = mix.pmf(c, known)  # float64, what the coder takes: no copy per stream
         known[:, c] = np.concatenate([decoders[stream].decode(pmf[s:e]) for stream, s, e in segments])
         mix.see(c, known[:, c])
-    mix.learn(known)
     if channels == 1:
         known[:, 1:] = known[:, :1]
+    mix.end(known)
     rgb = known.astype(np.uint8)
     wave.put_pixels(cells, rgb)
     out[lanes.rows[lane_np] + local_y, lanes.cols[lane_np] + local_x] = rgb

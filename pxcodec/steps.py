@@ -15,6 +15,7 @@ import numpy as np
 
 from . import online
 from .mixture import GRID, RANGE, IntegerMixture, clamped, pixel_pmf
+from .neighbours import pixels_told
 from .online import around, busy, candidates_cost, context_of, surprise_of
 
 _LOGIT_LO, _LOGIT_HI = RANGE["logit"]
@@ -25,10 +26,11 @@ _G, _C, _B = GRID["mean"], GRID["coef"], GRID["blend"]
 
 
 class StepMixture:
-    """A wavefront's lanes' mixture state: the parameters of the step being decoded and, for
-    streams of format ``version`` that learn (``online.VERSION`` on), each stream's summed
-    candidate costs and the surprise (and, from version 7, the values) of the last three rows of
-    each lane (the rows a step reads)."""
+    """A wavefront's lanes' mixture state: the parameters of the step being decoded; for a
+    model with a neighbour net, what each pixel of the last three rows of each lane told (the
+    rows a step reads, ``neighbours``); and, for streams of format ``version`` that learn
+    (``online.VERSION`` on), each stream's summed candidate costs and the surprise (and, from
+    version 7, the values) of the same rows."""
 
     def __init__(self, mixture: IntegerMixture, streams: int, lanes: int, width: int, channels: int,
                  stream_rows: int, reach_right: int, version: int):
@@ -45,15 +47,20 @@ class StepMixture:
         self.values = np.zeros_like(self.rows)  # the decoded subpixels, in the same places (version 7)
         self.stream_rows, self.step_rows = stream_rows, reach_right + 1
         self.unmoved = np.zeros((0, 3, mixture.k), dtype=np.int64)
+        self.lane_rows = 3 * self.padded
+        if mixture.neighbours is not None:  # what each cached pixel's channels told, unmoved
+            self.told_rows = np.zeros((lanes * self.lane_rows, 3, 2 * mixture.k + 1), dtype=np.int64)
 
     def begin(self, lanes: np.ndarray, ys: np.ndarray, xs: np.ndarray, streams: np.ndarray, params: np.ndarray,
-              offsets: np.ndarray, predicted: np.ndarray | None) -> None:
+              offsets: np.ndarray, predicted: np.ndarray | None, unadapted: np.ndarray | None = None) -> None:
         """Start a step: its pixels (ys, xs), rows counted within their ``lanes``, their
         ``streams``, head parameters (n, P) int32 (the stream's head offsets applied), the
-        streams' offsets (n, 9: ``adapt.Offsets.as_row``) and, for a model that blends,
-        ``predictor.predictions`` (n, 3). Their neighbours' surprise is read once for every channel."""
+        streams' offsets (n, 9: ``adapt.Offsets.as_row``), for a model that blends,
+        ``predictor.predictions`` (n, 3), and for one with a neighbour net, the head parameters
+        as the network gave them (``unadapted``, (n, P)). Their neighbours' surprise, and what
+        they told, is read once for every channel."""
         n, k = params.shape[0], self.mixture.k
-        self.params, self.offsets = params, offsets
+        self.params, self.offsets, self.unadapted = params, offsets, unadapted
         self.blend = predicted is not None
         self.predicted = predicted if self.blend else np.zeros((1, 3), dtype=np.int32)
         self.seen = np.zeros((n, self.channels), dtype=np.int32)
@@ -68,6 +75,14 @@ class StepMixture:
         self.busy = np.zeros((n, self.channels), dtype=np.int64)
         self.learning = np.empty(n, dtype=np.bool_)
         self.slots = streams * self.per_channel
+        self.around = None
+        self.at = (lanes * 3 + ys % 3) * self.padded + xs + 1
+        if self.mixture.neighbours is not None:
+            up = (lanes * 3 + (ys + 2) % 3) * self.padded + xs + 1
+            inside = (ys % self.stream_rows > 0)[:, None, None]  # a stream sees nothing above its first row
+            rows = self.told_rows
+            sides = np.stack([rows[self.at - 1], rows[up] * inside, rows[up - 1] * inside, rows[up + 1] * inside], 1)
+            self.around = self.mixture.neighbours.moves(sides)  # W, N, NW, NE: neighbours.SIDES
         if self.learns:
             _begin(lanes, ys, xs, self.rows, self.values, self.padded, self.stream_rows, self.step_rows, self.split,
                    self.here, self.near, self.busy, self.learning)
@@ -77,7 +92,7 @@ class StepMixture:
         step's pixels, whose channels before ``c`` are decoded into ``known`` (n, 3) int32."""
         m = self.mixture
         out = np.empty((self.params.shape[0], 256), dtype=np.float64)
-        moves = m.moves(c, self.told)
+        moves = m.moves(c, self.told, self.around)
         moves = self.unmoved[:self.params.shape[0]] if moves is None else moves
         _channel(c, self.params, m.k, self.blend, known, self.offsets, moves, self.predicted, self.learns, self.split,
                  self.near, self.busy, self.slots, self.sums, self.seen, self.candidates, m.host_cdf, m.host_exp,
@@ -94,9 +109,13 @@ class StepMixture:
         if self.learns:
             _see(c, x, self.main, self.here, self.rows, self.values, self.seen, m.inv_scale, self.split)
 
-    def learn(self, known: np.ndarray) -> None:
-        """End a step: add the candidate costs of its decoded subpixels ``known`` (n, ≥ channels)
-        whose step within their stream is a learning one to their streams' sums."""
+    def end(self, known: np.ndarray) -> None:
+        """End a step, its pixels ``known`` (n, 3) decoded (grey ones as R = G = B): for a model
+        with a neighbour net, cache what their channels told; add the candidate costs of the
+        subpixels whose step within their stream is a learning one to their streams' sums."""
+        if self.mixture.neighbours is not None:
+            self.told_rows[self.at] = pixels_told(self.mixture, self.unadapted, known,
+                                                  self.predicted if self.blend else None)
         if self.learns:
             m = self.mixture
             _learn(self.learning, known, self.logit, self.mean, self.logscale, self.ctx, self.slots, self.sums,

@@ -2,8 +2,8 @@
 
 A weights file holds everything the integer model computes with: int8 weights, int64 biases,
 requantisation multipliers and shifts, clamp bounds, the head's parameter ranges, the lookup
-tables of the integer PMF and (a model with ``posterior``) the posterior weights, plus the
-architecture as JSON. Its fingerprint is the SHA-256 of the
+tables of the integer PMF, (a model with ``posterior``) the posterior weights and the layers of
+its coupling and neighbour nets where it has them, plus the architecture as JSON. Its fingerprint is the SHA-256 of the
 file's bytes; every ``.pxc`` file names the fingerprint of the model that wrote it (DESIGN C7).
 """
 from __future__ import annotations
@@ -21,6 +21,7 @@ import torch
 from .config import ModelConfig
 from .coupling import IntegerCoupling
 from .errors import UnknownModelError
+from .neighbours import IntegerNeighbours
 from .intops import IntLayer, multiplier
 from .mixture import RANGE, head_multipliers, make_tables
 from .model import INPUT_SCALE, MaskedConv, PixelCNN, weight_scale
@@ -47,7 +48,8 @@ def _weights_dir() -> Path:
 WEIGHTS_DIR = _weights_dir()
 UNBOUNDED = 2**40
 LAYER_FIELDS = ("weight", "bias", "mult", "shift", "lo", "hi")
-#: The arrays of each coupling net layer pair (``coupling.CouplingNet.integer_weights``), per channel G and B.
+#: The arrays of each grid MLP (``coupling.integer_layers``): the coupling net's per channel G and
+#: B (``coupling1.w1``, …) and the neighbour net's (``neighbours.w1``, …).
 COUPLING_FIELDS = ("w1", "b1", "w2", "b2")
 
 
@@ -109,6 +111,8 @@ def export(model: PixelCNN) -> dict[str, np.ndarray]:
     for c in range(1, 3) if cfg.coupling else ():
         for name, value in zip(COUPLING_FIELDS, model.coupling.integer_weights(c)):
             arrays[f"coupling{c}.{name}"] = value.detach().numpy().astype(np.int64)
+    for name, value in zip(COUPLING_FIELDS, model.neighbours.integer_weights()) if cfg.neighbours else ():
+        arrays[f"neighbours.{name}"] = value.detach().numpy().astype(np.int64)
     for name, table in make_tables().items():
         arrays[f"table.{name}"] = table
     arrays["config"] = np.array(cfg.to_json())
@@ -189,9 +193,15 @@ def build(arrays: dict[str, np.ndarray], kernel: str = "auto", device: str = "cp
             raise UnknownModelError("the weights file's model has a coupling net, but the file lacks its layers")
         pairs = [tuple(arrays[f"coupling{c}.{name}"] for name in COUPLING_FIELDS) for c in (1, 2)]
         coupling = IntegerCoupling(pairs, cfg.components)
+    neighbours = None
+    if cfg.neighbours:
+        names = [f"neighbours.{name}" for name in COUPLING_FIELDS]
+        if any(name not in arrays for name in names):
+            raise UnknownModelError("the weights file's model has a neighbour net, but the file lacks its layers")
+        neighbours = IntegerNeighbours([arrays[name] for name in names], cfg.components)
     return IntegerPixelCNN(cfg, layers, t["head_bias"], t["param_lo"], t["param_hi"], tables,
                            kernel=kernel, device=device, posterior=arrays["posterior"] if cfg.posterior else None,
-                           coupling=coupling)
+                           coupling=coupling, neighbours=neighbours)
 
 
 @functools.lru_cache(maxsize=8)

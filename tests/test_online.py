@@ -56,7 +56,7 @@ def test_encoder_predicts_the_offsets_the_decoder_learns(model, kodak_crop, vers
             assert np.array_equal(mix.pmf(c, known), net.mixture.pmf(logit[idx], mean[idx], moved))
             known[:, c] = x[idx, c]
             mix.see(c, known[:, c])
-        mix.learn(known)
+        mix.end(known)
     assert np.count_nonzero(expected) > expected.size // 4
 
 

@@ -1,0 +1,143 @@
+"""The neighbour net: a small MLP that moves every channel's mixture parameters by what the W, N,
+NW and NE pixels turned out to be.
+
+The network predicts each pixel from its decoded context, but not from how its own predictions
+for the neighbours fared: whether their values fell where their mixtures expected. For every
+pixel, what each of its three channels told (``coupling.told``: its components' posteriors, how
+many of its scales the value landed from each mean, and the value), computed from the network's
+own parameters, before any stream's adaptation and before any moves, is one row of features;
+the neighbour net reads the rows of the pixel's W, N, NW and NE neighbours (zeros outside its
+stream's tile, as the network sees zeros there) and adds its outputs to each channel's logits,
+means and log-scales (``config.neighbours`` hidden units; 0: no neighbour net).
+
+Because the features come from unmoved parameters, training and the encoder compute them for a
+whole image at once, and the decoder keeps a row of them per lane. The net is a grid MLP like the
+coupling net (``coupling.grid_mlp``, ``coupling.IntegerMLP``): the float form trains on exactly
+the integers the coder runs on, and its output weights start at 0, so a model grown to have the
+net codes exactly as before.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .coupling import (GAIN, GRIDS, MOVED, IntegerMLP, features_per_channel, grid_mlp, integer_layers, told,
+                       told_features)
+from .mixture import GRID, IntegerMixture, _log_probs, conditioned_means, log2_posterior, round_ste, split_groups
+
+#: The neighbours read, as (dy, dx): W, N, NW, NE (all decoded before the pixel: DESIGN C2).
+SIDES = ((0, -1), (-1, 0), (-1, -1), (-1, 1))
+
+
+def inputs(components: int) -> int:
+    """Features the net reads: each side's three channels' told features."""
+    return len(SIDES) * 3 * features_per_channel(components)
+
+
+def outputs(components: int) -> int:
+    """Moves the net makes: each channel's logits, means and log-scales, K of each."""
+    return 3 * len(MOVED) * components
+
+
+def unmoved_told(params: Tensor, x: Tensor, components: int, predicted: Tensor | None = None) -> Tensor:
+    """What each channel of every pixel tells (B, 3·(2K + 1), H, W), integer features on their
+    grid (``coupling.told``), from the head's parameters ``params`` (B, P, H, W) as they are
+    (no posterior, coupling or neighbour moves) and the values ``x`` (B, 3, H, W)."""
+    g = split_groups(params, components)
+    xf = x.to(params.dtype).unsqueeze(2) * GRID["mean"]
+    mean = conditioned_means(g, x, predicted)
+    out = []
+    for c in range(3):
+        logit, logscale = g["logit"][:, c], g["logscale"][:, c]
+        post = log2_posterior(logit, _log_probs(xf[:, c], x[:, c], mean[:, c], logscale))
+        out.append(told(post, mean[:, c], logscale, x[:, c]))
+    return torch.cat(out, 1)
+
+
+def around(features: Tensor) -> Tensor:
+    """Each pixel's neighbours' features (B, 4F, H, W), side after side (``SIDES``), from every
+    pixel's (B, F, H, W); zeros beyond the image's edges."""
+    h, w = features.shape[2:]
+    padded = F.pad(features, (1, 1, 1, 0))  # a column either side, a row above
+    return torch.cat([padded[:, :, 1 + dy:1 + dy + h, 1 + dx:1 + dx + w] for dy, dx in SIDES], 1)
+
+
+class NeighbourNet(nn.Module):
+    """The float neighbour net: one hidden layer from the four neighbours' told features to
+    every channel's moves."""
+
+    def __init__(self, components: int, hidden: int):
+        super().__init__()
+        f, o = inputs(components), outputs(components)
+        self.k = components
+        self.w1 = nn.Parameter(torch.randn(hidden, f) / math.sqrt(f) / GAIN)
+        self.b1 = nn.Parameter(torch.zeros(hidden))
+        self.w2 = nn.Parameter(torch.zeros(o, hidden))
+        self.b2 = nn.Parameter(torch.zeros(o))
+
+    def integer_weights(self) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """The weights and biases on their integer grids (``coupling.integer_layers``)."""
+        return integer_layers(self.w1, self.b1, self.w2, self.b2)
+
+    def forward(self, told_features: Tensor) -> Tensor:
+        """The moves (B, 3, 3, K, H, W) of each channel's logits, means and log-scales (the order
+        of ``MOVED``), on their grids, from every pixel's ``unmoved_told`` (B, 3·(2K + 1), H, W)
+        (read as data: no gradient flows into the parameters that gave them)."""
+        out = grid_mlp(self.integer_weights(), around(told_features.detach()))
+        grids = torch.from_numpy(GRIDS).to(out.dtype).view(1, 1, -1, 1, 1, 1)
+        return round_ste(out.unflatten(1, (3, len(MOVED), self.k)) * grids)
+
+
+class IntegerNeighbours:
+    """The neighbour net in integers (an ``IntegerMLP``; weights files store its layers,
+    ``NeighbourNet.integer_weights``). The encoder (``band_moves``) and the decoder's step both
+    call ``moves``, so they move alike."""
+
+    def __init__(self, layers: Sequence[np.ndarray], components: int):
+        self.k = components
+        self.net = IntegerMLP(layers, inputs(components), outputs(components), "neighbour net")
+        self.layers = self.net.layers
+        self._grids = np.tile(GRIDS.repeat(components), 3)
+
+    def moves(self, sides: np.ndarray) -> np.ndarray:
+        """The moves (n, 3, 3, K) int64 of each channel's logits, means and log-scales, from what
+        each pixel's neighbours told (n, 4, 3, 2K + 1) (``IntegerMixture.told``, zeros for those
+        outside its tile)."""
+        return self.net(told_features(sides, self.k), self._grids).reshape(-1, 3, len(MOVED), self.k)
+
+
+def pixels_told(mixture: IntegerMixture, params: np.ndarray, known: np.ndarray, predicted: np.ndarray | None
+                ) -> np.ndarray:
+    """What each channel of pixels told (n, 3, 2K + 1) int64, from their head parameters (n, P)
+    as the network gave them (no stream's offsets, no moves), their values (n, 3) and, for a
+    model that blends, their classical predictions (n, 3)."""
+    k = mixture.k
+    out = []
+    for c in range(3):
+        mean, logscale = mixture.conditioned(params, c, known, predicted=predicted)
+        out.append(mixture.told(params[:, c * k:(c + 1) * k], mean, logscale, known[:, c]))
+    return np.stack(out, 1)
+
+
+def sides_of(told_rows: np.ndarray) -> np.ndarray:
+    """Each pixel's neighbours' told (h·w, 4, 3, 2K + 1), side after side (``SIDES``), from every
+    pixel's of a band (h, w, 3, 2K + 1); zeros outside the band, as ``around`` pads."""
+    h, w = told_rows.shape[:2]
+    padded = np.zeros((h + 1, w + 2, *told_rows.shape[2:]), dtype=np.int64)
+    padded[1:, 1:-1] = told_rows
+    return np.stack([padded[1 + dy:1 + dy + h, 1 + dx:1 + dx + w] for dy, dx in SIDES], 2).reshape(
+        h * w, len(SIDES), *told_rows.shape[2:])
+
+
+def band_moves(mixture: IntegerMixture, params: np.ndarray, band: np.ndarray, predicted: np.ndarray | None,
+               width: int) -> np.ndarray:
+    """The neighbour net's moves (n, 3, 3, K) of every pixel of a band (raster order, ``width``
+    wide), from their head parameters as the network gave them (n, P), values (n, 3) and
+    classical predictions: what the decoder's step computes from its row cache (``steps``)."""
+    told_rows = pixels_told(mixture, params, band, predicted)
+    return mixture.neighbours.moves(sides_of(told_rows.reshape(-1, width, *told_rows.shape[1:])))

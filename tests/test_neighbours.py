@@ -1,0 +1,178 @@
+"""Models with a neighbour net (``ModelConfig.neighbours``): a model grown to it trains from, and
+codes as, its parent; the integer net computes what the float one does from the same features,
+and the encoder's whole-band moves what the training loss sees; the decoder's row cache gives
+the encoder's moves, so files round-trip exactly (colour, grey, dependent bands, two workers);
+weights files without its layers or with layers out of range are refused."""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from pxcodec import neural, predictor, weights
+from pxcodec.config import ModelConfig
+from pxcodec.coupling import GAIN, INTEGER_MAX
+from pxcodec.errors import CertificateError, UnknownModelError
+from pxcodec.model import PixelCNN, grown
+from pxcodec.neighbours import band_moves, sides_of, unmoved_told
+from pxcodec.network import pixel_codes
+
+from .conftest import installed, round_trips
+
+CONFIG = ModelConfig(channels=16, blocks=2, components=3, blend=True, posterior=True, coupling=8, neighbours=8)
+
+
+def _float_model(seed: int = 5, scale: float = 0.1) -> PixelCNN:
+    """An untrained model whose neighbour net moves every channel's parameters by a few grid steps."""
+    torch.manual_seed(seed)
+    model = PixelCNN(CONFIG).eval()
+    with torch.no_grad():
+        model.neighbours.w2.normal_(0.0, scale / GAIN)
+        model.neighbours.b1.normal_(0.0, 0.5 / GAIN)
+    return model
+
+
+@pytest.fixture(scope="module")
+def neighbour_model(tmp_path_factory) -> weights.ModelFile:
+    yield from installed(tmp_path_factory.mktemp("weights"), _float_model(), "neighbours")
+
+
+def _image(crop: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(crop).permute(2, 0, 1)[None].contiguous()
+
+
+def test_a_model_grown_to_a_neighbour_net_has_its_parents_loss_and_codes(tmp_path, kodak_crop):
+    torch.manual_seed(7)
+    parent = PixelCNN(dataclasses.replace(CONFIG, neighbours=0)).eval()
+    child = PixelCNN(CONFIG).eval()
+    child.load_state_dict(grown(parent.state_dict(), CONFIG))
+    x = _image(kodak_crop[:16, :20])
+    with torch.no_grad():
+        assert torch.equal(child.nll(x), parent.nll(x))
+    for name, m in (("parent", parent), ("child", child)):
+        weights.save(weights.export(m), tmp_path / f"{name}.npz")
+    files = {m.name: m for m in weights.available(tmp_path)}
+    image = kodak_crop[:32, :40]
+    assert np.array_equal(neural.pixel_costs(image, files["child"]), neural.pixel_costs(image, files["parent"]))
+
+
+def test_the_neighbour_net_moves_every_channel_and_learns(kodak_crop):
+    model = _float_model().train()
+    x = _image(kodak_crop[:16, :20])
+    with torch.no_grad():
+        still = PixelCNN(CONFIG)
+        still.load_state_dict(model.state_dict())
+        still.neighbours.w2.zero_()
+        before = still.nll(x)
+    after = model.nll(x)
+    for c in range(3):
+        assert not torch.equal(after[:, c], before[:, c])
+    after.mean().backward()
+    assert model.neighbours.w1.grad.abs().sum() > 0 and model.neighbours.w2.grad.abs().sum() > 0
+    assert model.head_bias.grad.abs().sum() > 0
+
+
+def test_the_integer_net_computes_what_the_float_net_does():
+    """From the same told features, the integer net's moves (float64 GEMMs) are the float net's,
+    side by side: W, N, NW and NE, zeros outside the band."""
+    model = _float_model(scale=0.3)
+    net = weights.build(weights.export(model)).mixture.neighbours
+    k = CONFIG.components
+    rng = np.random.default_rng(4)
+    h, w = 7, 9
+    told = np.concatenate([rng.integers(-2048, 1, (h, w, 3, k)), rng.integers(-128, 129, (h, w, 3, k)),
+                           rng.integers(-128, 128, (h, w, 3, 1))], 3)
+    features = told.copy()
+    features[..., :k] >>= 4  # the log-posteriors' 1/16 bits, as coupling.told floors them
+    as_float = torch.from_numpy(features).float().permute(2, 3, 0, 1).reshape(1, -1, h, w)
+    with torch.no_grad():
+        expected = model.neighbours(as_float)[0].permute(3, 4, 0, 1, 2).reshape(h * w, 3, 3, k)
+    got = net.moves(sides_of(told))
+    assert np.array_equal(got, expected.long().numpy())
+    assert (got != 0).mean() > 0.5
+    assert got[0].tolist() == net.moves(np.zeros((1, 4, 3, 2 * k + 1), dtype=np.int64))[0].tolist()
+
+
+def test_the_encoder_moves_are_what_the_training_loss_sees(kodak_crop):
+    """The integer encoder's moves of a band (``band_moves``, from the exported model's
+    parameters) equal the float model's almost everywhere (both floor near-equal reals)."""
+    model = _float_model()
+    net = weights.build(weights.export(model))
+    crop = kodak_crop[:24, :32]
+    x = _image(crop)
+    with torch.no_grad():
+        params = model(x)
+        predicted = predictor.image_predictions(pixel_codes(x.permute(0, 2, 3, 1)))
+        expected = model.neighbours(unmoved_told(params, x, CONFIG.components, predicted))[0]
+    h, w = crop.shape[:2]
+    pixels = torch.from_numpy(crop)
+    band = pixels.reshape(-1, 3).to(torch.int32).numpy()
+    guess = net.band_predictions(pixels, 0).numpy()
+    got = band_moves(net.mixture, net.band_params(pixels, 0).numpy(), band, guess, w)
+    expected = expected.permute(3, 4, 0, 1, 2).reshape(h * w, 3, 3, -1).long().numpy()
+    assert (got != 0).mean() > 0.5
+    assert (got == expected).mean() > 0.97
+
+
+def test_the_decoders_parameters_without_gains_are_the_networks(neighbour_model, kodak_crop):
+    """``params_and_unadapted`` gives, step by step and on both of its paths, the encoder's
+    parameters with the gains and without them."""
+    net = weights.load(neighbour_model)
+    pixels = torch.from_numpy(kodak_crop[:10, :12].copy())
+    h, w = pixels.shape[:2]
+    gains = torch.from_numpy(np.random.default_rng(1).integers(-8, 8, net.cfg.channels)).float()
+    adapted = net.band_params(pixels, 0, gains).view(h, w, -1)
+    plain = net.band_params(pixels, 0).view(h, w, -1)
+    for compiled in (True, False):
+        wave = net.wavefront(w)
+        wave.compiled = compiled
+        k = net.cfg.reach_right + 1
+        for t in range((w - 1) + k * (h - 1) + 1):
+            ys = np.arange(h)[(t - k * np.arange(h) >= 0) & (t - k * np.arange(h) < w)]
+            xs = t - k * ys
+            cells = wave.locate(np.zeros(len(ys), dtype=np.int64), ys, xs)
+            got, unadapted = wave.params_and_unadapted(cells, gains.expand(len(ys), -1).contiguous())
+            assert torch.equal(got, adapted[ys, xs]) and torch.equal(unadapted, plain[ys, xs])
+            wave.put_pixels(cells, pixels[ys, xs].numpy())
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_neighbour_model_round_trips(neighbour_model, threads, kodak_crop, workers):
+    threads(workers)
+    assert round_trips(kodak_crop[:40, :48], neighbour_model)
+
+
+def test_neighbour_model_round_trips_grey_and_dependent_bands(neighbour_model, kodak_crop):
+    assert round_trips(kodak_crop[:24, :32, 1].copy(), neighbour_model)
+    assert round_trips(kodak_crop[:40, :24], neighbour_model, independent=False)
+
+
+def test_moves_beyond_the_ranges_are_clamped_alike_by_encoder_and_decoder(tmp_path, kodak_crop):
+    model = _float_model()
+    k = CONFIG.components
+    with torch.no_grad():
+        b2 = model.neighbours.b2.view(3, 3, k)
+        b2[:, 1] = 300.0 / GAIN   # means 300 levels up
+        b2[:, 2] = -10.0 / GAIN   # log-scales 10 nats down
+    for file in installed(tmp_path, model, "clamped"):
+        assert round_trips(kodak_crop[:24, :32], file)
+
+
+def test_neighbour_layers_out_of_range_or_missing_are_refused():
+    arrays = weights.export(_float_model())
+    arrays["neighbours.w2"] = arrays["neighbours.w2"].copy()
+    arrays["neighbours.w2"][0, 0] = -INTEGER_MAX - 1
+    with pytest.raises(CertificateError, match="neighbour"):
+        weights.build(arrays)
+    del arrays["neighbours.b1"]
+    with pytest.raises(UnknownModelError, match="neighbour"):
+        weights.build(arrays)
+
+
+def test_configs_without_neighbours_read_and_write_as_before():
+    assert "neighbours" not in dataclasses.replace(CONFIG, neighbours=0).to_json()
+    assert ModelConfig.from_json(CONFIG.to_json()) == CONFIG
+    with pytest.raises(ValueError, match="neighbours"):
+        ModelConfig(neighbours=-1)
