@@ -120,7 +120,7 @@ _OUT_DOWN = W2_BITS + int(math.log2(HIDDEN_GRID))
 class IntegerMLP:
     """A grid MLP in integers, as weights files store it (``integer_layers``): the first layer's
     weights (H, F) and biases (H,), the second's (O, H) and (O,), int64, each within
-    ±INTEGER_MAX. Its products run as float64 GEMMs, exactly: features within ±FEATURE_MAX and
+    ±INTEGER_MAX. Its products run as float64 GEMMs (``_products``), exactly: features within ±FEATURE_MAX and
     hidden units within 0…HIDDEN_MAX keep every sum below 2^53 (``FEATURE_LIMIT``), so BLAS
     adds integers in whatever order it likes and the result is the same on every machine."""
 
@@ -135,7 +135,7 @@ class IntegerMLP:
         if max(inputs * FEATURE_MAX, hidden * HIDDEN_MAX) * INTEGER_MAX >= 2 ** 53:
             raise CertificateError(f"{name} has too many units for exact float64 sums")
         self.layers = tuple(np.ascontiguousarray(v, dtype=np.int64) for v in (w1, b1, w2, b2))
-        self._w1t, self._w2t = (np.ascontiguousarray(v.T, dtype=np.float64) for v in (self.layers[0], self.layers[2]))
+        self._w1t, self._w2t = (torch.from_numpy(v.T.astype(np.float64)) for v in (self.layers[0], self.layers[2]))
 
     def __call__(self, features: np.ndarray, grids: np.ndarray) -> np.ndarray:
         """The outputs (n, O) int64 of integer ``features`` (n, F), each on its grid (``grids``
@@ -143,10 +143,16 @@ class IntegerMLP:
         clip((W1·f + b1 + half) >> down, 0, HIDDEN_MAX), then (W2·h + HIDDEN_GRID·b2) times the
         grid, rounded (half up)."""
         _, b1, _, b2 = self.layers
-        acc = (features.astype(np.float64) @ self._w1t).astype(np.int64) + (b1 + (1 << (_HIDDEN_DOWN - 1)))
+        acc = _products(features, self._w1t) + (b1 + (1 << (_HIDDEN_DOWN - 1)))
         hidden = np.minimum(np.maximum(acc >> _HIDDEN_DOWN, 0), HIDDEN_MAX)
-        out = (hidden.astype(np.float64) @ self._w2t).astype(np.int64) + HIDDEN_GRID * b2
+        out = _products(hidden, self._w2t) + HIDDEN_GRID * b2
         return (out * grids + (1 << (_OUT_DOWN - 1))) >> _OUT_DOWN
+
+
+def _products(a: np.ndarray, b: Tensor) -> np.ndarray:
+    """a @ b of integers, exact, as int64: a float64 GEMM through torch, whose threads the codec's
+    workers limit (numpy's BLAS would run its own: ``parallel``)."""
+    return (torch.from_numpy(a.astype(np.float64)) @ b).numpy().astype(np.int64)
 
 
 def told_features(told: np.ndarray, k: int) -> np.ndarray:
