@@ -406,6 +406,19 @@ class IntegerMixture:
         _told(logit, mean, logscale, x, self.host_exp, self.host_cdf, self.cols, self.inv_scale, out)
         return out
 
+    def unmoved_told(self, params: np.ndarray, known: np.ndarray, predicted: np.ndarray | None) -> np.ndarray:
+        """What each channel of pixels told (n, 3, 2K + 1) int64 (``told``), from their head
+        parameters (n, P) as the network gave them (no offsets, no moves), their values (n, 3)
+        and, for a model that blends, their classical predictions (n, 3): what a neighbour net
+        reads (``neighbours``). One compiled pass over the pixels."""
+        n = params.shape[0]
+        out = np.empty((n, 3, 2 * self.k + 1), dtype=np.int64)
+        blend = predicted is not None
+        guess = np.ascontiguousarray(predicted, dtype=np.int32) if blend else np.zeros((1, 3), dtype=np.int32)
+        _unmoved_told(np.ascontiguousarray(params, dtype=np.int32), np.ascontiguousarray(known, dtype=np.int32),
+                      blend, guess, self.k, self.host_exp, self.host_cdf, self.cols, self.inv_scale, out)
+        return out
+
     def moves(self, ch: int, before: Sequence[np.ndarray], around: np.ndarray | None = None) -> np.ndarray | None:
         """What moves channel ``ch``'s logits, means and log-scales, (n, 3, K) int64, from what the
         channels before it ``told`` (``before``) and the neighbour net's moves of every channel
@@ -534,6 +547,9 @@ class IntegerMixture:
 
 #: The tables' geometry as the compiled loops read it (module constants, frozen when they compile).
 _MEAN_GRID, _LOGSCALE_LO, _LOGSCALE_HI = GRID["mean"], *RANGE["logscale"]
+_COEF_GRID, _BLEND_GRID = GRID["coef"], GRID["blend"]
+_MEAN_LO, _MEAN_HI = RANGE["mean"]
+_COEF_LO, _COEF_HI = RANGE["coef"]
 _WINDOW_ORIGIN = IntegerMixture.OFFSET
 
 
@@ -610,22 +626,75 @@ def component_mass(mean, logscale, x, cdf, cols):
 
 
 @numba.njit(cache=True, nogil=True)
+def pixel_told(logit, mean, logscale, x, exp, cdf, cols, inv_scale, part, out):
+    """``IntegerMixture.told`` of one pixel's channel: its (K,) parameters and symbol x into
+    ``out`` (2K + 1,) (``part``: (K,) int64 scratch)."""
+    k = logit.size
+    mixture_weights(logit, exp, part)
+    total = 0
+    for j in range(k):
+        part[j] *= component_mass(mean[j], logscale[j], x, cdf, cols)
+        total += part[j]
+    whole = cost(max(total, 1))
+    for j in range(k):
+        out[j] = min(max((whole - cost(max(part[j], 1))) >> _POSTERIOR_DOWN, -POSTERIOR_FLOOR * POSTERIOR_UNIT), 0)
+        distance = ((x * _MEAN_GRID - mean[j]) * inv_scale[logscale[j] - _LOGSCALE_LO]) >> INV_BITS
+        out[k + j] = min(max(distance, -TOLD_MAX), TOLD_MAX)
+    out[2 * k] = x - 128
+
+
+@numba.njit(cache=True, nogil=True)
+def conditioned_mean(params, i, c, j, k, r, g, coef_gr, coef_br, coef_bg, blend, target):
+    """Component j's mean of channel ``c`` of pixel i (``IntegerMixture.conditioned`` without
+    moves or the offsets after them), from its head parameters ``params[i]``, its R and G values
+    (``r``, ``g``: those decoded before ``c``), the colour coefficients' offsets and, for a model
+    that ``blend``s, the channel's classical prediction ``target`` (``predictor.target``).
+    Scalars and one array: a compiled loop calls it for every component."""
+    m = params[i, (3 + c) * k + j]
+    if c >= 1:  # G's and B's means follow R's (and G's) surprise, by the coefficients
+        dr = r * _MEAN_GRID - params[i, 3 * k + j]
+        mg = clamped(params[i, 4 * k + j] + dr * clamped(params[i, 9 * k + j] + coef_gr, _COEF_LO, _COEF_HI)
+                     // _COEF_GRID, _MEAN_LO, _MEAN_HI)
+        if c == 1:
+            m = mg
+        else:
+            k1 = clamped(params[i, 10 * k + j] + coef_br, _COEF_LO, _COEF_HI)
+            k2 = clamped(params[i, 11 * k + j] + coef_bg, _COEF_LO, _COEF_HI)
+            m = clamped(m + (dr * k1 + (g * _MEAN_GRID - mg) * k2) // _COEF_GRID, _MEAN_LO, _MEAN_HI)
+    if blend:  # towards the classical prediction
+        m = clamped(m + params[i, (12 + c) * k + j] * (target * _MEAN_GRID - m) // _BLEND_GRID, _MEAN_LO, _MEAN_HI)
+    return m
+
+
+@numba.njit(cache=True, nogil=True)
+def blend_target(known, predicted, i, c, blend):
+    """``predictor.target`` of channel ``c`` of pixel i (0 for a model that does not blend)."""
+    if not blend:
+        return 0
+    return predicted[i, 0] if c == 0 else known[i, c - 1] + predicted[i, c]
+
+
+@numba.njit(cache=True, nogil=True)
 def _told(logit, mean, logscale, x, exp, cdf, cols, inv_scale, out):
     """``IntegerMixture.told`` of each pixel's symbol x (n,) into ``out`` (n, 2K + 1)."""
-    k = logit.shape[1]
-    part = np.empty(k, dtype=np.int64)
+    part = np.empty(logit.shape[1], dtype=np.int64)
     for i in range(x.size):
-        mixture_weights(logit[i], exp, part)
-        total = 0
-        for j in range(k):
-            part[j] *= component_mass(mean[i, j], logscale[i, j], x[i], cdf, cols)
-            total += part[j]
-        whole = cost(max(total, 1))
-        for j in range(k):
-            out[i, j] = min(max((whole - cost(max(part[j], 1))) >> _POSTERIOR_DOWN, -POSTERIOR_FLOOR * POSTERIOR_UNIT), 0)
-            distance = ((x[i] * _MEAN_GRID - mean[i, j]) * inv_scale[logscale[i, j] - _LOGSCALE_LO]) >> INV_BITS
-            out[i, k + j] = min(max(distance, -TOLD_MAX), TOLD_MAX)
-        out[i, 2 * k] = x[i] - 128
+        pixel_told(logit[i], mean[i], logscale[i], x[i], exp, cdf, cols, inv_scale, part, out[i])
+
+
+@numba.njit(cache=True, nogil=True)
+def _unmoved_told(params, known, blend, predicted, k, exp, cdf, cols, inv_scale, out):
+    """``IntegerMixture.unmoved_told`` of every pixel into ``out`` (n, 3, 2K + 1)."""
+    logit, mean, logscale = np.empty(k, dtype=np.int32), np.empty(k, dtype=np.int32), np.empty(k, dtype=np.int32)
+    part = np.empty(k, dtype=np.int64)
+    for i in range(params.shape[0]):
+        for c in range(3):
+            target = blend_target(known, predicted, i, c, blend)
+            for j in range(k):
+                logit[j] = params[i, c * k + j]
+                mean[j] = conditioned_mean(params, i, c, j, k, known[i, 0], known[i, 1], 0, 0, 0, blend, target)
+                logscale[j] = params[i, (6 + c) * k + j]
+            pixel_told(logit, mean, logscale, known[i, c], exp, cdf, cols, inv_scale, part, out[i, c])
 
 
 @numba.njit(cache=True, nogil=True)

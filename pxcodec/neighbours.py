@@ -111,19 +111,6 @@ class IntegerNeighbours:
         return self.net(told_features(sides, self.k), self._grids).reshape(-1, 3, len(MOVED), self.k)
 
 
-def pixels_told(mixture: IntegerMixture, params: np.ndarray, known: np.ndarray, predicted: np.ndarray | None
-                ) -> np.ndarray:
-    """What each channel of pixels told (n, 3, 2K + 1) int64, from their head parameters (n, P)
-    as the network gave them (no stream's offsets, no moves), their values (n, 3) and, for a
-    model that blends, their classical predictions (n, 3)."""
-    k = mixture.k
-    out = []
-    for c in range(3):
-        mean, logscale = mixture.conditioned(params, c, known, predicted=predicted)
-        out.append(mixture.told(params[:, c * k:(c + 1) * k], mean, logscale, known[:, c]))
-    return np.stack(out, 1)
-
-
 def sides_of(told_rows: np.ndarray) -> np.ndarray:
     """Each pixel's neighbours' told (h·w, 4, 3, 2K + 1), side after side (``SIDES``), from every
     pixel's of a band (h, w, 3, 2K + 1); zeros outside the band, as ``around`` pads."""
@@ -139,5 +126,5 @@ def band_moves(mixture: IntegerMixture, params: np.ndarray, band: np.ndarray, pr
     """The neighbour net's moves (n, 3, 3, K) of every pixel of a band (raster order, ``width``
     wide), from their head parameters as the network gave them (n, P), values (n, 3) and
     classical predictions: what the decoder's step computes from its row cache (``steps``)."""
-    told_rows = pixels_told(mixture, params, band, predicted)
+    told_rows = mixture.unmoved_told(params, band, predicted)
     return mixture.neighbours.moves(sides_of(told_rows.reshape(-1, width, *told_rows.shape[1:])))

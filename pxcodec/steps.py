@@ -14,15 +14,12 @@ import numba
 import numpy as np
 
 from . import online
-from .mixture import GRID, RANGE, IntegerMixture, clamped, pixel_pmf
-from .neighbours import pixels_told
+from .mixture import RANGE, IntegerMixture, blend_target, clamped, conditioned_mean, pixel_pmf
 from .online import around, busy, candidates_cost, context_of, surprise_of
 
 _LOGIT_LO, _LOGIT_HI = RANGE["logit"]
 _MEAN_LO, _MEAN_HI = RANGE["mean"]
 _LS_LO, _LS_HI = RANGE["logscale"]
-_COEF_LO, _COEF_HI = RANGE["coef"]
-_G, _C, _B = GRID["mean"], GRID["coef"], GRID["blend"]
 
 
 class StepMixture:
@@ -114,8 +111,8 @@ class StepMixture:
         with a neighbour net, cache what their channels told; add the candidate costs of the
         subpixels whose step within their stream is a learning one to their streams' sums."""
         if self.mixture.neighbours is not None:
-            self.told_rows[self.at] = pixels_told(self.mixture, self.unadapted, known,
-                                                  self.predicted if self.blend else None)
+            self.told_rows[self.at] = self.mixture.unmoved_told(self.unadapted, known,
+                                                                self.predicted if self.blend else None)
         if self.learns:
             m = self.mixture
             _learn(self.learning, known, self.logit, self.mean, self.logscale, self.ctx, self.slots, self.sums,
@@ -163,21 +160,9 @@ def _channel(c, params, k, blend, known, offsets, moves, predicted, learns, spli
     edges = np.empty(257, dtype=np.int32)
     for i in range(params.shape[0]):
         p, d = params[i], offsets[i]
+        target = blend_target(known, predicted, i, c, blend)
         for j in range(k):
-            m = p[(3 + c) * k + j]
-            if c >= 1:  # G's and B's means follow R's (and G's) surprise, by the coefficients
-                dr = known[i, 0] * _G - p[3 * k + j]
-                mg = clamped(p[4 * k + j] + dr * clamped(p[9 * k + j] + d[6], _COEF_LO, _COEF_HI) // _C,
-                             _MEAN_LO, _MEAN_HI)
-                if c == 1:
-                    m = mg
-                else:
-                    k1 = clamped(p[10 * k + j] + d[7], _COEF_LO, _COEF_HI)
-                    k2 = clamped(p[11 * k + j] + d[8], _COEF_LO, _COEF_HI)
-                    m = clamped(m + (dr * k1 + (known[i, 1] * _G - mg) * k2) // _C, _MEAN_LO, _MEAN_HI)
-            if blend:  # towards the classical prediction (predictor.target)
-                target = predicted[i, 0] if c == 0 else known[i, c - 1] + predicted[i, c]
-                m = clamped(m + p[(12 + c) * k + j] * (target * _G - m) // _B, _MEAN_LO, _MEAN_HI)
+            m = conditioned_mean(params, i, c, j, k, known[i, 0], known[i, 1], d[6], d[7], d[8], blend, target)
             logit[c, i, j] = clamped(p[c * k + j] + moves[i, 0, j], _LOGIT_LO, _LOGIT_HI)
             moved = clamped(m + moves[i, 1, j], _MEAN_LO, _MEAN_HI)
             mean[c, i, j] = clamped(moved + d[3 + c], _MEAN_LO, _MEAN_HI)

@@ -19,7 +19,7 @@ from pxcodec.model import PixelCNN, grown
 from pxcodec.neighbours import band_moves, sides_of, unmoved_told
 from pxcodec.network import pixel_codes
 
-from .conftest import installed, round_trips
+from .conftest import installed, random_head_params, round_trips
 
 CONFIG = ModelConfig(channels=16, blocks=2, components=3, blend=True, posterior=True, coupling=8, neighbours=8)
 
@@ -93,6 +93,18 @@ def test_the_integer_net_computes_what_the_float_net_does():
     assert np.array_equal(got, expected.long().numpy())
     assert (got != 0).mean() > 0.5
     assert got[0].tolist() == net.moves(np.zeros((1, 4, 3, 2 * k + 1), dtype=np.int64))[0].tolist()
+
+
+def test_unmoved_told_is_what_each_channel_tells_of_its_conditioned_parameters():
+    """The compiled pass over all three channels gives ``told`` of the parameters ``conditioned``
+    gives without offsets or moves."""
+    mix = weights.build(weights.export(_float_model())).mixture
+    k = CONFIG.components
+    params, known, guess = random_head_params(k)
+    got = mix.unmoved_told(params, known, guess)
+    for c in range(3):
+        mean, logscale = mix.conditioned(params, c, known, predicted=guess)
+        assert np.array_equal(got[:, c], mix.told(params[:, c * k:(c + 1) * k], mean, logscale, known[:, c]))
 
 
 def test_the_encoder_moves_are_what_the_training_loss_sees(kodak_crop):
