@@ -44,9 +44,8 @@ class StepMixture:
         self.values = np.zeros_like(self.rows)  # the decoded subpixels, in the same places (version 7)
         self.stream_rows, self.step_rows = stream_rows, reach_right + 1
         self.unmoved = np.zeros((0, 3, mixture.k), dtype=np.int64)
-        self.lane_rows = 3 * self.padded
         if mixture.neighbours is not None:  # what each cached pixel's channels told, unmoved
-            self.told_rows = np.zeros((lanes * self.lane_rows, 3, 2 * mixture.k + 1), dtype=np.int64)
+            self.told_rows = np.zeros((lanes * 3 * self.padded, 3, 2 * mixture.k + 1), dtype=np.int64)
 
     def begin(self, lanes: np.ndarray, ys: np.ndarray, xs: np.ndarray, streams: np.ndarray, params: np.ndarray,
               offsets: np.ndarray, predicted: np.ndarray | None, unadapted: np.ndarray | None = None) -> None:

@@ -157,8 +157,11 @@ def test_neighbour_model_round_trips(neighbour_model, threads, kodak_crop, worke
 
 
 def test_neighbour_model_round_trips_grey_and_dependent_bands(neighbour_model, kodak_crop):
+    """Grey pixels (three equal channels told), and several streams' rows in one lane (a stream
+    sees zeros above its first row) or tiles of several widths side by side."""
     assert round_trips(kodak_crop[:24, :32, 1].copy(), neighbour_model)
-    assert round_trips(kodak_crop[:40, :24], neighbour_model, independent=False)
+    assert round_trips(kodak_crop[:40, :24], neighbour_model, independent=False, stream_rows=16)
+    assert round_trips(kodak_crop[:40, :30], neighbour_model, stream_rows=16, stream_cols=11)
 
 
 def test_moves_beyond_the_ranges_are_clamped_alike_by_encoder_and_decoder(tmp_path, kodak_crop):
