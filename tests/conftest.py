@@ -10,8 +10,10 @@ import pytest
 import torch
 from PIL import Image
 
-from pxcodec import codec, images, weights
-from pxcodec.model import PixelCNN
+from pxcodec import codec, images, neural, weights
+from pxcodec.coupling import INTEGER_MAX
+from pxcodec.errors import CertificateError, UnknownModelError
+from pxcodec.model import PixelCNN, grown
 
 IMAGES = Path(__file__).parent / "images"
 
@@ -89,11 +91,14 @@ def assert_integer_matches_float(model: PixelCNN, crop: np.ndarray) -> None:
     assert (ref.long() - got).abs().max() <= 1
 
 
-def assert_wavefront_equals_band(net, pixels: torch.Tensor, compiled: bool, gains=None) -> None:
+def assert_wavefront_equals_band(net, pixels: torch.Tensor, compiled: bool, gains=None, unadapted: bool = False
+                                 ) -> None:
     """Decode ``pixels`` (H, W, 3) step by step through a wavefront (its compiled loops or torch's
-    operations), asserting each step's parameters equal the encoder's whole-band ones."""
+    operations), asserting each step's parameters equal the encoder's whole-band ones (and, with
+    ``unadapted``, that ``params_and_unadapted`` also gives the parameters without the gains)."""
     h, w = pixels.shape[:2]
     params = net.band_params(pixels, 0, gains).view(h, w, -1)
+    plain = net.band_params(pixels, 0).view(h, w, -1)
     wave = net.wavefront(w)
     assert wave.compiled
     wave.compiled = compiled
@@ -103,8 +108,42 @@ def assert_wavefront_equals_band(net, pixels: torch.Tensor, compiled: bool, gain
         xs = t - k * ys
         cells = wave.locate(np.zeros(len(ys), dtype=np.int64), ys, xs)
         step_gains = None if gains is None else gains.expand(len(ys), -1).contiguous()
-        assert torch.equal(wave.params(cells, step_gains), params[ys, xs])
+        if unadapted:
+            got, without = wave.params_and_unadapted(cells, step_gains)
+            assert torch.equal(without, plain[ys, xs])
+        else:
+            got = wave.params(cells, step_gains)
+        assert torch.equal(got, params[ys, xs])
         wave.put_pixels(cells, pixels[ys, xs].numpy())
+
+
+def assert_grown_codes_as_parent(parent_config, config, x: torch.Tensor, image: np.ndarray, folder: Path) -> None:
+    """A model of ``config`` grown from an untrained one of ``parent_config`` (``model.grown``)
+    has its parent's training loss on crops ``x`` and its exported files' code lengths of
+    ``image``, bit for bit."""
+    torch.manual_seed(7)
+    parent = PixelCNN(parent_config).eval()
+    child = PixelCNN(config).eval()
+    child.load_state_dict(grown(parent.state_dict(), config))
+    with torch.no_grad():
+        assert torch.equal(child.nll(x), parent.nll(x))
+    for name, m in (("parent", parent), ("child", child)):
+        weights.save(weights.export(m), folder / f"{name}.npz")
+    files = {m.name: m for m in weights.available(folder)}
+    assert np.array_equal(neural.pixel_costs(image, files["child"]), neural.pixel_costs(image, files["parent"]))
+
+
+def assert_refused(arrays: dict, out_of_range: str, missing: str, part: str) -> None:
+    """Weights-file ``arrays`` with one entry of the array ``out_of_range`` past ±INTEGER_MAX are
+    refused (``CertificateError``), and without the array ``missing`` too (``UnknownModelError``),
+    each error naming the ``part``."""
+    arrays[out_of_range] = arrays[out_of_range].copy()
+    arrays[out_of_range][0, 0] = INTEGER_MAX + 1
+    with pytest.raises(CertificateError, match=part):
+        weights.build(arrays)
+    del arrays[missing]
+    with pytest.raises(UnknownModelError, match=part):
+        weights.build(arrays)
 
 
 def random_head_params(components: int, n: int = 300, seed: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -10,14 +10,15 @@ import numpy as np
 import pytest
 import torch
 
-from pxcodec import neural, weights
+from pxcodec import weights
 from pxcodec.config import ModelConfig
-from pxcodec.coupling import FEATURE_MAX, GAIN, INTEGER_MAX, features_per_channel
-from pxcodec.errors import CertificateError, UnknownModelError
+from pxcodec.coupling import FEATURE_MAX, GAIN, features_per_channel
+from pxcodec.errors import UnknownModelError
 from pxcodec.mixture import POSTERIOR_FLOOR, POSTERIOR_UNIT, mixture_nll
-from pxcodec.model import PixelCNN, grown
+from pxcodec.model import PixelCNN
 
-from .conftest import channels_both_ways, installed, integer_and_float_bits, random_head_params, round_trips
+from .conftest import (assert_grown_codes_as_parent, assert_refused, channels_both_ways, installed,
+                       integer_and_float_bits, random_head_params, round_trips)
 
 CONFIG = ModelConfig(channels=16, blocks=2, components=3, blend=True, posterior=True, coupling=8)
 
@@ -48,18 +49,8 @@ def _crops(seed: int = 3) -> torch.Tensor:
 
 
 def test_a_model_grown_to_a_coupling_net_has_its_parents_loss_and_codes(tmp_path, kodak_crop):
-    torch.manual_seed(7)
-    parent = PixelCNN(dataclasses.replace(CONFIG, coupling=0)).eval()
-    child = PixelCNN(CONFIG).eval()
-    child.load_state_dict(grown(parent.state_dict(), CONFIG))
-    x = _crops()
-    with torch.no_grad():
-        assert torch.equal(child.nll(x), parent.nll(x))
-    for name, m in (("parent", parent), ("child", child)):
-        weights.save(weights.export(m), tmp_path / f"{name}.npz")
-    files = {m.name: m for m in weights.available(tmp_path)}
-    image = kodak_crop[:32, :40]
-    assert np.array_equal(neural.pixel_costs(image, files["child"]), neural.pixel_costs(image, files["parent"]))
+    assert_grown_codes_as_parent(dataclasses.replace(CONFIG, coupling=0), CONFIG, _crops(), kodak_crop[:32, :40],
+                                 tmp_path)
 
 
 def test_the_coupling_net_moves_g_and_b_and_learns():
@@ -139,14 +130,7 @@ def test_numpy_torch_and_the_training_loss_agree_on_the_moves():
 
 
 def test_coupling_layers_out_of_range_or_missing_are_refused():
-    arrays = weights.export(_float_model())
-    arrays["coupling2.w1"] = arrays["coupling2.w1"].copy()
-    arrays["coupling2.w1"][0, 0] = INTEGER_MAX + 1
-    with pytest.raises(CertificateError, match="coupling"):
-        weights.build(arrays)
-    del arrays["coupling1.b2"]
-    with pytest.raises(UnknownModelError, match="coupling"):
-        weights.build(arrays)
+    assert_refused(weights.export(_float_model()), "coupling2.w1", "coupling1.b2", "coupling")
 
 
 def test_configs_without_coupling_read_and_write_as_before():

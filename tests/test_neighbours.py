@@ -11,15 +11,15 @@ import numpy as np
 import pytest
 import torch
 
-from pxcodec import neural, predictor, weights
+from pxcodec import predictor, weights
 from pxcodec.config import ModelConfig
-from pxcodec.coupling import GAIN, INTEGER_MAX
-from pxcodec.errors import CertificateError, UnknownModelError
-from pxcodec.model import PixelCNN, grown
+from pxcodec.coupling import GAIN
+from pxcodec.model import PixelCNN
 from pxcodec.neighbours import band_moves, sides_of, unmoved_told
 from pxcodec.network import pixel_codes
 
-from .conftest import installed, random_head_params, round_trips
+from .conftest import (assert_grown_codes_as_parent, assert_refused, assert_wavefront_equals_band, installed,
+                       random_head_params, round_trips)
 
 CONFIG = ModelConfig(channels=16, blocks=2, components=3, blend=True, posterior=True, coupling=8, neighbours=8)
 
@@ -44,18 +44,8 @@ def _image(crop: np.ndarray) -> torch.Tensor:
 
 
 def test_a_model_grown_to_a_neighbour_net_has_its_parents_loss_and_codes(tmp_path, kodak_crop):
-    torch.manual_seed(7)
-    parent = PixelCNN(dataclasses.replace(CONFIG, neighbours=0)).eval()
-    child = PixelCNN(CONFIG).eval()
-    child.load_state_dict(grown(parent.state_dict(), CONFIG))
-    x = _image(kodak_crop[:16, :20])
-    with torch.no_grad():
-        assert torch.equal(child.nll(x), parent.nll(x))
-    for name, m in (("parent", parent), ("child", child)):
-        weights.save(weights.export(m), tmp_path / f"{name}.npz")
-    files = {m.name: m for m in weights.available(tmp_path)}
-    image = kodak_crop[:32, :40]
-    assert np.array_equal(neural.pixel_costs(image, files["child"]), neural.pixel_costs(image, files["parent"]))
+    assert_grown_codes_as_parent(dataclasses.replace(CONFIG, neighbours=0), CONFIG, _image(kodak_crop[:16, :20]),
+                                 kodak_crop[:32, :40], tmp_path)
 
 
 def test_the_neighbour_net_moves_every_channel_and_learns(kodak_crop):
@@ -132,22 +122,10 @@ def test_the_decoders_parameters_without_gains_are_the_networks(neighbour_model,
     """``params_and_unadapted`` gives, step by step and on both of its paths, the encoder's
     parameters with the gains and without them."""
     net = weights.load(neighbour_model)
-    pixels = torch.from_numpy(kodak_crop[:10, :12].copy())
-    h, w = pixels.shape[:2]
     gains = torch.from_numpy(np.random.default_rng(1).integers(-8, 8, net.cfg.channels)).float()
-    adapted = net.band_params(pixels, 0, gains).view(h, w, -1)
-    plain = net.band_params(pixels, 0).view(h, w, -1)
     for compiled in (True, False):
-        wave = net.wavefront(w)
-        wave.compiled = compiled
-        k = net.cfg.reach_right + 1
-        for t in range((w - 1) + k * (h - 1) + 1):
-            ys = np.arange(h)[(t - k * np.arange(h) >= 0) & (t - k * np.arange(h) < w)]
-            xs = t - k * ys
-            cells = wave.locate(np.zeros(len(ys), dtype=np.int64), ys, xs)
-            got, unadapted = wave.params_and_unadapted(cells, gains.expand(len(ys), -1).contiguous())
-            assert torch.equal(got, adapted[ys, xs]) and torch.equal(unadapted, plain[ys, xs])
-            wave.put_pixels(cells, pixels[ys, xs].numpy())
+        assert_wavefront_equals_band(net, torch.from_numpy(kodak_crop[:10, :12].copy()), compiled, gains,
+                                     unadapted=True)
 
 
 @pytest.mark.parametrize("workers", [1, 2])
@@ -176,14 +154,7 @@ def test_moves_beyond_the_ranges_are_clamped_alike_by_encoder_and_decoder(tmp_pa
 
 
 def test_neighbour_layers_out_of_range_or_missing_are_refused():
-    arrays = weights.export(_float_model())
-    arrays["neighbours.w2"] = arrays["neighbours.w2"].copy()
-    arrays["neighbours.w2"][0, 0] = -INTEGER_MAX - 1
-    with pytest.raises(CertificateError, match="neighbour"):
-        weights.build(arrays)
-    del arrays["neighbours.b1"]
-    with pytest.raises(UnknownModelError, match="neighbour"):
-        weights.build(arrays)
+    assert_refused(weights.export(_float_model()), "neighbours.w2", "neighbours.b1", "neighbour")
 
 
 def test_configs_without_neighbours_read_and_write_as_before():
