@@ -173,7 +173,6 @@ class IntegerCoupling:
         self.k = components
         f, out = features_per_channel(components), len(MOVED) * components
         self.nets = [IntegerMLP(layer, f * c, out, f"coupling layers of channel {c}") for c, layer in enumerate(layers, 1)]
-        self.layers = [net.layers for net in self.nets]
 
     def moves(self, c: int, told: Sequence[np.ndarray]) -> np.ndarray:
         """Channel ``c``'s moves (n, 3, K) int64 of its logits, means and log-scales (the order of
@@ -194,7 +193,7 @@ class FrozenCoupling(CouplingNet):
     def __init__(self, integer: IntegerCoupling):
         nn.Module.__init__(self)
         self.k = integer.k
-        self.frozen = [tuple(torch.from_numpy(v).to(torch.float32) for v in layer) for layer in integer.layers]
+        self.frozen = [tuple(torch.from_numpy(v).to(torch.float32) for v in net.layers) for net in integer.nets]
 
     def integer_weights(self, c: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         return self.frozen[c - 1]

@@ -424,15 +424,16 @@ class IntegerMixture:
         channels before it ``told`` (``before``) and the neighbour net's moves of every channel
         (``around``, (n, 3, 3, K), or None): the posterior weights' ``posterior_shift``, the
         coupling net's moves and the neighbour net's, summed; None where nothing moves it."""
-        if around is None and (ch == 0 or not self.tells):
+        follows = ch > 0 and self.tells  # moved by what the channels before it told
+        if not follows and around is None:
             return None
-        if ch and self.tells and len(before) < ch:
+        if follows and len(before) < ch:
             raise ValueError(f"channel {ch} of a model whose channels follow the ones before needs the {ch} "
                              f"channels before it")
         out = np.zeros((len(around) if around is not None else before[0].shape[0], 3, self.k), dtype=np.int64)
-        if self.posterior is not None and ch:
+        if follows and self.posterior is not None:
             out[:, 0] = self.posterior_shift(ch, [b[:, :self.k] for b in before])
-        if self.coupling is not None and ch:
+        if follows and self.coupling is not None:
             out += self.coupling.moves(ch, before[:ch])
         if around is not None:
             out += around[:, ch]

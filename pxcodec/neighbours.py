@@ -101,7 +101,6 @@ class IntegerNeighbours:
     def __init__(self, layers: Sequence[np.ndarray], components: int):
         self.k = components
         self.net = IntegerMLP(layers, inputs(components), outputs(components), "neighbour net")
-        self.layers = self.net.layers
         self._grids = np.tile(GRIDS.repeat(components), 3)
 
     def moves(self, sides: np.ndarray) -> np.ndarray:

@@ -66,22 +66,22 @@ class StepMixture:
             self.unmoved = np.zeros((n, 3, k), dtype=np.int64)
         self.told: list[np.ndarray] = []  # what each decoded channel told (``IntegerMixture.told``)
         self.ctx = np.empty((self.channels, n), dtype=np.int64)
-        self.here = np.empty(n, dtype=np.int64)
         self.near = np.empty((n, self.channels), dtype=np.int64)
         self.busy = np.zeros((n, self.channels), dtype=np.int64)
         self.learning = np.empty(n, dtype=np.bool_)
         self.slots = streams * self.per_channel
+        # each pixel's place in its lane's cache rows, its N's, and whether it has rows above in its stream
+        self.here = (lanes * 3 + ys % 3) * self.padded + xs + 1
+        up = (lanes * 3 + (ys + 2) % 3) * self.padded + xs + 1
+        inside = ys % self.stream_rows > 0  # a stream sees nothing above its first row
         self.around = None
-        self.at = (lanes * 3 + ys % 3) * self.padded + xs + 1
         if self.mixture.neighbours is not None:
-            up = (lanes * 3 + (ys + 2) % 3) * self.padded + xs + 1
-            inside = (ys % self.stream_rows > 0)[:, None, None]  # a stream sees nothing above its first row
-            rows = self.told_rows
-            sides = np.stack([rows[self.at - 1], rows[up] * inside, rows[up - 1] * inside, rows[up + 1] * inside], 1)
+            rows, above = self.told_rows, inside[:, None, None]
+            sides = np.stack([rows[self.here - 1], rows[up] * above, rows[up - 1] * above, rows[up + 1] * above], 1)
             self.around = self.mixture.neighbours.moves(sides)  # W, N, NW, NE: neighbours.SIDES
         if self.learns:
-            _begin(lanes, ys, xs, self.rows, self.values, self.padded, self.stream_rows, self.step_rows, self.split,
-                   self.here, self.near, self.busy, self.learning)
+            _begin(ys, xs, self.here, up, inside, self.rows, self.values, self.stream_rows, self.step_rows, self.split,
+                   self.near, self.busy, self.learning)
 
     def pmf(self, c: int, known: np.ndarray) -> np.ndarray:
         """The (n, 256) integer PMFs (float64, what the coder takes) of channel ``c`` of the
@@ -110,7 +110,7 @@ class StepMixture:
         with a neighbour net, cache what their channels told; add the candidate costs of the
         subpixels whose step within their stream is a learning one to their streams' sums."""
         if self.mixture.neighbours is not None:
-            self.told_rows[self.at] = self.mixture.unmoved_told(self.unadapted, known,
+            self.told_rows[self.here] = self.mixture.unmoved_told(self.unadapted, known,
                                                                 self.predicted if self.blend else None)
         if self.learns:
             m = self.mixture
@@ -128,24 +128,21 @@ def _north(cache, up, c, inside):
 
 
 @numba.njit(cache=True, nogil=True)
-def _begin(lanes, ys, xs, rows, values, padded, stream_rows, step_rows, split, here, near, flat, learning):
-    """Each pixel's cache place ``here``, its neighbours' summed surprise ``near`` (n, channels)
-    (``online.around``), G's and B's colour-difference activity ``flat`` (``online.busy``) and
-    whether it learns (every LEARN_EVERY-th step of its stream)."""
+def _begin(ys, xs, here, up, inside, rows, values, stream_rows, step_rows, split, near, flat, learning):
+    """Each pixel's neighbours' summed surprise ``near`` (n, channels) (``online.around``), G's
+    and B's colour-difference activity ``flat`` (``online.busy``) and whether it learns (every
+    LEARN_EVERY-th step of its stream), from its cache place ``here``, its N's ``up`` and whether
+    its stream has rows above it (``inside``)."""
     for i in range(here.size):
-        y = ys[i]
-        at = (lanes[i] * 3 + y % 3) * padded + xs[i] + 1
-        up = (lanes[i] * 3 + (y + 2) % 3) * padded + xs[i] + 1
-        inside = y % stream_rows > 0  # a stream sees nothing above its first row
-        here[i] = at
+        at = here[i]
         for c in range(rows.shape[1]):
-            near[i, c] = around(rows[at - 1, c], *_north(rows, up, c, inside))
+            near[i, c] = around(rows[at - 1, c], *_north(rows, up[i], c, inside[i]))
             if split and c:
                 west = values[at - 1, c] - values[at - 1, c - 1]
-                n, nw, ne = _north(values, up, c, inside)
-                pn, pnw, pne = _north(values, up, c - 1, inside)
+                n, nw, ne = _north(values, up[i], c, inside[i])
+                pn, pnw, pne = _north(values, up[i], c - 1, inside[i])
                 flat[i, c] = busy(west, n - pn, nw - pnw, ne - pne)
-        learning[i] = (xs[i] + step_rows * (y % stream_rows)) % online.LEARN_EVERY == 0
+        learning[i] = (xs[i] + step_rows * (ys[i] % stream_rows)) % online.LEARN_EVERY == 0
 
 
 @numba.njit(cache=True, nogil=True)
