@@ -367,6 +367,9 @@ def info(src: Path) -> None:
 @click.option("--neighbours", type=click.IntRange(0), default=0, show_default=True,
               help="Hidden width of the neighbour net that moves every channel's mixture by what the W, N, "
                    "NW and NE pixels turned out to be (pxcodec.neighbours; 0: none).")
+@click.option("--neighbour-reach", type=click.Choice([str(v) for v in NEIGHBOUR_SIDES]), default="1",
+              show_default=True, help="How far the neighbour net reads: 1, W, N, NW and NE; 2, also WW, NN, "
+                                      "NWW, NNW and NNE (a run started from reach 1 reads the new ones at 0).")
 @click.option("--batch", default=8, show_default=True)
 @click.option("--crop", default=64, show_default=True)
 @click.option("--chroma", type=click.FloatRange(0.0, 1.0), default=0.0, show_default=True,
@@ -381,14 +384,14 @@ def info(src: Path) -> None:
 @click.option("--start-from", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="Begin a new run from another run's weights; blocks it lacks start as identities, "
                    "wider blocks' new channels unread, a blend it lacks at 0, a finer stream on the "
-                   "same range.")
+                   "same range, a neighbour net's new sides unread.")
 @click.option("--compile", "compiled", is_flag=True,
               help="Compile the training loss with torch.compile: faster steps, after about a minute "
                    "of compiling at each start (needs a C compiler on the CPU).")
 @_device
 def train(run: Path, data: Path, steps: int, minutes: float | None, channels: int, blocks: int,
           hidden: int | None, components: int, blend: bool, stream_max: str, posterior: bool, coupling: int,
-          neighbours: int, batch: int, crop: int, chroma: float, downscale: float, lr: float,
+          neighbours: int, neighbour_reach: str, batch: int, crop: int, chroma: float, downscale: float, lr: float,
           half_life: int, ema: float, seed: int, threads: int, start_from: Path | None, compiled: bool,
           device: str) -> None:
     """Train (or resume) the model in folder RUN.
@@ -406,7 +409,7 @@ def train(run: Path, data: Path, steps: int, minutes: float | None, channels: in
                   if ctx.get_parameter_source(k) == click.core.ParameterSource.COMMANDLINE)
     cfg = ModelConfig(channels=channels, blocks=blocks, components=components, blend=blend,
                       stream_max=int(stream_max), hidden=hidden, posterior=posterior,
-                      coupling=coupling, neighbours=neighbours)
+                      coupling=coupling, neighbours=neighbours, neighbour_reach=int(neighbour_reach))
     opt = TrainOptions(data=data, config=cfg, steps=steps, batch=batch, crop=crop, chroma=chroma,
                        downscale=downscale, lr=lr, half_life=half_life, ema=ema, seed=seed, device=device)
     try:

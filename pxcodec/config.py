@@ -21,6 +21,8 @@ BLOCK_TAPS: tuple[Tap, ...] = ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 0))
 #: and (models with ``blend``) how far each mean moves towards the classical prediction.
 PARAM_GROUPS: tuple[str, ...] = ("logit", "mean", "logscale", "coef", "blend")
 
+#: How many neighbours a neighbour net of each reach reads (``neighbours.SIDES``' first ones).
+NEIGHBOUR_SIDES: dict[int, int] = {1: 4, 2: 9}
 
 #: The residual stream's grid tops a model may have: 7-bit (the default) or 8-bit
 #: (unsigned bytes in the decoder's caches; products with int8 weights stay exact in float32).
@@ -37,7 +39,8 @@ class ModelConfig:
     (``posterior``; ``mixture.posterior_shift``), and the hidden width of the coupling net that
     moves G's and B's parameters by what the channels before them tell (``coupling``; 0: none),
     and the hidden width of the neighbour net that moves every channel's parameters by what the
-    W, N, NW and NE pixels told (``neighbours``; 0: none)."""
+    pixels around told (``neighbours``; 0: none) and how far it reads (``neighbour_reach``: 1,
+    W, N, NW and NE; 2, also WW, NN, NWW, NNW and NNE: ``neighbours.SIDES``)."""
 
     channels: int = 64
     blocks: int = 4
@@ -49,6 +52,7 @@ class ModelConfig:
     posterior: bool = False
     coupling: int = 0
     neighbours: int = 0
+    neighbour_reach: int = 1
 
     def __post_init__(self) -> None:
         if self.stream_max not in STREAM_MAX:
@@ -61,6 +65,8 @@ class ModelConfig:
             raise ValueError(f"coupling must be a width ≥ 0, not {self.coupling}")
         if self.neighbours < 0:
             raise ValueError(f"neighbours must be a width ≥ 0, not {self.neighbours}")
+        if self.neighbour_reach not in NEIGHBOUR_SIDES:
+            raise ValueError(f"neighbour_reach must be one of {tuple(NEIGHBOUR_SIDES)}, not {self.neighbour_reach}")
 
     @property
     def inner(self) -> int:
@@ -97,17 +103,17 @@ class ModelConfig:
     def macs_per_pixel(self) -> int:
         """Multiply-accumulates of the network per pixel (the PMF tables are lookups, not MACs),
         the coupling net's included (G's reads one channel's 2K + 1 features, B's two) and the
-        neighbour net's (four pixels' three channels' features in, three channels' moves out)."""
+        neighbour net's (its pixels' three channels' features in, three channels' moves out)."""
         c, p, k = self.channels, self.params_per_pixel, self.components
         first = len(self.first_taps) * 4 * (c + p)
         coupling = self.coupling * (3 * (2 * k + 1) + 2 * 3 * k)
-        neighbours = self.neighbours * (4 * 3 * (2 * k + 1) + 3 * 3 * k)
+        neighbours = self.neighbours * (NEIGHBOUR_SIDES[self.neighbour_reach] * 3 * (2 * k + 1) + 3 * 3 * k)
         return first + self.blocks * (len(BLOCK_TAPS) + 1) * c * self.inner + c * p + coupling + neighbours
 
     def to_json(self) -> str:
         """The architecture as weights files store it (``blend``, ``stream_max``, ``hidden``,
-        ``posterior``, ``coupling`` and ``neighbours`` only where they differ from the defaults,
-        so the files of models without them read as they always have)."""
+        ``posterior``, ``coupling``, ``neighbours`` and ``neighbour_reach`` only where they differ
+        from the defaults, so the files of models without them read as they always have)."""
         fields = dataclasses.asdict(self)
         if not self.blend:
             del fields["blend"]
@@ -120,6 +126,8 @@ class ModelConfig:
         for name in ("coupling", "neighbours"):
             if not fields[name]:
                 del fields[name]
+        if self.neighbour_reach == 1:
+            del fields["neighbour_reach"]
         return json.dumps(fields, sort_keys=True)
 
     @classmethod

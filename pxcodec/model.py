@@ -16,7 +16,8 @@ Layers (all causal, see ``config``):
     coupling (``cfg.coupling``): a small MLP that moves G's (and B's) logits, means and
         log-scales by what R (and G) turned out to be (``coupling``)
     neighbours (``cfg.neighbours``): a small MLP that moves every channel's logits, means and
-        log-scales by what the W, N, NW and NE pixels turned out to be (``neighbours``)
+        log-scales by what the pixels around turned out to be (``neighbours``; W, N, NW and NE,
+        and at ``cfg.neighbour_reach`` 2 five more)
 """
 from __future__ import annotations
 
@@ -145,7 +146,7 @@ class PixelCNN(nn.Module):
         if cfg.coupling:  # its outputs at 0: a model grown to it codes as before
             self.coupling = CouplingNet(cfg.components, cfg.coupling)
         if cfg.neighbours:  # its outputs at 0 too
-            self.neighbours = NeighbourNet(cfg.components, cfg.neighbours)
+            self.neighbours = NeighbourNet(cfg.components, cfg.neighbours, cfg.neighbour_reach)
 
     def posterior_weights(self) -> Tensor:
         """The posterior weights on their integer grid (``mixture.POSTERIOR_GRID``), straight-through."""
@@ -202,10 +203,11 @@ def grown(state: dict[str, Tensor], cfg: ModelConfig, stream_max: int = STREAM_M
     grown model computes what the trained one did and training starts from there: the blocks it
     lacks start as identities (their 1×1 mix at zero adds nothing to the stream), a block's new
     inner channels start as freshly initialised convolution outputs that its mix reads with
-    zero weights, the blend outputs at 0 (the network's own means), from weights too small to
-    round to anything but 0 (not zeros: a row of zero weights has no int8 scale); a finer stream
-    keeps its range, its scale divided as its grid is, so it rounds to the old grid's points and
-    the ones between them."""
+    zero weights, a neighbour net's new sides as inputs its hidden layer reads with zero
+    weights (they come last: ``neighbours.SIDES``), the blend outputs at 0 (the network's own
+    means), from weights too small to round to anything but 0 (not zeros: a row of zero weights
+    has no int8 scale); a finer stream keeps its range, its scale divided as its grid is, so it
+    rounds to the old grid's points and the ones between them."""
     fresh = PixelCNN(cfg).state_dict()
     blocks = state["log_scale_u"].numel()
     if blocks > cfg.blocks:
@@ -223,7 +225,7 @@ def grown(state: dict[str, Tensor], cfg: ModelConfig, stream_max: int = STREAM_M
         elif key.startswith("convs.") and key in state and state[key].shape[1:] == value.shape[1:] \
                 and state[key].shape[0] < value.shape[0]:
             value = torch.cat([state[key], value[state[key].shape[0]:]])
-        elif key.startswith("mixes.") and key.endswith(".weight") and key in state \
+        elif (key.startswith("mixes.") and key.endswith(".weight") or key == "neighbours.w1") and key in state \
                 and state[key].shape[0] == value.shape[0] and state[key].shape[1] < value.shape[1]:
             value = torch.cat([state[key], torch.zeros_like(value[:, state[key].shape[1]:])], 1)
         elif key == "log_scale_h":

@@ -1,17 +1,17 @@
-"""The neighbour net: a small MLP that moves every channel's mixture parameters by what the W, N,
-NW and NE pixels turned out to be.
+"""The neighbour net: a small MLP that moves every channel's mixture parameters by what the
+pixels around it turned out to be: W, N, NW and NE, and at reach 2 also WW, NN, NWW, NNW and NNE.
 
 The network predicts each pixel from its decoded context, but not from how its own predictions
 for the neighbours fared: whether their values fell where their mixtures expected. For every
 pixel, what each of its three channels told (``coupling.told``: its components' posteriors, how
 many of its scales the value landed from each mean, and the value), computed from the network's
 own parameters, before any stream's adaptation and before any moves, is one row of features;
-the neighbour net reads the rows of the pixel's W, N, NW and NE neighbours (zeros outside its
-stream's tile, as the network sees zeros there) and adds its outputs to each channel's logits,
+the neighbour net reads the rows of the pixel's neighbours (``SIDES``; zeros outside its stream's
+tile, as the network sees zeros there) and adds its outputs to each channel's logits,
 means and log-scales (``config.neighbours`` hidden units; 0: no neighbour net).
 
 Because the features come from unmoved parameters, training and the encoder compute them for a
-whole image at once, and the decoder keeps a row of them per lane. The net is a grid MLP like the
+whole image at once, and the decoder keeps the last rows of them per lane. The net is a grid MLP like the
 coupling net (``coupling.grid_mlp``, ``coupling.IntegerMLP``): the float form trains on exactly
 the integers the coder runs on, and its output weights start at 0, so a model grown to have the
 net codes exactly as before.
@@ -26,17 +26,25 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .config import NEIGHBOUR_SIDES
 from .coupling import (GAIN, GRIDS, MOVED, IntegerMLP, features_per_channel, grid_mlp, integer_layers, told,
                        told_features)
 from .mixture import GRID, IntegerMixture, _log_probs, conditioned_means, log2_posterior, round_ste, split_groups
 
-#: The neighbours read, as (dy, dx): W, N, NW, NE (all decoded before the pixel: DESIGN C2).
-SIDES = ((0, -1), (-1, 0), (-1, -1), (-1, 1))
+#: The neighbours read, as (dy, dx): W, N, NW, NE (reach 1), then WW, NN, NWW, NNW, NNE (reach 2:
+#: the pixels two straight steps or a knight's move away that any wavefront decodes before the
+#: pixel, DESIGN C2; NEE is not one where ``reach_right`` is 1).
+SIDES = ((0, -1), (-1, 0), (-1, -1), (-1, 1), (0, -2), (-2, 0), (-1, -2), (-2, -1), (-2, 1))
 
 
-def inputs(components: int) -> int:
+def sides(reach: int) -> tuple[tuple[int, int], ...]:
+    """The neighbours a net of ``reach`` reads, in the order of its features."""
+    return SIDES[:NEIGHBOUR_SIDES[reach]]
+
+
+def inputs(components: int, reach: int) -> int:
     """Features the net reads: each side's three channels' told features."""
-    return len(SIDES) * 3 * features_per_channel(components)
+    return len(sides(reach)) * 3 * features_per_channel(components)
 
 
 def outputs(components: int) -> int:
@@ -59,22 +67,22 @@ def unmoved_told(params: Tensor, x: Tensor, components: int, predicted: Tensor |
     return torch.cat(out, 1)
 
 
-def around(features: Tensor) -> Tensor:
-    """Each pixel's neighbours' features (B, 4F, H, W), side after side (``SIDES``), from every
-    pixel's (B, F, H, W); zeros beyond the image's edges."""
+def around(features: Tensor, reach: int) -> Tensor:
+    """Each pixel's neighbours' features (B, sides·F, H, W), side after side (``sides``), from
+    every pixel's (B, F, H, W); zeros beyond the image's edges."""
     h, w = features.shape[2:]
-    padded = F.pad(features, (1, 1, 1, 0))  # a column either side, a row above
-    return torch.cat([padded[:, :, 1 + dy:1 + dy + h, 1 + dx:1 + dx + w] for dy, dx in SIDES], 1)
+    padded = F.pad(features, (2, 2, 2, 0))  # two columns either side, two rows above
+    return torch.cat([padded[:, :, 2 + dy:2 + dy + h, 2 + dx:2 + dx + w] for dy, dx in sides(reach)], 1)
 
 
 class NeighbourNet(nn.Module):
-    """The float neighbour net: one hidden layer from the four neighbours' told features to
-    every channel's moves."""
+    """The float neighbour net: one hidden layer from the neighbours' told features (``sides``
+    of ``reach``) to every channel's moves."""
 
-    def __init__(self, components: int, hidden: int):
+    def __init__(self, components: int, hidden: int, reach: int):
         super().__init__()
-        f, o = inputs(components), outputs(components)
-        self.k = components
+        f, o = inputs(components, reach), outputs(components)
+        self.k, self.reach = components, reach
         self.w1 = nn.Parameter(torch.randn(hidden, f) / math.sqrt(f) / GAIN)
         self.b1 = nn.Parameter(torch.zeros(hidden))
         self.w2 = nn.Parameter(torch.zeros(o, hidden))
@@ -88,7 +96,7 @@ class NeighbourNet(nn.Module):
         """The moves (B, 3, 3, K, H, W) of each channel's logits, means and log-scales (the order
         of ``MOVED``), on their grids, from every pixel's ``unmoved_told`` (B, 3·(2K + 1), H, W)
         (read as data: no gradient flows into the parameters that gave them)."""
-        out = grid_mlp(self.integer_weights(), around(told_features.detach()))
+        out = grid_mlp(self.integer_weights(), around(told_features.detach(), self.reach))
         grids = torch.from_numpy(GRIDS).to(out.dtype).view(1, 1, -1, 1, 1, 1)
         return round_ste(out.unflatten(1, (3, len(MOVED), self.k)) * grids)
 
@@ -98,26 +106,28 @@ class IntegerNeighbours:
     ``NeighbourNet.integer_weights``). The encoder (``band_moves``) and the decoder's step both
     call ``moves``, so they move alike."""
 
-    def __init__(self, layers: Sequence[np.ndarray], components: int):
-        self.k = components
-        self.net = IntegerMLP(layers, inputs(components), outputs(components), "neighbour net")
+    def __init__(self, layers: Sequence[np.ndarray], components: int, reach: int):
+        self.k, self.reach = components, reach
+        self.net = IntegerMLP(layers, inputs(components, reach), outputs(components), "neighbour net")
         self._grids = np.tile(GRIDS.repeat(components), 3)
 
-    def moves(self, sides: np.ndarray) -> np.ndarray:
+    def moves(self, near: np.ndarray) -> np.ndarray:
         """The moves (n, 3, 3, K) int64 of each channel's logits, means and log-scales, from what
-        each pixel's neighbours told (n, 4, 3, 2K + 1) (``IntegerMixture.told``, zeros for those
-        outside its tile)."""
-        return self.net(told_features(sides, self.k), self._grids).reshape(-1, 3, len(MOVED), self.k)
+        each pixel's neighbours told (n, sides, 3, 2K + 1) (``IntegerMixture.told``, ``sides`` of
+        its reach, zeros for those outside its tile)."""
+        return self.net(told_features(near, self.k), self._grids).reshape(-1, 3, len(MOVED), self.k)
 
 
-def sides_of(told_rows: np.ndarray) -> np.ndarray:
-    """Each pixel's neighbours' told (h·w, 4, 3, 2K + 1), side after side (``SIDES``), from every
-    pixel's of a band (h, w, 3, 2K + 1); zeros outside the band, as ``around`` pads."""
+def sides_of(told_rows: np.ndarray, reach: int) -> np.ndarray:
+    """Each pixel's neighbours' told (h·w, sides, 3, 2K + 1), side after side (``sides`` of
+    ``reach``), from every pixel's of a band (h, w, 3, 2K + 1); zeros outside the band, as
+    ``around`` pads."""
     h, w = told_rows.shape[:2]
-    padded = np.zeros((h + 1, w + 2, *told_rows.shape[2:]), dtype=np.int64)
-    padded[1:, 1:-1] = told_rows
-    return np.stack([padded[1 + dy:1 + dy + h, 1 + dx:1 + dx + w] for dy, dx in SIDES], 2).reshape(
-        h * w, len(SIDES), *told_rows.shape[2:])
+    padded = np.zeros((h + 2, w + 4, *told_rows.shape[2:]), dtype=np.int64)
+    padded[2:, 2:-2] = told_rows
+    read = sides(reach)
+    return np.stack([padded[2 + dy:2 + dy + h, 2 + dx:2 + dx + w] for dy, dx in read], 2).reshape(
+        h * w, len(read), *told_rows.shape[2:])
 
 
 def band_moves(mixture: IntegerMixture, params: np.ndarray, band: np.ndarray, predicted: np.ndarray | None,
@@ -126,4 +136,5 @@ def band_moves(mixture: IntegerMixture, params: np.ndarray, band: np.ndarray, pr
     wide), from their head parameters as the network gave them (n, P), values (n, 3) and
     classical predictions: what the decoder's step computes from its row cache (``steps``)."""
     told_rows = mixture.unmoved_told(params, band, predicted)
-    return mixture.neighbours.moves(sides_of(told_rows.reshape(-1, width, *told_rows.shape[1:])))
+    net = mixture.neighbours
+    return net.moves(sides_of(told_rows.reshape(-1, width, *told_rows.shape[1:]), net.reach))

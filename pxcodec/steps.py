@@ -13,7 +13,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from . import online
+from . import neighbours, online
 from .mixture import RANGE, IntegerMixture, blend_target, clamped, conditioned_mean, pixel_pmf
 from .online import around, busy, candidates_cost, context_of, surprise_of
 
@@ -39,7 +39,7 @@ class StepMixture:
         self.split = self.per_channel > online.CONTEXTS
         self.candidates = online.CANDIDATES
         self.sums = np.zeros((channels, streams * self.per_channel, self.candidates.size), dtype=np.int64)
-        self.padded = width + 2  # a zero column on either side
+        self.padded = width + 4  # two zero columns on either side
         self.rows = np.zeros((lanes * 3 * self.padded, channels), dtype=np.int32)  # rows y % 3 of each lane
         self.values = np.zeros_like(self.rows)  # the decoded subpixels, in the same places (version 7)
         self.stream_rows, self.step_rows = stream_rows, reach_right + 1
@@ -71,17 +71,28 @@ class StepMixture:
         self.learning = np.empty(n, dtype=np.bool_)
         self.slots = streams * self.per_channel
         # each pixel's place in its lane's cache rows, its N's, and whether it has rows above in its stream
-        self.here = (lanes * 3 + ys % 3) * self.padded + xs + 1
-        up = (lanes * 3 + (ys + 2) % 3) * self.padded + xs + 1
+        self.here = (lanes * 3 + ys % 3) * self.padded + xs + 2
+        up = (lanes * 3 + (ys + 2) % 3) * self.padded + xs + 2
         inside = ys % self.stream_rows > 0  # a stream sees nothing above its first row
         self.around = None
         if self.mixture.neighbours is not None:
-            rows, above = self.told_rows, inside[:, None, None]
-            sides = np.stack([rows[self.here - 1], rows[up] * above, rows[up - 1] * above, rows[up + 1] * above], 1)
-            self.around = self.mixture.neighbours.moves(sides)  # W, N, NW, NE: neighbours.SIDES
+            self.around = self.mixture.neighbours.moves(self._sides(lanes, ys, xs))
         if self.learns:
             _begin(ys, xs, self.here, up, inside, self.rows, self.values, self.stream_rows, self.step_rows, self.split,
                    self.near, self.busy, self.learning)
+
+    def _sides(self, lanes: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+        """What each pixel's neighbours told (n, sides, 3, 2K + 1) (``neighbours.sides``), zeros
+        above its stream's first rows. Three rows per lane hold them: each row lags the one above
+        by reach_right + 1 ≥ 2 columns, so row y + 1, which shares row y − 2's places, has written
+        only places left of those read there (x − 1 … x + 1)."""
+        read = neighbours.sides(self.mixture.neighbours.reach)
+        rows, row = self.told_rows, ys % self.stream_rows
+        out = np.empty((ys.size, len(read), *rows.shape[1:]), dtype=np.int64)
+        for i, (dy, dx) in enumerate(read):
+            out[:, i] = rows[(lanes * 3 + (ys + dy) % 3) * self.padded + xs + 2 + dx]
+            out[row < -dy, i] = 0
+        return out
 
     def pmf(self, c: int, known: np.ndarray) -> np.ndarray:
         """The (n, 256) integer PMFs (float64, what the coder takes) of channel ``c`` of the

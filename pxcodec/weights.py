@@ -198,7 +198,7 @@ def build(arrays: dict[str, np.ndarray], kernel: str = "auto", device: str = "cp
         names = [f"neighbours.{name}" for name in COUPLING_FIELDS]
         if any(name not in arrays for name in names):
             raise UnknownModelError("the weights file's model has a neighbour net, but the file lacks its layers")
-        neighbours = IntegerNeighbours([arrays[name] for name in names], cfg.components)
+        neighbours = IntegerNeighbours([arrays[name] for name in names], cfg.components, cfg.neighbour_reach)
     return IntegerPixelCNN(cfg, layers, t["head_bias"], t["param_lo"], t["param_hi"], tables,
                            kernel=kernel, device=device, posterior=arrays["posterior"] if cfg.posterior else None,
                            coupling=coupling, neighbours=neighbours)

@@ -117,12 +117,10 @@ def assert_wavefront_equals_band(net, pixels: torch.Tensor, compiled: bool, gain
         wave.put_pixels(cells, pixels[ys, xs].numpy())
 
 
-def assert_grown_codes_as_parent(parent_config, config, x: torch.Tensor, image: np.ndarray, folder: Path) -> None:
-    """A model of ``config`` grown from an untrained one of ``parent_config`` (``model.grown``)
-    has its parent's training loss on crops ``x`` and its exported files' code lengths of
-    ``image``, bit for bit."""
-    torch.manual_seed(7)
-    parent = PixelCNN(parent_config).eval()
+def assert_grown_codes_as_parent(parent: PixelCNN, config, x: torch.Tensor, image: np.ndarray, folder: Path) -> None:
+    """A model of ``config`` grown from ``parent`` (``model.grown``) has its parent's training
+    loss on crops ``x`` and its exported files' code lengths of ``image``, bit for bit."""
+    parent.eval()
     child = PixelCNN(config).eval()
     child.load_state_dict(grown(parent.state_dict(), config))
     with torch.no_grad():

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from pxcodec import predictor, weights
-from pxcodec.config import ModelConfig
+from pxcodec.config import NEIGHBOUR_SIDES, ModelConfig
 from pxcodec.coupling import GAIN
 from pxcodec.model import PixelCNN
 from pxcodec.neighbours import band_moves, sides_of, unmoved_told
@@ -22,21 +22,22 @@ from .conftest import (assert_grown_codes_as_parent, assert_refused, assert_wave
                        random_head_params, round_trips)
 
 CONFIG = ModelConfig(channels=16, blocks=2, components=3, blend=True, posterior=True, coupling=8, neighbours=8)
+REACH_2 = dataclasses.replace(CONFIG, neighbour_reach=2)
 
 
-def _float_model(seed: int = 5, scale: float = 0.1) -> PixelCNN:
+def _float_model(seed: int = 5, scale: float = 0.1, config: ModelConfig = CONFIG) -> PixelCNN:
     """An untrained model whose neighbour net moves every channel's parameters by a few grid steps."""
     torch.manual_seed(seed)
-    model = PixelCNN(CONFIG).eval()
+    model = PixelCNN(config).eval()
     with torch.no_grad():
         model.neighbours.w2.normal_(0.0, scale / GAIN)
         model.neighbours.b1.normal_(0.0, 0.5 / GAIN)
     return model
 
 
-@pytest.fixture(scope="module")
-def neighbour_model(tmp_path_factory) -> weights.ModelFile:
-    yield from installed(tmp_path_factory.mktemp("weights"), _float_model(), "neighbours")
+@pytest.fixture(scope="module", params=[CONFIG, REACH_2], ids=["reach1", "reach2"])
+def neighbour_model(tmp_path_factory, request) -> weights.ModelFile:
+    yield from installed(tmp_path_factory.mktemp("weights"), _float_model(config=request.param), "neighbours")
 
 
 def _image(crop: np.ndarray) -> torch.Tensor:
@@ -44,8 +45,15 @@ def _image(crop: np.ndarray) -> torch.Tensor:
 
 
 def test_a_model_grown_to_a_neighbour_net_has_its_parents_loss_and_codes(tmp_path, kodak_crop):
-    assert_grown_codes_as_parent(dataclasses.replace(CONFIG, neighbours=0), CONFIG, _image(kodak_crop[:16, :20]),
-                                 kodak_crop[:32, :40], tmp_path)
+    torch.manual_seed(7)
+    parent = PixelCNN(dataclasses.replace(CONFIG, neighbours=0))
+    assert_grown_codes_as_parent(parent, CONFIG, _image(kodak_crop[:16, :20]), kodak_crop[:32, :40], tmp_path)
+
+
+def test_a_neighbour_net_grown_to_reach_2_has_its_parents_loss_and_codes(tmp_path, kodak_crop):
+    """The five new sides are read with zero weights: a trained reach-1 net moves as before."""
+    assert_grown_codes_as_parent(_float_model(), REACH_2, _image(kodak_crop[:16, :20]), kodak_crop[:32, :40],
+                                 tmp_path)
 
 
 def test_the_neighbour_net_moves_every_channel_and_learns(kodak_crop):
@@ -64,10 +72,11 @@ def test_the_neighbour_net_moves_every_channel_and_learns(kodak_crop):
     assert model.head_bias.grad.abs().sum() > 0
 
 
-def test_the_integer_net_computes_what_the_float_net_does():
+@pytest.mark.parametrize("config", [CONFIG, REACH_2], ids=["reach1", "reach2"])
+def test_the_integer_net_computes_what_the_float_net_does(config):
     """From the same told features, the integer net's moves (float64 GEMMs) are the float net's,
-    side by side: W, N, NW and NE, zeros outside the band."""
-    model = _float_model(scale=0.3)
+    side by side (``neighbours.sides``), zeros outside the band."""
+    model = _float_model(scale=0.3, config=config)
     net = weights.build(weights.export(model)).mixture.neighbours
     k = CONFIG.components
     rng = np.random.default_rng(4)
@@ -79,10 +88,11 @@ def test_the_integer_net_computes_what_the_float_net_does():
     as_float = torch.from_numpy(features).float().permute(2, 3, 0, 1).reshape(1, -1, h, w)
     with torch.no_grad():
         expected = model.neighbours(as_float)[0].permute(3, 4, 0, 1, 2).reshape(h * w, 3, 3, k)
-    got = net.moves(sides_of(told))
+    got = net.moves(sides_of(told, config.neighbour_reach))
     assert np.array_equal(got, expected.long().numpy())
     assert (got != 0).mean() > 0.5
-    assert got[0].tolist() == net.moves(np.zeros((1, 4, 3, 2 * k + 1), dtype=np.int64))[0].tolist()
+    sides = NEIGHBOUR_SIDES[config.neighbour_reach]
+    assert got[0].tolist() == net.moves(np.zeros((1, sides, 3, 2 * k + 1), dtype=np.int64))[0].tolist()
 
 
 def test_unmoved_told_is_what_each_channel_tells_of_its_conditioned_parameters():
@@ -97,17 +107,18 @@ def test_unmoved_told_is_what_each_channel_tells_of_its_conditioned_parameters()
         assert np.array_equal(got[:, c], mix.told(params[:, c * k:(c + 1) * k], mean, logscale, known[:, c]))
 
 
-def test_the_encoder_moves_are_what_the_training_loss_sees(kodak_crop):
+@pytest.mark.parametrize("config", [CONFIG, REACH_2], ids=["reach1", "reach2"])
+def test_the_encoder_moves_are_what_the_training_loss_sees(kodak_crop, config):
     """The integer encoder's moves of a band (``band_moves``, from the exported model's
     parameters) equal the float model's almost everywhere (both floor near-equal reals)."""
-    model = _float_model()
+    model = _float_model(config=config)
     net = weights.build(weights.export(model))
     crop = kodak_crop[:24, :32]
     x = _image(crop)
     with torch.no_grad():
         params = model(x)
         predicted = predictor.image_predictions(pixel_codes(x.permute(0, 2, 3, 1)))
-        expected = model.neighbours(unmoved_told(params, x, CONFIG.components, predicted))[0]
+        expected = model.neighbours(unmoved_told(params, x, config.components, predicted))[0]
     h, w = crop.shape[:2]
     pixels = torch.from_numpy(crop)
     band = pixels.reshape(-1, 3).to(torch.int32).numpy()
@@ -158,7 +169,11 @@ def test_neighbour_layers_out_of_range_or_missing_are_refused():
 
 
 def test_configs_without_neighbours_read_and_write_as_before():
-    assert "neighbours" not in dataclasses.replace(CONFIG, neighbours=0).to_json()
-    assert ModelConfig.from_json(CONFIG.to_json()) == CONFIG
+    assert "neighbour" not in dataclasses.replace(CONFIG, neighbours=0).to_json()
+    assert "neighbour_reach" not in CONFIG.to_json()
+    for config in (CONFIG, REACH_2):
+        assert ModelConfig.from_json(config.to_json()) == config
     with pytest.raises(ValueError, match="neighbours"):
         ModelConfig(neighbours=-1)
+    with pytest.raises(ValueError, match="neighbour_reach"):
+        ModelConfig(neighbours=8, neighbour_reach=3)
