@@ -16,7 +16,7 @@ import click
 import torch
 
 from . import adapt, api, codec, container, references, weights
-from .config import STREAM_MAX, ModelConfig
+from .config import NEIGHBOUR_SIDES, STREAM_MAX, ModelConfig
 from .data import SHARED_DATA
 from .errors import PxcError
 from .images import read_file
