@@ -83,15 +83,10 @@ class StepMixture:
 
     def _sides(self, lanes: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
         """What each pixel's neighbours told (n, sides, 3, 2K + 1) (``neighbours.sides``), zeros
-        above its stream's first rows. Three rows per lane hold them: each row lags the one above
-        by reach_right + 1 ≥ 2 columns, so row y + 1, which shares row y − 2's places, has written
-        only places left of those read there (x − 1 … x + 1)."""
-        read = neighbours.sides(self.mixture.neighbours.reach)
-        rows, row = self.told_rows, ys % self.stream_rows
-        out = np.empty((ys.size, len(read), *rows.shape[1:]), dtype=np.int64)
-        for i, (dy, dx) in enumerate(read):
-            out[:, i] = rows[(lanes * 3 + (ys + dy) % 3) * self.padded + xs + 2 + dx]
-            out[row < -dy, i] = 0
+        above its stream's first rows (``_gather_sides``)."""
+        read = np.array(neighbours.sides(self.mixture.neighbours.reach), dtype=np.int64)
+        out = np.empty((ys.size, len(read), *self.told_rows.shape[1:]), dtype=np.int64)
+        _gather_sides(self.told_rows, lanes, ys, xs, self.padded, self.stream_rows, read, out)
         return out
 
     def pmf(self, c: int, known: np.ndarray) -> np.ndarray:
@@ -127,6 +122,23 @@ class StepMixture:
             m = self.mixture
             _learn(self.learning, known, self.logit, self.mean, self.logscale, self.ctx, self.slots, self.sums,
                    self.candidates, m.host_cdf, m.host_exp, m.cols)
+
+
+@numba.njit(cache=True, nogil=True)
+def _gather_sides(rows, lanes, ys, xs, padded, stream_rows, sides, out):
+    """Into ``out`` (n, sides, ...), each pixel's neighbours' (``sides`` (S, 2): dy, dx) entries
+    of the told ``rows`` (three rows per lane, ``padded`` wide), zeros above its stream's first
+    rows. Three rows suffice: each row lags the one above by reach_right + 1 ≥ 2 columns, so row
+    y + 1, which shares row y − 2's places, has written only places left of those read there
+    (x − 1 … x + 1). Compiled and without the GIL, as the decoder's workers run it side by side."""
+    for i in range(ys.size):
+        row = ys[i] % stream_rows
+        for s in range(sides.shape[0]):
+            dy, dx = sides[s, 0], sides[s, 1]
+            if row < -dy:
+                out[i, s] = 0
+            else:
+                out[i, s] = rows[(lanes[i] * 3 + (ys[i] + dy) % 3) * padded + xs[i] + 2 + dx]
 
 
 @numba.njit(cache=True, nogil=True)
