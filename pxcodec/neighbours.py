@@ -7,14 +7,15 @@ pixel, what each of its three channels told (``coupling.told``: its components' 
 many of its scales the value landed from each mean, and the value), computed from the network's
 own parameters, before any stream's adaptation and before any moves, is one row of features;
 the neighbour net reads the rows of the pixel's neighbours (``SIDES``; zeros outside its stream's
-tile, as the network sees zeros there) and adds its outputs to each channel's logits,
-means and log-scales (``config.neighbours`` hidden units; 0: no neighbour net).
+tile, as the network sees zeros there) and adds its outputs to each channel's logits, means and
+log-scales (``config.neighbours`` hidden units; 0: no neighbour net).
 
 Because the features come from unmoved parameters, training and the encoder compute them for a
-whole image at once, and the decoder keeps the last rows of them per lane. The net is a grid MLP like the
-coupling net (``coupling.grid_mlp``, ``coupling.IntegerMLP``): the float form trains on exactly
-the integers the coder runs on, and its output weights start at 0, so a model grown to have the
-net codes exactly as before.
+whole image at once, and the decoder keeps the last rows of them per lane. The net is a grid MLP
+like the coupling net (``coupling.grid_mlp``, ``coupling.IntegerMLP``): the float form trains on
+exactly the integers the coder runs on, and its output weights start at 0, so a model grown to
+have the net codes exactly as before; so does one grown to a wider reach, its new inputs read
+with zero weights.
 """
 from __future__ import annotations
 
