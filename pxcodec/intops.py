@@ -4,6 +4,8 @@ A layer computes ``clamp((x @ W + b) · M + 2^(S−1) >> S, lo, hi)`` on small i
 kernels are offered; both give the same integers whenever their certificate holds:
 
 * ``int8``: ``torch._int_mm`` (int8 × int8 → int32), exact while every |partial sum| < 2^31;
+  a layer whose inputs are unsigned bytes (0…255: an 8-bit residual stream) multiplies x − 128,
+  and its requantisation adds 128 · Σ_k W[k, n] back with the bias, exactly;
 * ``float32``: a float GEMM on integer values, exact while every |partial sum| < 2^24, i.e. on
   any BLAS, thread count, batch shape or device (TF32 is disabled on CUDA).
 
@@ -24,6 +26,8 @@ from .errors import CertificateError
 KERNELS = ("int8", "float32")
 #: Largest partial sum magnitude each kernel represents exactly.
 EXACT_LIMIT = {"int8": 2**31 - 1, "float32": 2**24}
+#: What an unsigned byte input is moved by to fit the int8 kernel.
+UNSIGNED_SHIFT = 128
 #: Requantisation products must stay below this in int64, and below this to run in float64.
 INT64_SAFE = 2**62
 FLOAT64_EXACT = 2**53
@@ -61,6 +65,7 @@ class IntLayer:
     lo: Tensor       # (N,) int64 clamp bounds of the requantised output
     hi: Tensor
     in_max: int      # largest |input| the layer may receive
+    unsigned: bool = False  # whether its inputs are 0…in_max (a clamped stream's), not ±in_max
 
     def bound(self) -> Tensor:
         """Certificate: per output channel, the largest |partial sum| of x @ W."""
@@ -76,7 +81,7 @@ class IntLayer:
             raise ValueError(f"unknown kernel {kernel!r}; choose from {KERNELS}")
         if self.weight.dtype != torch.int8 or self.weight.abs().max() > 127:
             raise CertificateError("weights are not int8")
-        if kernel == "int8" and self.in_max > 128:
+        if kernel == "int8" and self.in_max > (2 * UNSIGNED_SHIFT - 1 if self.unsigned else UNSIGNED_SHIFT):
             raise CertificateError(f"inputs up to {self.in_max} are not int8")
         worst = int(self.bound().max())
         if worst >= EXACT_LIMIT[kernel]:
@@ -89,11 +94,11 @@ class IntLayer:
     def columns(self, a: int, b: int) -> "IntLayer":
         """Output channels [a, b) as a layer of their own (requantisation is per channel)."""
         return IntLayer(self.weight[:, a:b], self.bias[a:b], self.mult[a:b], self.shift[a:b],
-                        self.lo[a:b], self.hi[a:b], self.in_max)
+                        self.lo[a:b], self.hi[a:b], self.in_max, self.unsigned)
 
     def to(self, device: torch.device) -> "IntLayer":
         return IntLayer(*(t.to(device) for t in (self.weight, self.bias, self.mult, self.shift,
-                                                   self.lo, self.hi)), self.in_max)
+                                                   self.lo, self.hi)), self.in_max, self.unsigned)
 
 
 class Gemm:
@@ -106,8 +111,16 @@ class Gemm:
         layer.certify(kernel)
         self.layer = layer
         self.kernel = kernel
+        w = layer.weight
+        #: The input dtype the kernel multiplies (``prepare``), and what it subtracts from the
+        #: inputs first: UNSIGNED_SHIFT where the int8 kernel takes unsigned bytes, whose
+        #: products the requantisation adds back with the bias.
+        self.dtype = torch.float32 if kernel == "float32" else torch.int8
+        self.in_shift = UNSIGNED_SHIFT if kernel == "int8" and layer.unsigned and layer.in_max >= UNSIGNED_SHIFT else 0
+        bias = layer.bias + w.to(torch.int64).sum(0) * self.in_shift
         # (acc + b)·M + 2^(S−1) as acc·M + offset: one fused op; the 2^(S−1) rounds to nearest.
-        self.offset = layer.bias * layer.mult + (1 << (layer.shift - 1))
+        # The shifted inputs' sums and the shifted bias stay within the bound (in_max ≥ 128).
+        self.offset = bias * layer.mult + (1 << (layer.shift - 1))
         worst = int(((layer.bound() + layer.bias.abs()) * layer.mult + (1 << (layer.shift - 1))).max())
         #: float64 requantisation where exact: (acc·M + offset)·2^−S as one addcmul with 2^−S
         #: folded into M and the offset (scaling by a power of two is exact, and every partial
@@ -125,9 +138,6 @@ class Gemm:
         if int(out_max.max()) >= EXACT_LIMIT["float32"]:
             raise CertificateError(f"layer outputs reach {int(out_max.max())}, not exact in float32")
         self.lo, self.hi = layer.lo.to(torch.float32), layer.hi.to(torch.float32)
-        #: The input dtype the kernel multiplies; callers may hand it over already converted.
-        self.dtype = torch.float32 if kernel == "float32" else torch.int8
-        w = layer.weight
         if kernel == "float32":
             self.w = w.to(torch.float32)
         elif w.is_cuda:  # cuBLAS int8 GEMM wants K and N multiples of 8 and more than 16 rows
@@ -137,10 +147,16 @@ class Gemm:
         else:
             self.w = w
 
-    def accumulate(self, x: Tensor) -> Tensor:
-        """x (M, K) small integers (any integer or integral float dtype) → x @ W, exactly, in the
-        kernel's accumulator dtype (float32 or int32)."""
-        x = x.to(self.dtype)
+    def prepare(self, x: Tensor) -> Tensor:
+        """Inputs x (any integer or integral float dtype) as the kernel multiplies them
+        (``multiply``): in its dtype, less ``in_shift``."""
+        if self.in_shift:
+            return (x.to(torch.int16) - self.in_shift).to(torch.int8)
+        return x.to(self.dtype)
+
+    def multiply(self, x: Tensor) -> Tensor:
+        """``prepare``d inputs x (M, K) → x @ W, exactly, in the kernel's accumulator dtype
+        (float32 or int32): the accumulators ``requantise`` takes."""
         if self.kernel == "float32":
             return x @ self.w
         if not x.is_cuda:
@@ -151,14 +167,20 @@ class Gemm:
         xp[:m, :k] = x
         return torch._int_mm(xp, self.w)[:m, :self.layer.weight.shape[1]]
 
+    def accumulate(self, x: Tensor) -> Tensor:
+        """x (M, K) small integers (any integer or integral float dtype) → the accumulators
+        ``requantise`` takes: x @ W, exactly, less in_shift · ΣW, in the kernel's accumulator
+        dtype (float32 or int32)."""
+        return self.multiply(self.prepare(x))
+
     def accumulate_taps(self, src: Tensor, offsets: list[int], length: int) -> Tensor:
         """Σ_t src[o_t : o_t + length] @ W_t as int64, exactly, where W_t is the t-th block of
         ``src.shape[1]`` weight rows: a convolution's GEMM without building its im2col matrix.
         Every partial sum is one the certificate bounds, so the order of the sum is free."""
         c = src.shape[1]
-        src = src.to(self.dtype)
+        src = self.prepare(src)
         if self.kernel != "float32" or c < self.TAP_GEMM_MIN_K:
-            return self.accumulate(torch.cat([src[o:o + length] for o in offsets], 1))
+            return self.multiply(torch.cat([src[o:o + length] for o in offsets], 1))
         acc = torch.zeros((length, self.w.shape[1]), dtype=torch.float32, device=src.device)
         for t, o in enumerate(offsets):
             acc.addmm_(src[o:o + length], self.w[t * c:(t + 1) * c])

@@ -85,6 +85,8 @@ class IntegerPixelCNN:
             disable_tf32()
         self.kernel = kernel
         on = {name: layer.to(self.device) for name, layer in layers.items()}
+        for b in range(config.blocks):  # the blocks' convolutions read the residual stream, 0…stream_max
+            on[f"conv{b}"] = replace(on[f"conv{b}"], unsigned=True)
         # The shipped first layer also computes the head's linear skip; split its channels so
         # the encoder computes each part only where it is needed.
         c = config.channels
@@ -93,7 +95,7 @@ class IntegerPixelCNN:
         # The head reads features scaled by a tile's gains, beyond int8: the float32 kernel,
         # certified for them, whatever the other layers run.
         head = on.pop("head")
-        self.gemms = {name: Gemm(layer, self._choose(layer, kernel)) for name, layer in on.items()}
+        self.gemms = {name: Gemm(layer, self._choose(layer, kernel, self.device)) for name, layer in on.items()}
         self.gemms["head"] = Gemm(replace(head, in_max=gained_max(head.in_max)), "float32")
         self.head_bias = head_bias.to(self.device)
         self.param_lo = param_lo.to(self.device)
@@ -102,15 +104,18 @@ class IntegerPixelCNN:
                                       posterior, coupling, neighbours)
 
     @staticmethod
-    def _choose(layer: IntLayer, kernel: str) -> str:
-        """``auto`` picks float32 where certified (fastest here for small batches), else int8."""
+    def _choose(layer: IntLayer, kernel: str, device: torch.device) -> str:
+        """``auto`` picks, where certified, int8 on the CPU (oneDNN's int8 GEMMs ran 5–7 times
+        as fast as float32's on a decoder step's 64–1,000 pixels, on a CPU with VNNI and AMX) and
+        float32 on a GPU; else the other. Both give the same integers."""
         if kernel != "auto":
             return kernel
+        first, second = ("int8", "float32") if device.type == "cpu" else ("float32", "int8")
         try:
-            layer.certify("float32")
-            return "float32"
+            layer.certify(first)
+            return first
         except CertificateError:
-            return "int8"
+            return second
 
     # -- shared layer sequence ------------------------------------------------------------
     def _block(self, b: int, u: Tensor, h: Tensor) -> Tensor:
@@ -192,7 +197,7 @@ def _conv(gemm: Gemm, a: Tensor, taps: tuple[Tap, ...], r0: int, r1: int) -> Ten
     _, w, c = a.shape
     r = max(max(-dy, abs(dx)) for dy, dx in taps)
     wp, n = w + 2 * r, r1 - r0
-    padded = torch.zeros((n + r, wp, c), dtype=gemm.dtype, device=a.device)
+    padded = torch.zeros((n + r, wp, c), dtype=a.dtype, device=a.device)
     above = min(r, r0)
     padded[r - above:, r:r + w] = a[r0 - above:r1]
     length = (n - 1) * wp + w
@@ -225,13 +230,12 @@ class Wavefront:
         #: Which of the first layer's taps are a pixel's W, N and NW neighbours (``predictions``).
         self.neighbours = [cfg.first_taps.index(tap) for tap in ((0, -1), (-1, 0), (-1, -1))]
         names = ["first+skip", "head"] + [f"{kind}{b}" for b in range(cfg.blocks) for kind in ("conv", "mix")]
-        #: On the CPU, with float32 GEMMs whose requantisation is exact in float64 (the shipped
-        #: models'), a step runs as compiled loops around torch's GEMMs (``_compiled_params``):
-        #: each layer's gather, requantisation, residual and cache write (and the head's gains,
-        #: skip and clamp) in one pass over its pixels rather than several torch calls, and the
-        #: predictions likewise. Any other kernel or device runs the torch ops.
-        self.compiled = self.net.device.type == "cpu" and all(
-            net.gemms[name].kernel == "float32" and net.gemms[name].float64 is not None for name in names)
+        #: On the CPU, with GEMMs whose requantisation is exact in float64 (the shipped models'),
+        #: a step runs as compiled loops around torch's GEMMs (``_compiled_params``): each
+        #: layer's gather (into the kernel's input dtype), requantisation, residual and cache
+        #: write (and the head's gains, skip and clamp) in one pass over its pixels rather than
+        #: several torch calls, and the predictions likewise. Any other device runs the torch ops.
+        self.compiled = self.net.device.type == "cpu" and all(net.gemms[name].float64 is not None for name in names)
         if self.compiled:
             self._layers = {name: _Requant.of(net.gemms[name]) for name in names}
             self._inputs_np = self.inputs.numpy()
@@ -290,21 +294,21 @@ class Wavefront:
         net, c = self.net, self.net.cfg.channels
         n, here = cells.here.shape[0], cells.here.numpy()
         gemms, layers = net.gemms, self._layers
-        first = layers["first+skip"].apply(_gathered(self._inputs_np, cells.first.numpy(), n) @ gemms["first+skip"].w)
+        first = layers["first+skip"].apply(_gathered(gemms["first+skip"], self._inputs_np, cells.first.numpy(), n))
         h = np.ascontiguousarray(first[:, :c])
         _store(h, self._levels_np[0], here)
         block = cells.block.numpy()
         for b in range(net.cfg.blocks):
-            u = layers[f"conv{b}"].apply(_gathered(self._levels_np[b], block, n) @ gemms[f"conv{b}"].w)
+            u = layers[f"conv{b}"].apply(_gathered(gemms[f"conv{b}"], self._levels_np[b], block, n))
             out = np.empty_like(h)
             store = b + 1 < net.cfg.blocks  # the last level is read only at the pixel itself
-            _residual((torch.from_numpy(u) @ gemms[f"mix{b}"].w).numpy(), *layers[f"mix{b}"], net.cfg.stream_max, h, out,
+            _residual(gemms[f"mix{b}"].accumulate(torch.from_numpy(u)).numpy(), *layers[f"mix{b}"], net.cfg.stream_max, h, out,
                       self._levels_np[b + 1 if store else b], here, store)
             h = out
 
         def head(features: np.ndarray) -> Tensor:
             params = np.empty((n, net.cfg.params_per_pixel), dtype=np.int32)
-            _head((torch.from_numpy(features) @ gemms["head"].w).numpy(), *layers["head"], first[:, c:],
+            _head(gemms["head"].accumulate(torch.from_numpy(features)).numpy(), *layers["head"], first[:, c:],
                   *self._head_bounds, params)
             return torch.from_numpy(params)
 
@@ -347,27 +351,30 @@ class _Requant(NamedTuple):
         return cls(offset.numpy(), mult.numpy(), gemm.lo.double().numpy(), gemm.hi.double().numpy())
 
     def apply(self, acc: Tensor) -> np.ndarray:
-        """The layer's float32 outputs (n, N) of its GEMM's accumulators ``acc`` (n, N)."""
+        """The layer's float32 outputs (n, N) of its GEMM's accumulators ``acc`` (n, N), float32
+        or int32."""
         out = np.empty(tuple(acc.shape), dtype=np.float32)
         _requantise(acc.numpy(), *self, out)
         return out
 
 
-def _gathered(cache: np.ndarray, taps: np.ndarray, n: int) -> Tensor:
-    """Rows ``taps`` (n · T,) of a byte cache (rows, C), as the (n, T · C) float32 GEMM input."""
-    out = np.empty((n, taps.size // n * cache.shape[1]), dtype=np.float32)
-    _gather(cache, taps, out)
-    return torch.from_numpy(out)
+def _gathered(gemm: Gemm, cache: np.ndarray, taps: np.ndarray, n: int) -> Tensor:
+    """``gemm``'s accumulators (n, N) of rows ``taps`` (n · T,) of a byte cache (rows, C): its
+    (n, T · C) input gathered as the kernel multiplies it (``Gemm.prepare``)."""
+    out = np.empty((n, taps.size // n * cache.shape[1]), dtype=np.float32 if gemm.dtype == torch.float32 else np.int8)
+    _gather(cache, taps, gemm.in_shift, out)
+    return gemm.multiply(torch.from_numpy(out))
 
 
 @numba.njit(cache=True, nogil=True)
-def _gather(cache, taps, out):
-    """Row ``taps[r]`` of the byte ``cache`` into tap ``r mod T`` of pixel ``r // T`` of ``out``, as float32."""
+def _gather(cache, taps, shift, out):
+    """Row ``taps[r]`` of the byte ``cache``, less ``shift``, into tap ``r mod T`` of pixel
+    ``r // T`` of ``out`` (float32 or int8)."""
     c, per = cache.shape[1], taps.size // out.shape[0]
     for r in range(taps.size):
         row, dst = cache[taps[r]], out[r // per, (r % per) * c:(r % per + 1) * c]
         for j in range(c):
-            dst[j] = row[j]
+            dst[j] = np.int16(row[j]) - shift
 
 
 @numba.njit(cache=True, nogil=True)

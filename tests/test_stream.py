@@ -3,6 +3,7 @@ parameters on every code path, exact round trips, the float model reproduced, an
 7-bit model into one."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -13,7 +14,9 @@ import torch
 from pxcodec import weights
 from pxcodec.config import ModelConfig
 from pxcodec.errors import CertificateError
+from pxcodec.intops import Gemm
 from pxcodec.model import PixelCNN, grown
+from pxcodec.network import IntegerPixelCNN
 
 from .conftest import assert_integer_matches_float, assert_wavefront_equals_band, decode, encode, installed, load
 
@@ -63,13 +66,27 @@ def test_round_trips_from_one_process_and_from_two(fine_model, threads):
         assert np.array_equal(decode(data), pixels)
 
 
-def test_the_int8_kernel_is_refused_and_auto_takes_float32(fine_model):
-    """Stream values up to 255 are not int8: that kernel cannot be certified for the layers
-    that read them; ``auto`` runs them on float32, which is exact for them."""
-    with pytest.raises(CertificateError, match="not int8"):
-        weights.load(fine_model, kernel="int8")
-    net = weights.load(fine_model)
-    assert all(net.gemms[f"conv{b}"].kernel == "float32" for b in range(CONFIG.blocks))
+def test_the_kernels_give_the_same_integers_on_an_8_bit_stream(fine_model, kodak_crop):
+    """Stream values up to 255 are unsigned bytes: the int8 kernel multiplies them less 128 and
+    adds 128 · ΣW back; its parameters, files and decodes (compiled steps, whichever kernel) are
+    float32's."""
+    nets = {k: weights.load(fine_model, kernel=k) for k in ("int8", "float32")}
+    assert nets["int8"].gemms["conv0"].in_shift == 128 and nets["float32"].gemms["conv0"].in_shift == 0
+    pixels = torch.from_numpy(kodak_crop[:24, :32].copy())
+    assert torch.equal(nets["int8"].band_params(pixels, 0), nets["float32"].band_params(pixels, 0))
+    data = encode(kodak_crop[:24, :32], fine_model, kernel="float32").data
+    assert encode(kodak_crop[:24, :32], fine_model, kernel="int8").data == data
+    for kernel in ("int8", "float32"):
+        assert np.array_equal(decode(data, kernel=kernel), kodak_crop[:24, :32])
+
+
+def test_the_int8_kernel_refuses_inputs_beyond_a_byte(fine_model):
+    """Unsigned inputs past 255, or signed ones past ±128, are not int8 (``auto`` takes float32)."""
+    conv = weights.load(fine_model).gemms["conv0"].layer
+    for layer in (dataclasses.replace(conv, in_max=256), dataclasses.replace(conv, unsigned=False)):
+        with pytest.raises(CertificateError, match="not int8"):
+            Gemm(layer, "int8")
+        assert IntegerPixelCNN._choose(layer, "auto", torch.device("cpu")) == "float32"
 
 
 def test_integer_model_matches_the_float_model(kodak_crop):
