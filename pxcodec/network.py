@@ -385,7 +385,7 @@ def _requantised(acc, offset, mult, lo, hi):
 
 @numba.njit(cache=True, nogil=True)
 def _requantise(acc, offset, mult, lo, hi, out):
-    """``intops.Gemm.requantise`` of float32 accumulators (n, N) into ``out``."""
+    """``intops.Gemm.requantise`` of accumulators (n, N), float32 or int32, into ``out``."""
     for i in range(acc.shape[0]):
         for j in range(acc.shape[1]):
             out[i, j] = _requantised(acc[i, j], offset[j], mult[j], lo[j], hi[j])
