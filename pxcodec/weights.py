@@ -32,7 +32,7 @@ FORMAT = "pxcodec-weights-1"
 DEFAULT_MODEL = "pxc-f"
 #: The models ``compress`` chooses between for each image unless told which to use
 #: (``neural.choose_model``): the general one and a specialist for chroma at half resolution.
-DEFAULT_MODELS = (DEFAULT_MODEL, "pxc-r")
+DEFAULT_MODELS = (DEFAULT_MODEL, "pxc-t")
 
 
 def _weights_dir() -> Path:
