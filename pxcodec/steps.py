@@ -46,6 +46,7 @@ class StepMixture:
         self.unmoved = np.zeros((0, 3, mixture.k), dtype=np.int64)
         if mixture.neighbours is not None:  # what each cached pixel's channels told, unmoved
             self.told_rows = np.zeros((lanes * 3 * self.padded, 3, 2 * mixture.k + 1), dtype=np.int64)
+            self.sides = np.array(neighbours.sides(mixture.neighbours.reach), dtype=np.int64)  # (S, 2): dy, dx
 
     def begin(self, lanes: np.ndarray, ys: np.ndarray, xs: np.ndarray, streams: np.ndarray, params: np.ndarray,
               offsets: np.ndarray, predicted: np.ndarray | None, unadapted: np.ndarray | None = None) -> None:
@@ -84,9 +85,8 @@ class StepMixture:
     def _sides(self, lanes: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
         """What each pixel's neighbours told (n, sides, 3, 2K + 1) (``neighbours.sides``), zeros
         above its stream's first rows (``_gather_sides``)."""
-        read = np.array(neighbours.sides(self.mixture.neighbours.reach), dtype=np.int64)
-        out = np.empty((ys.size, len(read), *self.told_rows.shape[1:]), dtype=np.int64)
-        _gather_sides(self.told_rows, lanes, ys, xs, self.padded, self.stream_rows, read, out)
+        out = np.empty((ys.size, len(self.sides), *self.told_rows.shape[1:]), dtype=np.int64)
+        _gather_sides(self.told_rows, lanes, ys, xs, self.padded, self.stream_rows, self.sides, out)
         return out
 
     def pmf(self, c: int, known: np.ndarray) -> np.ndarray:
