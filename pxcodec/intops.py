@@ -174,9 +174,10 @@ class Gemm:
         return self.multiply(self.prepare(x))
 
     def accumulate_taps(self, src: Tensor, offsets: list[int], length: int) -> Tensor:
-        """Σ_t src[o_t : o_t + length] @ W_t as int64, exactly, where W_t is the t-th block of
-        ``src.shape[1]`` weight rows: a convolution's GEMM without building its im2col matrix.
-        Every partial sum is one the certificate bounds, so the order of the sum is free."""
+        """Σ_t src[o_t : o_t + length] @ W_t, exactly, less in_shift · ΣW, in the kernel's
+        accumulator dtype (as ``accumulate``), where W_t is the t-th block of ``src.shape[1]``
+        weight rows: a convolution's GEMM without building its im2col matrix. Every partial sum
+        is one the certificate bounds, so the order of the sum is free."""
         c = src.shape[1]
         src = self.prepare(src)
         if self.kernel != "float32" or c < self.TAP_GEMM_MIN_K:
