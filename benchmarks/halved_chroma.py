@@ -1,8 +1,10 @@
-"""Write copies of photos with their chroma at half resolution (``pxcodec.data.halve_chroma``),
-a test set for how a model trained on full-resolution chroma copes with camera, JPEG and video
-pipelines' colour:
+"""Write copies of photos with their chroma at half resolution, a test set for how a model
+copes with camera, JPEG and video pipelines' colour: by default through the pipeline training
+crops go through (``pxcodec.data.halve_chroma``, 4:2:0, bilinear), with ``--pipeline pillow``
+through one no training crop goes through (Pillow's YCbCr, its antialiased bicubic halving and
+bicubic interpolation back):
 
-    python benchmarks/halved_chroma.py OUT [IMAGES…]   (default: held-out photos 036–040)
+    python benchmarks/halved_chroma.py OUT [IMAGES…] [--pipeline pillow]   (default: held-out photos 036–040)
     python benchmarks/kodak.py --images OUT --set validation-halved-chroma --model NAME
 """
 from __future__ import annotations
@@ -20,18 +22,32 @@ sys.path.insert(0, str(ROOT))
 from pxcodec.data import SHARED_DATA, VALIDATION_NAMES, halve_chroma, load_rgb  # noqa: E402
 
 
+def pillow_halved(rgb: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 pixels through Pillow's YCbCr with the chroma planes resized to half
+    (rounded up) and back, both bicubic."""
+    y, cb, cr = Image.fromarray(rgb).convert("YCbCr").split()
+    w, h = y.size
+    cb, cr = (c.resize((-(-w // 2), -(-h // 2)), Image.BICUBIC).resize((w, h), Image.BICUBIC) for c in (cb, cr))
+    return np.asarray(Image.merge("YCbCr", (y, cb, cr)).convert("RGB"))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("out", type=Path, help="folder for the PNG copies (created; files are not overwritten)")
     ap.add_argument("images", type=Path, nargs="*",
                     default=[SHARED_DATA / "train" / f"{name}.png" for name in VALIDATION_NAMES])
+    ap.add_argument("--pipeline", choices=("training", "pillow"), default="training",
+                    help="training: pxcodec.data.halve_chroma; pillow: one no training crop goes through")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     for path in args.images:
         target = args.out / f"{path.stem}.png"
         if target.exists():
             sys.exit(f"{target} exists; not overwritten")
-        rgb = halve_chroma(load_rgb(path)[None])[0].permute(1, 2, 0).numpy()
+        if args.pipeline == "pillow":
+            rgb = pillow_halved(load_rgb(path).permute(1, 2, 0).numpy())
+        else:
+            rgb = halve_chroma(load_rgb(path)[None])[0].permute(1, 2, 0).numpy()
         Image.fromarray(np.ascontiguousarray(rgb)).save(target)
         print(target)
 

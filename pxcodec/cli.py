@@ -17,7 +17,7 @@ import torch
 
 from . import adapt, api, codec, container, references, weights
 from .config import NEIGHBOUR_SIDES, STREAM_MAX, ModelConfig
-from .data import SHARED_DATA
+from .data import CHROMA_PIPELINES, SHARED_DATA
 from .errors import PxcError
 from .images import read_file
 
@@ -374,6 +374,9 @@ def info(src: Path) -> None:
 @click.option("--crop", default=64, show_default=True)
 @click.option("--chroma", type=click.FloatRange(0.0, 1.0), default=0.0, show_default=True,
               help="Fraction of crops with their chroma at half resolution, as cameras and JPEG store it.")
+@click.option("--chroma-pipelines", "pipelines", type=click.Choice(list(CHROMA_PIPELINES)), default="bilinear",
+              show_default=True, help="How those crops' chroma comes back: bilinear only, or mixed (also "
+                                      "bicubic, nearest and 4:2:2; pxcodec.data.CHROMA_PIPELINES).")
 @click.option("--downscale", type=click.FloatRange(0.0, 1.0), default=0.0, show_default=True,
               help="Fraction of crops shrunk from a larger region (by a random factor of 1 to 1/2).")
 @click.option("--lr", default=5e-4, show_default=True)
@@ -391,14 +394,15 @@ def info(src: Path) -> None:
 @_device
 def train(run: Path, data: Path, steps: int, minutes: float | None, channels: int, blocks: int,
           hidden: int | None, components: int, blend: bool, stream_max: str, posterior: bool, coupling: int,
-          neighbours: int, neighbour_reach: str, batch: int, crop: int, chroma: float, downscale: float, lr: float,
-          half_life: int, ema: float, seed: int, threads: int, start_from: Path | None, compiled: bool,
-          device: str) -> None:
+          neighbours: int, neighbour_reach: str, batch: int, crop: int, chroma: float, pipelines: str,
+          downscale: float, lr: float, half_life: int, ema: float, seed: int, threads: int,
+          start_from: Path | None, compiled: bool, device: str) -> None:
     """Train (or resume) the model in folder RUN.
 
     Resuming keeps the run's recipe, except where the photos are (--data), the device and the
     number of steps, which come from the command line; of the other options given there, --lr,
-    --half-life, --ema, --batch, --crop, --chroma and --downscale change it from then on.
+    --half-life, --ema, --batch, --crop, --chroma, --chroma-pipelines and --downscale change it from
+    then on.
     """
     from .train import RESUMABLE, TrainOptions
     from .train import train as run_training
@@ -411,7 +415,8 @@ def train(run: Path, data: Path, steps: int, minutes: float | None, channels: in
                       stream_max=int(stream_max), hidden=hidden, posterior=posterior,
                       coupling=coupling, neighbours=neighbours, neighbour_reach=int(neighbour_reach))
     opt = TrainOptions(data=data, config=cfg, steps=steps, batch=batch, crop=crop, chroma=chroma,
-                       downscale=downscale, lr=lr, half_life=half_life, ema=ema, seed=seed, device=device)
+                       pipelines=pipelines, downscale=downscale, lr=lr, half_life=half_life, ema=ema, seed=seed,
+                       device=device)
     try:
         run_training(run, opt, minutes=minutes, log=click.echo, changes=("steps", "device", "data") + given,
                      start_from=start_from, compiled=compiled)

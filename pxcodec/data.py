@@ -33,9 +33,11 @@ _YCBCR = torch.tensor([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5,
 _RGB = torch.linalg.inv(_YCBCR)
 
 
-def halve_chroma(images: Tensor) -> Tensor:
+def halve_chroma(images: Tensor, rows: int = 2, upsample: str = "bilinear") -> Tensor:
     """uint8 images (n, 3, H, W) as a camera, JPEG or video pipeline would give them back: YCbCr
-    rounded to 8 bits, chroma averaged over 2 × 2 blocks and interpolated back, then RGB rounded.
+    rounded to 8 bits, chroma averaged over blocks of ``rows`` × 2 pixels (4:2:0, or 4:2:2 with
+    ``rows`` 1) and interpolated back (``upsample``: bilinear, bicubic or nearest, as
+    ``F.interpolate`` names them), then RGB rounded.
 
     The training photos were downsampled from large originals, so their chroma is as sharp as
     their luma; most photographs people store went through such a pipeline and have much smoother
@@ -43,8 +45,9 @@ def halve_chroma(images: Tensor) -> Tensor:
     """
     h, w = images.shape[2:]
     ycc = to_ycbcr(images.float()).round()
-    chroma = F.avg_pool2d(ycc[:, 1:], 2, ceil_mode=True)
-    ycc[:, 1:] = F.interpolate(chroma, size=(h, w), mode="bilinear", align_corners=False).round()
+    chroma = F.avg_pool2d(ycc[:, 1:], (rows, 2), ceil_mode=True)
+    corners = {} if upsample == "nearest" else {"align_corners": False}
+    ycc[:, 1:] = F.interpolate(chroma, size=(h, w), mode=upsample, **corners).round()
     rgb = torch.einsum("ij,njhw->nihw", _RGB, ycc)
     return rgb.round().clamp(0, 255).to(torch.uint8)
 
@@ -53,6 +56,14 @@ def to_ycbcr(rgb: Tensor) -> Tensor:
     """Float RGB images (n, 3, H, W) in JPEG's YCbCr, chroma centred on 0."""
     return torch.einsum("ij,njhw->nihw", _YCBCR, rgb)
 
+
+#: The pipelines a training crop's chroma may go through (``halve_chroma``'s rows and upsample)
+#: with their odds: ``bilinear`` only the one, ``mixed`` also bicubic or nearest interpolation
+#: and 4:2:2, so that a model learns smooth colour and not one pipeline's exact arithmetic.
+CHROMA_PIPELINES = {
+    "bilinear": (((2, "bilinear"), 1.0),),
+    "mixed": (((2, "bilinear"), 0.4), ((2, "bicubic"), 0.2), ((2, "nearest"), 0.2), ((1, "bilinear"), 0.2)),
+}
 
 #: Smallest factor a downscaled crop is shrunk by (``CropSampler``'s ``downscale``).
 MIN_SCALE = 0.5
@@ -70,16 +81,21 @@ class CropSampler:
     fraction ``downscale`` of them cut from a region up to 1/``MIN_SCALE`` times larger and
     shrunk to the crop size (new pixel grids from the same few photos, as a smaller camera or a
     resized copy would give them), and a fraction ``chroma`` with their chroma at half
-    resolution (``halve_chroma``)."""
+    resolution (``halve_chroma``), through one of the ``pipelines`` (``CHROMA_PIPELINES``)."""
 
-    def __init__(self, paths: list[Path], crop: int, chroma: float = 0.0, downscale: float = 0.0):
+    def __init__(self, paths: list[Path], crop: int, chroma: float = 0.0, downscale: float = 0.0,
+                 pipelines: str = "bilinear"):
         if not paths:
             raise ValueError("no training images")
         for name, value in (("chroma", chroma), ("downscale", downscale)):
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be a fraction in [0, 1], not {value}")
+        if pipelines not in CHROMA_PIPELINES:
+            raise ValueError(f"unknown chroma pipelines {pipelines!r}: one of {', '.join(CHROMA_PIPELINES)}")
         self.images = [load_rgb(p) for p in paths]
         self.crop, self.chroma, self.downscale = crop, chroma, downscale
+        self.pipelines = [p for p, _ in CHROMA_PIPELINES[pipelines]]
+        self.odds = torch.tensor([w for _, w in CHROMA_PIPELINES[pipelines]], dtype=torch.float64)
         areas = torch.tensor([im.shape[1] * im.shape[2] for im in self.images], dtype=torch.float64)
         self.weights = areas / areas.sum()
 
@@ -100,8 +116,13 @@ class CropSampler:
             out[j] = c.flip(-1) if torch.rand((), generator=gen) < 0.5 else c
         if self.chroma:  # no draws otherwise: runs without it keep their random sequence
             halve = torch.rand(n, generator=gen) < self.chroma
-            if halve.any():
-                out[halve] = halve_chroma(out[halve])
+            # one pipeline: no draws for it, so runs from before the choice keep their sequence
+            way = torch.multinomial(self.odds, n, replacement=True, generator=gen) if len(self.pipelines) > 1 \
+                else torch.zeros(n, dtype=torch.int64)
+            for i, (rows, upsample) in enumerate(self.pipelines):
+                chosen = halve & (way == i)
+                if chosen.any():
+                    out[chosen] = halve_chroma(out[chosen], rows, upsample)
         return out
 
 

@@ -39,6 +39,7 @@ class TrainOptions:
     batch: int = 8
     crop: int = 64
     chroma: float = 0.0
+    pipelines: str = "bilinear"
     downscale: float = 0.0
     lr: float = 5e-4
     warmup: int = 200
@@ -52,7 +53,7 @@ class TrainOptions:
 
 #: Options a resumed run may change (its architecture stays as it was). ``data`` is where the
 #: photos are, which may differ between machines (a GPU lease gets a copy), not which they are.
-RESUMABLE = ("steps", "device", "data", "lr", "half_life", "ema", "batch", "crop", "chroma", "downscale")
+RESUMABLE = ("steps", "device", "data", "lr", "half_life", "ema", "batch", "crop", "chroma", "pipelines", "downscale")
 
 
 def _hardware(device: str) -> str:
@@ -132,7 +133,7 @@ def train(run: Path, opt: TrainOptions, minutes: float | None = None, log=print,
     # CPU: without it a step takes 0.7–0.8 s instead of 0.9 s (4 crops of 96 × 96, 7 blocks).
     loss_of = torch.compile(model.nll, options={"layout_optimization": False}) if compiled else model.nll
     train_paths, val_paths = split_folder(opt.data)
-    sampler = CropSampler(train_paths, opt.crop, opt.chroma, opt.downscale)
+    sampler = CropSampler(train_paths, opt.crop, opt.chroma, opt.downscale, opt.pipelines)
     val_sets = {"val_bpsp": fixed_crops(val_paths, 128, 4)}
     val_sets["val_chroma_bpsp"] = halve_chroma(val_sets["val_bpsp"])
     curve_path = run / "curve.csv"
@@ -229,7 +230,8 @@ def export_run(run: Path, name: str, folder: Path, also: tuple[Path, ...] = ()) 
                          "parameters": sum(p.numel() for p in model.parameters())},
         "training": {"data": f"shared/data/{opt.data.name}", "images": [p.stem for p in train_paths],
                      "validation_images": [p.stem for p in val_paths], "steps": state["step"],
-                     "batch": opt.batch, "crop": opt.crop, "chroma": opt.chroma, "downscale": opt.downscale, "lr": opt.lr,
+                     "batch": opt.batch, "crop": opt.crop, "chroma": opt.chroma, "pipelines": opt.pipelines, "downscale": opt.downscale,
+                     "lr": opt.lr,
                      "half_life": opt.half_life, "seed": opt.seed, "ema": opt.ema, "wall_seconds": round(state["seconds"]),
                      "hardware": state.get("hardware", []),
                      "float_val_bpsp_crops": float(last_val[-1]) if last_val and not also else None,

@@ -16,7 +16,7 @@ from pxcodec import weights
 from pxcodec.cli import main
 from pxcodec.config import ModelConfig
 from pxcodec.model import PixelCNN, grown
-from pxcodec.data import MIN_SCALE, CropSampler, halve_chroma, load_rgb
+from pxcodec.data import _RGB, CHROMA_PIPELINES, MIN_SCALE, CropSampler, halve_chroma, load_rgb, to_ycbcr
 from pxcodec.train import TrainOptions, export_run, train
 
 from .conftest import IMAGES, assert_integer_matches_float, decode, encode
@@ -146,6 +146,36 @@ def test_halved_chroma_keeps_grey_and_luma_and_drops_fine_chroma():
     assert (checker.float() - checker.float().mean((2, 3), keepdim=True)).abs().min() >= 5
 
 
+def test_the_other_chroma_pipelines_keep_what_they_should():
+    """4:2:2 keeps chroma that changes from row to row, which 4:2:0 averages out; interpolating
+    back by repeating leaves each 2 × 2 block one colour, where bilinear interpolation does not."""
+    stripes = torch.tensor([20.0, -20.0]).repeat(8)[:, None].expand(16, 16)
+    ycc = torch.stack([torch.full((16, 16), 128.0), stripes, -stripes])
+    image = torch.einsum("ij,jhw->ihw", _RGB, ycc).round().to(torch.uint8)[None]
+    assert (halve_chroma(image, rows=1).float() - image.float()).abs().max() <= 1
+    assert (halve_chroma(image).float() - image.float()).abs().max() >= 10
+    noisy = torch.randint(96, 160, (1, 3, 16, 16), dtype=torch.uint8, generator=torch.Generator().manual_seed(4))
+
+    def spread(images: torch.Tensor) -> float:
+        """Largest chroma range inside a 2 × 2 block."""
+        blocks = to_ycbcr(images.float())[:, 1:].unfold(2, 2, 2).unfold(3, 2, 2).flatten(-2)
+        return float((blocks.amax(-1) - blocks.amin(-1)).max())
+    assert spread(halve_chroma(noisy, upsample="nearest")) <= 1
+    assert spread(halve_chroma(noisy)) >= 4 and spread(halve_chroma(noisy, upsample="bicubic")) >= 4
+
+
+def test_mixed_pipelines_halve_each_crop_through_one_of_them(tiny_run):
+    _, opt = tiny_run
+    paths = sorted(opt.data.glob("*.png"))
+    plain = CropSampler(paths, 16).batch(24, torch.Generator().manual_seed(3))
+    mixed = CropSampler(paths, 16, chroma=1.0, pipelines="mixed").batch(24, torch.Generator().manual_seed(3))
+    ways = [halve_chroma(plain, rows, upsample) for (rows, upsample), _ in CHROMA_PIPELINES["mixed"]]
+    used = [[i for i, way in enumerate(ways) if torch.equal(mixed[j], way[j])] for j in range(24)]
+    assert all(used) and len({tuple(u) for u in used}) > 1
+    with pytest.raises(ValueError, match="unknown chroma pipelines"):
+        CropSampler(paths, 16, chroma=1.0, pipelines="bicubic")
+
+
 def test_sampler_halves_the_chroma_of_the_asked_fraction(tiny_run):
     _, opt = tiny_run
     paths = sorted(opt.data.glob("*.png"))
@@ -195,13 +225,16 @@ def test_cli_chroma_is_kept_on_resume_and_changed_when_given(tiny_run):
     run_dir, opt = tiny_run
     args = ["train", str(run_dir), "--data", str(opt.data), "--channels", "8", "--blocks", "1",
             "--components", "2", "--batch", "2", "--crop", "32"]
-    for steps, extra, expected in [(2, ["--chroma", "0.5"], 0.5), (4, [], 0.5), (6, ["--chroma", "0"], 0.0)]:
+    for steps, extra, expected in [(2, ["--chroma", "0.5"], (0.5, "bilinear")),
+                                   (4, ["--chroma-pipelines", "mixed"], (0.5, "mixed")),
+                                   (6, [], (0.5, "mixed")), (8, ["--chroma", "0"], (0.0, "mixed"))]:
         res = CliRunner().invoke(main, args + ["--steps", str(steps)] + extra)
         assert res.exit_code == 0, res.output
         state = torch.load(run_dir / "checkpoint.pt", weights_only=False)
-        assert (state["step"], state["options"].chroma) == (steps, expected)
-    res = CliRunner().invoke(main, args + ["--steps", "8", "--chroma", "2"])
-    assert res.exit_code == 2 and "--chroma" in res.output
+        assert (state["step"], state["options"].chroma, state["options"].pipelines) == (steps, *expected)
+    for bad in (["--chroma", "2"], ["--chroma-pipelines", "cubic"]):
+        res = CliRunner().invoke(main, args + ["--steps", "10"] + bad)
+        assert res.exit_code == 2 and bad[0] in res.output
 
 
 def test_grown_model_computes_what_the_trained_one_did(kodak_crop):
