@@ -94,8 +94,8 @@ class CropSampler:
             raise ValueError(f"unknown chroma pipelines {pipelines!r}: one of {', '.join(CHROMA_PIPELINES)}")
         self.images = [load_rgb(p) for p in paths]
         self.crop, self.chroma, self.downscale = crop, chroma, downscale
-        self.pipelines = [p for p, _ in CHROMA_PIPELINES[pipelines]]
-        self.odds = torch.tensor([w for _, w in CHROMA_PIPELINES[pipelines]], dtype=torch.float64)
+        self.pipelines, odds = zip(*CHROMA_PIPELINES[pipelines])
+        self.odds = torch.tensor(odds, dtype=torch.float64)
         areas = torch.tensor([im.shape[1] * im.shape[2] for im in self.images], dtype=torch.float64)
         self.weights = areas / areas.sum()
 
