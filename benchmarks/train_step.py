@@ -1,11 +1,14 @@
-"""Time a training step with the convolutions' backward pass in bfloat16 and in float32.
+"""Time a training step with the activations channels last or first and the convolutions'
+backward pass in bfloat16 or float32.
 
-    python benchmarks/train_step.py [--run weights/runs/pxc-k] [--steps 12] [--rounds 3] [--threads 2]
+    python benchmarks/train_step.py [--run weights/runs/pxc-t] [--steps 12] [--rounds 3] [--threads 2]
 
-Each round compiles the run's training loss (``pxc train --compile``) once per setting, in
-the same process, alternating which goes first, and times ``--steps`` full steps (loss, backward,
-Adam) on the run's crop size and batch; prints the median step of each setting and their ratio,
-and writes ``benchmarks/results/train_step.json``. Pause a training run first: it shares the cores.
+Each round compiles the run's training loss (``pxc train --compile``) once per setting
+(``SETTINGS``: layout, backward), in the same process, in a rotating order, and times
+``--steps`` full steps (loss, backward, Adam) on the run's crop size and batch; prints the median
+step of each setting and its ratio to the first, training's own (``model.MEMORY_FORMAT``,
+``model.BFLOAT16_BACKWARD``), and writes ``benchmarks/results/train_step.json``. Pause a
+training run first: it shares the cores.
 """
 from __future__ import annotations
 
@@ -26,9 +29,14 @@ from pxcodec.data import SHARED_DATA, CropSampler, split_folder  # noqa: E402
 from pxcodec.model import PixelCNN  # noqa: E402
 
 
-def median_step(bfloat16: bool, state: dict, crops: list[torch.Tensor], steps: int) -> float:
+#: The settings timed: the activations' memory layout and the convolutions' backward arithmetic.
+SETTINGS = {"last/bfloat16": (torch.channels_last, True), "first/bfloat16": (torch.contiguous_format, True),
+            "first/float32": (torch.contiguous_format, False)}
+
+
+def median_step(setting: str, state: dict, crops: list[torch.Tensor], steps: int) -> float:
     """Median seconds of ``steps`` compiled training steps of the checkpoint's model."""
-    float_model.BFLOAT16_BACKWARD = bfloat16
+    float_model.MEMORY_FORMAT, float_model.BFLOAT16_BACKWARD = SETTINGS[setting]
     torch._dynamo.reset()
     net = PixelCNN(state["options"].config)
     net.load_state_dict(state["model"])
@@ -47,7 +55,7 @@ def median_step(bfloat16: bool, state: dict, crops: list[torch.Tensor], steps: i
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--run", type=Path, default=ROOT / "weights" / "runs" / "pxc-k")
+    ap.add_argument("--run", type=Path, default=ROOT / "weights" / "runs" / "pxc-t")
     ap.add_argument("--steps", type=int, default=12)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
@@ -60,16 +68,16 @@ def main() -> None:
     sampler = CropSampler(split_folder(SHARED_DATA / "train")[0], opt.crop, opt.chroma)
     gen = torch.Generator().manual_seed(0)
     crops = [sampler.batch(opt.batch, gen) for _ in range(4)]
-    results: dict[str, list[float]] = {"bfloat16": [], "float32": []}
+    names = list(SETTINGS)
+    results: dict[str, list[float]] = {name: [] for name in names}
     for r in range(args.rounds):
-        for setting in (("bfloat16", "float32") if r % 2 == 0 else ("float32", "bfloat16")):
-            results[setting].append(median_step(setting == "bfloat16", state, crops, args.steps))
-            print(f"round {r + 1} {setting:8s} {results[setting][-1]:.3f} s a step", flush=True)
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            results[name].append(median_step(name, state, crops, args.steps))
+            print(f"round {r + 1} {name:14s} {results[name][-1]:.3f} s a step", flush=True)
     medians = {k: statistics.median(v) for k, v in results.items()}
-    print(f"\n{'backward':10s} {'s a step':>9s}")
+    print(f"\n{'layout/backward':14s} {'s a step':>9s} {'ratio':>6s}")
     for k, v in medians.items():
-        print(f"{k:10s} {v:9.3f}")
-    print(f"bfloat16 / float32: {medians['bfloat16'] / medians['float32']:.2f}")
+        print(f"{k:14s} {v:9.3f} {v / medians[names[0]]:6.2f}")
     out = ROOT / "benchmarks" / "results" / "train_step.json"
     out.write_text(json.dumps({"run": str(args.run.relative_to(ROOT)), "config": str(opt.config),
                                "batch": opt.batch, "crop": opt.crop, "threads": args.threads,
