@@ -97,6 +97,13 @@ class IntegerPixelCNN:
         head = on.pop("head")
         self.gemms = {name: Gemm(layer, self._choose(layer, kernel, self.device)) for name, layer in on.items()}
         self.gemms["head"] = Gemm(replace(head, in_max=gained_max(head.in_max)), "float32")
+        #: Each layer's requantisation as compiled loops take it (``_Requant``), on the CPU where
+        #: every layer's is exact in float64 (the shipped models'): the encoder's bands and the
+        #: decoder's steps run it in one pass over the outputs rather than several torch calls
+        #: (a quarter of a one-core encode went to those); None on other devices.
+        self.requants = ({name: _Requant.of(gemm) for name, gemm in self.gemms.items()}
+                         if self.device.type == "cpu" and all(g.float64 is not None for g in self.gemms.values())
+                         else None)
         self.head_bias = head_bias.to(self.device)
         self.param_lo = param_lo.to(self.device)
         self.param_hi = param_hi.to(self.device)
@@ -118,15 +125,24 @@ class IntegerPixelCNN:
             return second
 
     # -- shared layer sequence ------------------------------------------------------------
+    def _requantise(self, name: str, acc: Tensor) -> Tensor:
+        """Layer ``name``'s requantised, clamped outputs (float32 integers) of its accumulators."""
+        if self.requants is None:
+            return self.gemms[name].requantise(acc)
+        return torch.from_numpy(self.requants[name].apply(acc))
+
+    def _layer(self, name: str, x: Tensor) -> Tensor:
+        """Layer ``name``'s outputs (float32 integers) for inputs x (M, K)."""
+        return self._requantise(name, self.gemms[name].accumulate(x))
+
     def _block(self, b: int, u: Tensor, h: Tensor) -> Tensor:
         """Block ``b`` after its masked convolution gave ``u``: 1×1 mix, residual, clamp."""
-        v = self.gemms[f"mix{b}"](u)
-        return v.add_(h).clamp_(0, self.cfg.stream_max)
+        return self._layer(f"mix{b}", u).add_(h).clamp_(0, self.cfg.stream_max)
 
     def _head(self, h: Tensor, skip: Tensor, gains: Tensor | None = None) -> Tensor:
         """Head parameters (n, P) int32 (all within the mixture's ranges) from the last block's
         output (float32), scaled by ``gains`` (C,) or (n, C) where there are any, and the skip term."""
-        p = self.gemms["head"](h if gains is None else gained(h, gains))
+        p = self._layer("head", h if gains is None else gained(h, gains))
         return p.add_(skip).add_(self.head_bias).clamp_(self.param_lo, self.param_hi).to(torch.int32)
 
     # -- encoder: whole bands -------------------------------------------------------------
@@ -158,19 +174,21 @@ class IntegerPixelCNN:
         # head's skip term is computed after the last block rather than kept through them.
         step = max(1, self.GEMM_PIXELS // w)
         h = torch.empty((rows, w, self.cfg.channels), dtype=torch.uint8, device=self.device)
+        def conv(name: str, x: Tensor, taps: tuple[Tap, ...], r0: int, r1: int) -> Tensor:
+            return self._requantise(name, _conv(self.gemms[name], x, taps, r0, r1))
+
         for r0 in range(0, rows, step):
             r1 = min(rows, r0 + step)
-            h[r0:r1] = _conv(self.gemms["first"], a, self.cfg.first_taps, r0, r1).to(torch.uint8).view(r1 - r0, w, -1)
+            h[r0:r1] = conv("first", a, self.cfg.first_taps, r0, r1).to(torch.uint8).view(r1 - r0, w, -1)
         for b in range(self.cfg.blocks):
             new = torch.empty_like(h)
             for r0 in range(0 if b + 1 < self.cfg.blocks else context, rows, step):
                 r1 = min(rows, r0 + step)
                 here = h[r0:r1].reshape(-1, self.cfg.channels)
-                u = _conv(self.gemms[f"conv{b}"], h, BLOCK_TAPS, r0, r1)
+                u = conv(f"conv{b}", h, BLOCK_TAPS, r0, r1)
                 new[r0:r1] = self._block(b, u, here).to(torch.uint8).view(r1 - r0, w, -1)
             h = new
-        skip = [_conv(self.gemms["skip"], a, self.cfg.first_taps, r0, min(rows, r0 + step))
-                for r0 in range(context, rows, step)]
+        skip = [conv("skip", a, self.cfg.first_taps, r0, min(rows, r0 + step)) for r0 in range(context, rows, step)]
         p = self.cfg.params_per_pixel
         return Trunk(h[context:].reshape(-1, self.cfg.channels),
                      torch.cat(skip) if skip else torch.empty((0, p), dtype=torch.float32, device=self.device))
@@ -187,8 +205,8 @@ class IntegerPixelCNN:
 
 
 def _conv(gemm: Gemm, a: Tensor, taps: tuple[Tap, ...], r0: int, r1: int) -> Tensor:
-    """``gemm`` over the taps of rows [r0, r1) of (H, W, C) activations: (n·W, N) int64, zeros
-    standing for what lies outside the array.
+    """``gemm``'s accumulators (n·W, N) over the taps of rows [r0, r1) of (H, W, C) activations,
+    zeros standing for what lies outside the array.
 
     The rows (with the rows above that the taps reach) are zero-padded and flattened; then every
     tap is one contiguous slice of that buffer, so the convolution is a sum of plain GEMMs and
@@ -203,7 +221,7 @@ def _conv(gemm: Gemm, a: Tensor, taps: tuple[Tap, ...], r0: int, r1: int) -> Ten
     length = (n - 1) * wp + w
     acc = gemm.accumulate_taps(padded.view(-1, c), [r + (r + dy) * wp + dx for dy, dx in taps], length)
     n_out = acc.shape[1]
-    return gemm.requantise(acc.as_strided((n, w, n_out), (wp * n_out, n_out, 1)).reshape(n * w, n_out))
+    return acc.as_strided((n, w, n_out), (wp * n_out, n_out, 1)).reshape(n * w, n_out)
 
 
 class Wavefront:
@@ -229,15 +247,14 @@ class Wavefront:
                                             for taps in (cfg.first_taps, BLOCK_TAPS))
         #: Which of the first layer's taps are a pixel's W, N and NW neighbours (``predictions``).
         self.neighbours = [cfg.first_taps.index(tap) for tap in ((0, -1), (-1, 0), (-1, -1))]
-        names = ["first+skip", "head"] + [f"{kind}{b}" for b in range(cfg.blocks) for kind in ("conv", "mix")]
         #: On the CPU, with GEMMs whose requantisation is exact in float64 (the shipped models'),
         #: a step runs as compiled loops around torch's GEMMs (``_compiled_params``): each
         #: layer's gather (into the kernel's input dtype), requantisation, residual and cache
         #: write (and the head's gains, skip and clamp) in one pass over its pixels rather than
         #: several torch calls, and the predictions likewise. Any other device runs the torch ops.
-        self.compiled = self.net.device.type == "cpu" and all(net.gemms[name].float64 is not None for name in names)
+        self.compiled = net.requants is not None
         if self.compiled:
-            self._layers = {name: _Requant.of(net.gemms[name]) for name in names}
+            self._layers = net.requants
             self._inputs_np = self.inputs.numpy()
             self._levels_np = [level.numpy() for level in self.levels]
             self._head_bounds = tuple(v.double().numpy() for v in (net.head_bias, net.param_lo, net.param_hi))
