@@ -174,6 +174,7 @@ class IntegerPixelCNN:
         # head's skip term is computed after the last block rather than kept through them.
         step = max(1, self.GEMM_PIXELS // w)
         h = torch.empty((rows, w, self.cfg.channels), dtype=torch.uint8, device=self.device)
+
         def conv(name: str, x: Tensor, taps: tuple[Tap, ...], r0: int, r1: int) -> Tensor:
             return self._requantise(name, _conv(self.gemms[name], x, taps, r0, r1))
 
@@ -254,7 +255,6 @@ class Wavefront:
         #: several torch calls, and the predictions likewise. Any other device runs the torch ops.
         self.compiled = net.requants is not None
         if self.compiled:
-            self._layers = net.requants
             self._inputs_np = self.inputs.numpy()
             self._levels_np = [level.numpy() for level in self.levels]
             self._head_bounds = tuple(v.double().numpy() for v in (net.head_bias, net.param_lo, net.param_hi))
@@ -295,11 +295,11 @@ class Wavefront:
             return self._compiled_params(cells, gains, unadapted)
         net, c = self.net, self.net.cfg.channels
         n = cells.here.shape[0]
-        first = net.gemms["first+skip"](self.inputs.index_select(0, cells.first).view(n, -1))
+        first = net._layer("first+skip", self.inputs.index_select(0, cells.first).view(n, -1))
         h, skip = first[:, :c], first[:, c:]
         self.levels[0].index_copy_(0, cells.here, h.to(torch.uint8))
         for b in range(net.cfg.blocks):
-            u = net.gemms[f"conv{b}"](self.levels[b].index_select(0, cells.block).view(n, -1))
+            u = net._layer(f"conv{b}", self.levels[b].index_select(0, cells.block).view(n, -1))
             h = net._block(b, u, h)
             if b + 1 < net.cfg.blocks:  # the last level is read only at the pixel itself
                 self.levels[b + 1].index_copy_(0, cells.here, h.to(torch.uint8))
@@ -310,7 +310,7 @@ class Wavefront:
         """``_params`` through the compiled loops: the same integers (the tests compare the two)."""
         net, c = self.net, self.net.cfg.channels
         n, here = cells.here.shape[0], cells.here.numpy()
-        gemms, layers = net.gemms, self._layers
+        gemms, layers = net.gemms, net.requants
         first = layers["first+skip"].apply(_gathered(gemms["first+skip"], self._inputs_np, cells.first.numpy(), n))
         h = np.ascontiguousarray(first[:, :c])
         _store(h, self._levels_np[0], here)

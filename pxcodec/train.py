@@ -129,8 +129,9 @@ def train(run: Path, opt: TrainOptions, minutes: float | None = None, log=print,
             f"grown from {source['options'].config} to {opt.config}")
     if BFLOAT16_BACKWARD and opt.device == "cpu":
         log("the convolutions' backward passes in bfloat16 (native on this CPU; model.BFLOAT16_BACKWARD)")
-    # Inductor's switch to channels-last made the convolutions' backward pass twice as slow on
-    # CPU: without it a step takes 0.7–0.8 s instead of 0.9 s (4 crops of 96 × 96, 7 blocks).
+    # Inductor's own layout switch made the convolutions' float32 backward pass twice as slow on
+    # CPU (a step 0.7–0.8 s without it instead of 0.9 s, 7 blocks); the layout is the model's
+    # (``model.MEMORY_FORMAT``), measured with the bfloat16 backward.
     loss_of = torch.compile(model.nll, options={"layout_optimization": False}) if compiled else model.nll
     train_paths, val_paths = split_folder(opt.data)
     sampler = CropSampler(train_paths, opt.crop, opt.chroma, opt.downscale, opt.pipelines)
