@@ -20,6 +20,11 @@ CPU decode of the GPU's file, throughput on Kodak and a ``--megapixels`` photo; 
 issue's size, if a second call can afford it). Its log comes back too. Back here: copy the
 checkpoint and curve into the run, resume it on the CPU (with the run's CPU ``--batch`` again:
 a resumed run keeps the batch it was last given), commit.
+
+The committed checkpoints of finished runs alone outgrow the call's limit (115 MiB of a 125 MiB
+tree on 2026-12-07), and ``prepare`` refuses then. They are not needed on the device: move
+every ``weights/runs/*/checkpoint.pt`` but ``--run``'s out of the checkout (to ``/tmp``) before
+``prepare`` and the call, and back after (``git status`` shows them deleted meanwhile).
 """
 from __future__ import annotations
 
