@@ -198,8 +198,3 @@ class Gemm:
             out = torch.addcmul(self.offset, acc.to(torch.int64), lay.mult).bitwise_right_shift_(lay.shift)
         out = out.to(torch.float32)
         return out.clamp_(self.lo, self.hi) if self.clamps else out
-
-    def __call__(self, x: Tensor) -> Tensor:
-        """The layer's requantised, clamped output (float32 integers) for inputs x (M, K) in the
-        int8 range."""
-        return self.requantise(self.accumulate(x))
