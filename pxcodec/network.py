@@ -131,18 +131,18 @@ class IntegerPixelCNN:
             return self.gemms[name].requantise(acc)
         return torch.from_numpy(self.requants[name].apply(acc))
 
-    def _layer(self, name: str, x: Tensor) -> Tensor:
+    def layer(self, name: str, x: Tensor) -> Tensor:
         """Layer ``name``'s outputs (float32 integers) for inputs x (M, K)."""
         return self._requantise(name, self.gemms[name].accumulate(x))
 
     def _block(self, b: int, u: Tensor, h: Tensor) -> Tensor:
         """Block ``b`` after its masked convolution gave ``u``: 1×1 mix, residual, clamp."""
-        return self._layer(f"mix{b}", u).add_(h).clamp_(0, self.cfg.stream_max)
+        return self.layer(f"mix{b}", u).add_(h).clamp_(0, self.cfg.stream_max)
 
     def _head(self, h: Tensor, skip: Tensor, gains: Tensor | None = None) -> Tensor:
         """Head parameters (n, P) int32 (all within the mixture's ranges) from the last block's
         output (float32), scaled by ``gains`` (C,) or (n, C) where there are any, and the skip term."""
-        p = self._layer("head", h if gains is None else gained(h, gains))
+        p = self.layer("head", h if gains is None else gained(h, gains))
         return p.add_(skip).add_(self.head_bias).clamp_(self.param_lo, self.param_hi).to(torch.int32)
 
     # -- encoder: whole bands -------------------------------------------------------------
@@ -295,11 +295,11 @@ class Wavefront:
             return self._compiled_params(cells, gains, unadapted)
         net, c = self.net, self.net.cfg.channels
         n = cells.here.shape[0]
-        first = net._layer("first+skip", self.inputs.index_select(0, cells.first).view(n, -1))
+        first = net.layer("first+skip", self.inputs.index_select(0, cells.first).view(n, -1))
         h, skip = first[:, :c], first[:, c:]
         self.levels[0].index_copy_(0, cells.here, h.to(torch.uint8))
         for b in range(net.cfg.blocks):
-            u = net._layer(f"conv{b}", self.levels[b].index_select(0, cells.block).view(n, -1))
+            u = net.layer(f"conv{b}", self.levels[b].index_select(0, cells.block).view(n, -1))
             h = net._block(b, u, h)
             if b + 1 < net.cfg.blocks:  # the last level is read only at the pixel itself
                 self.levels[b + 1].index_copy_(0, cells.here, h.to(torch.uint8))

@@ -226,7 +226,7 @@ def test_float64_and_int64_requantisation_agree(model, kodak_crop):
         x = torch.randint(-top, top + 1, (512, k), generator=gen)
         x[:2] = top * torch.sign(g.layer.weight[:, :2].T.to(torch.int64))  # the bound, both signs
         x[2:4] = -x[:2]
-        assert torch.equal(torch64._layer(name, x), exact._layer(name, x)), name
+        assert torch.equal(torch64.layer(name, x), exact.layer(name, x)), name
 
 
 def test_gemm_chunking_does_not_change_parameters(model, kodak_crop, monkeypatch):
@@ -478,7 +478,7 @@ def test_gains_scale_the_features_the_head_reads(model, kodak_crop):
     h = trunk.features.to(torch.int64)
     scaled = (h * (gains.to(torch.int64) + GAIN_UNIT) + GAIN_UNIT // 2) // GAIN_UNIT
     assert int(scaled.max()) <= gained_max(net.cfg.stream_max)
-    expected = (net._layer("head", scaled.to(torch.float32)).add_(trunk.skip).add_(net.head_bias)
+    expected = (net.layer("head", scaled.to(torch.float32)).add_(trunk.skip).add_(net.head_bias)
                 .clamp_(net.param_lo, net.param_hi).to(torch.int32))
     assert torch.equal(net.band_params(pixels, 0, gains), expected)
     assert torch.equal(net.head_params(trunk, torch.zeros(c)), net.band_params(pixels, 0))
