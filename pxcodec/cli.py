@@ -369,7 +369,8 @@ def info(src: Path) -> None:
                    "NW and NE pixels turned out to be (pxcodec.neighbours; 0: none).")
 @click.option("--neighbour-reach", type=click.Choice([str(v) for v in NEIGHBOUR_SIDES]), default="1",
               show_default=True, help="How far the neighbour net reads: 1, W, N, NW and NE; 2, also WW, NN, "
-                                      "NWW, NNW and NNE (a run started from reach 1 reads the new ones at 0).")
+                                      "NWW, NNW and NNE; 3, also NEE, NNWW and NNEE (a run started from a shorter "
+                                      "reach reads the new ones at 0).")
 @click.option("--batch", default=8, show_default=True)
 @click.option("--crop", default=64, show_default=True)
 @click.option("--chroma", type=click.FloatRange(0.0, 1.0), default=0.0, show_default=True,

@@ -22,7 +22,7 @@ BLOCK_TAPS: tuple[Tap, ...] = ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 0))
 PARAM_GROUPS: tuple[str, ...] = ("logit", "mean", "logscale", "coef", "blend")
 
 #: How many neighbours a neighbour net of each reach reads (``neighbours.SIDES``' first ones).
-NEIGHBOUR_SIDES: dict[int, int] = {1: 4, 2: 9}
+NEIGHBOUR_SIDES: dict[int, int] = {1: 4, 2: 9, 3: 12}
 
 #: The residual stream's grid tops a model may have: 7-bit (the default) or 8-bit
 #: (unsigned bytes in the decoder's caches; products with int8 weights stay exact in float32).
@@ -40,7 +40,8 @@ class ModelConfig:
     moves G's and B's parameters by what the channels before them tell (``coupling``; 0: none),
     and the hidden width of the neighbour net that moves every channel's parameters by what the
     pixels around told (``neighbours``; 0: none) and how far it reads (``neighbour_reach``: 1,
-    W, N, NW and NE; 2, also WW, NN, NWW, NNW and NNE: ``neighbours.SIDES``)."""
+    W, N, NW and NE; 2, also WW, NN, NWW, NNW and NNE; 3, also NEE, NNWW and NNEE, the whole
+    5 × 5 causal window, for a first kernel of 5: ``neighbours.SIDES``)."""
 
     channels: int = 64
     blocks: int = 4
@@ -67,6 +68,9 @@ class ModelConfig:
             raise ValueError(f"neighbours must be a width ≥ 0, not {self.neighbours}")
         if self.neighbour_reach not in NEIGHBOUR_SIDES:
             raise ValueError(f"neighbour_reach must be one of {tuple(NEIGHBOUR_SIDES)}, not {self.neighbour_reach}")
+        if self.neighbour_reach == 3 and self.reach_right < 2:
+            raise ValueError("neighbour_reach 3 reads NEE, which a wavefront decodes before the pixel only "
+                             f"where a layer reads two columns right (first_kernel 5), not {self.first_kernel}")
 
     @property
     def inner(self) -> int:

@@ -17,7 +17,7 @@ Layers (all causal, see ``config``):
         log-scales by what R (and G) turned out to be (``coupling``)
     neighbours (``cfg.neighbours``): a small MLP that moves every channel's logits, means and
         log-scales by what the pixels around turned out to be (``neighbours``; W, N, NW and NE,
-        and at ``cfg.neighbour_reach`` 2 five more)
+        at ``cfg.neighbour_reach`` 2 five more, at 3 eight more)
 """
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """The neighbour net: a small MLP that moves every channel's mixture parameters by what the
-pixels around it turned out to be: W, N, NW and NE, and at reach 2 also WW, NN, NWW, NNW and NNE.
+pixels around it turned out to be: W, N, NW and NE, at reach 2 also WW, NN, NWW, NNW and NNE, and
+at reach 3 also NEE, NNWW and NNEE (the whole 5 × 5 causal window).
 
 The network predicts each pixel from its decoded context, but not from how its own predictions
 for the neighbours fared: whether their values fell where their mixtures expected. For every
@@ -34,8 +35,10 @@ from .mixture import GRID, IntegerMixture, _log_probs, conditioned_means, log2_p
 
 #: The neighbours read, as (dy, dx): W, N, NW, NE (reach 1), then WW, NN, NWW, NNW, NNE (reach 2:
 #: the pixels two straight steps or a knight's move away that any wavefront decodes before the
-#: pixel, DESIGN C2; NEE is not one where ``reach_right`` is 1).
-SIDES = ((0, -1), (-1, 0), (-1, -1), (-1, 1), (0, -2), (-2, 0), (-1, -2), (-2, -1), (-2, 1))
+#: pixel, DESIGN C2), then NEE, NNWW, NNEE (reach 3: the rest of the 5 × 5 causal window; NEE is
+#: decoded before the pixel only where ``reach_right`` is 2, ``ModelConfig`` checks it).
+SIDES = ((0, -1), (-1, 0), (-1, -1), (-1, 1), (0, -2), (-2, 0), (-1, -2), (-2, -1), (-2, 1),
+         (-1, 2), (-2, -2), (-2, 2))
 
 
 def sides(reach: int) -> tuple[tuple[int, int], ...]:

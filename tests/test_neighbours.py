@@ -23,6 +23,8 @@ from .conftest import (assert_grown_codes_as_parent, assert_refused, assert_wave
 
 CONFIG = ModelConfig(channels=16, blocks=2, components=3, blend=True, posterior=True, coupling=8, neighbours=8)
 REACH_2 = dataclasses.replace(CONFIG, neighbour_reach=2)
+REACH_3 = dataclasses.replace(CONFIG, neighbour_reach=3)
+REACHES = pytest.mark.parametrize("config", [CONFIG, REACH_2, REACH_3], ids=["reach1", "reach2", "reach3"])
 
 
 def _float_model(seed: int = 5, scale: float = 0.1, config: ModelConfig = CONFIG) -> PixelCNN:
@@ -35,7 +37,7 @@ def _float_model(seed: int = 5, scale: float = 0.1, config: ModelConfig = CONFIG
     return model
 
 
-@pytest.fixture(scope="module", params=[CONFIG, REACH_2], ids=["reach1", "reach2"])
+@pytest.fixture(scope="module", params=[CONFIG, REACH_2, REACH_3], ids=["reach1", "reach2", "reach3"])
 def neighbour_model(tmp_path_factory, request) -> weights.ModelFile:
     yield from installed(tmp_path_factory.mktemp("weights"), _float_model(config=request.param), "neighbours")
 
@@ -50,10 +52,12 @@ def test_a_model_grown_to_a_neighbour_net_has_its_parents_loss_and_codes(tmp_pat
     assert_grown_codes_as_parent(parent, CONFIG, _image(kodak_crop[:16, :20]), kodak_crop[:32, :40], tmp_path)
 
 
-def test_a_neighbour_net_grown_to_reach_2_has_its_parents_loss_and_codes(tmp_path, kodak_crop):
-    """The five new sides are read with zero weights: a trained reach-1 net moves as before."""
-    assert_grown_codes_as_parent(_float_model(), REACH_2, _image(kodak_crop[:16, :20]), kodak_crop[:32, :40],
-                                 tmp_path)
+@pytest.mark.parametrize("parent, child", [(CONFIG, REACH_2), (REACH_2, REACH_3)], ids=["1to2", "2to3"])
+def test_a_neighbour_net_grown_to_a_longer_reach_has_its_parents_loss_and_codes(tmp_path, kodak_crop, parent,
+                                                                                 child):
+    """The new sides are read with zero weights: a trained net of the shorter reach moves as before."""
+    assert_grown_codes_as_parent(_float_model(config=parent), child, _image(kodak_crop[:16, :20]),
+                                 kodak_crop[:32, :40], tmp_path)
 
 
 def test_the_neighbour_net_moves_every_channel_and_learns(kodak_crop):
@@ -72,7 +76,7 @@ def test_the_neighbour_net_moves_every_channel_and_learns(kodak_crop):
     assert model.head_bias.grad.abs().sum() > 0
 
 
-@pytest.mark.parametrize("config", [CONFIG, REACH_2], ids=["reach1", "reach2"])
+@REACHES
 def test_the_integer_net_computes_what_the_float_net_does(config):
     """From the same told features, the integer net's moves (float64 GEMMs) are the float net's,
     side by side (``neighbours.sides``), zeros outside the band."""
@@ -107,7 +111,7 @@ def test_unmoved_told_is_what_each_channel_tells_of_its_conditioned_parameters()
         assert np.array_equal(got[:, c], mix.told(params[:, c * k:(c + 1) * k], mean, logscale, known[:, c]))
 
 
-@pytest.mark.parametrize("config", [CONFIG, REACH_2], ids=["reach1", "reach2"])
+@REACHES
 def test_the_encoder_moves_are_what_the_training_loss_sees(kodak_crop, config):
     """The integer encoder's moves of a band (``band_moves``, from the exported model's
     parameters) equal the float model's almost everywhere (both floor near-equal reals)."""
@@ -171,9 +175,16 @@ def test_neighbour_layers_out_of_range_or_missing_are_refused():
 def test_configs_without_neighbours_read_and_write_as_before():
     assert "neighbour" not in dataclasses.replace(CONFIG, neighbours=0).to_json()
     assert "neighbour_reach" not in CONFIG.to_json()
-    for config in (CONFIG, REACH_2):
+    for config in (CONFIG, REACH_2, REACH_3):
         assert ModelConfig.from_json(config.to_json()) == config
     with pytest.raises(ValueError, match="neighbours"):
         ModelConfig(neighbours=-1)
     with pytest.raises(ValueError, match="neighbour_reach"):
-        ModelConfig(neighbours=8, neighbour_reach=3)
+        ModelConfig(neighbours=8, neighbour_reach=4)
+
+
+def test_reach_3_needs_a_first_layer_that_reads_two_columns_right():
+    """NEE is decoded before the pixel only where the wavefront lags each row by three columns."""
+    assert dataclasses.replace(REACH_2, first_kernel=3).reach_right == 1
+    with pytest.raises(ValueError, match="NEE"):
+        dataclasses.replace(REACH_3, first_kernel=3)
