@@ -388,7 +388,7 @@ def info(src: Path) -> None:
 @click.option("--start-from", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="Begin a new run from another run's weights; blocks it lacks start as identities, "
                    "wider blocks' new channels unread, a blend it lacks at 0, a finer stream on the "
-                   "same range, a neighbour net's new sides unread.")
+                   "same range, a small net's new sides or hidden units unread.")
 @click.option("--compile", "compiled", is_flag=True,
               help="Compile the training loss with torch.compile: faster steps, after about a minute "
                    "of compiling at each start (needs a C compiler on the CPU).")

@@ -202,6 +202,20 @@ class PixelCNN(nn.Module):
         return mixture_nll(params, x, self.cfg.components, predicted, posterior, coupling, around)
 
 
+def _widened_small_net_layer(trained: Tensor, fresh: Tensor) -> Tensor:
+    """A coupling or neighbour net's layer (``fresh``, freshly initialised) grown from its
+    ``trained`` one to more inputs or hidden units: the trained entries in place, the trained
+    units reading the new inputs with zero weights, so that the outputs (whose new columns are
+    the new hidden units) move exactly as before; new hidden units read everything freshly."""
+    if any(t > f for t, f in zip(trained.shape, fresh.shape)):
+        raise ValueError(f"a small net's layer of shape {tuple(trained.shape)} cannot shrink to {tuple(fresh.shape)}")
+    out = fresh.clone()
+    if out.dim() == 2:
+        out[:trained.shape[0], trained.shape[1]:] = 0
+    out[tuple(slice(0, n) for n in trained.shape)] = trained
+    return out
+
+
 def grown(state: dict[str, Tensor], cfg: ModelConfig, stream_max: int = STREAM_MAX[0]) -> dict[str, Tensor]:
     """A trained model's state dict (its stream's grid 0…``stream_max``) for ``cfg``, which may
     have more residual blocks, wider blocks, add the blend group or a finer stream, so that the
@@ -209,7 +223,8 @@ def grown(state: dict[str, Tensor], cfg: ModelConfig, stream_max: int = STREAM_M
     lacks start as identities (their 1×1 mix at zero adds nothing to the stream), a block's new
     inner channels start as freshly initialised convolution outputs that its mix reads with
     zero weights, a neighbour net's new sides as inputs its hidden layer reads with zero
-    weights (they come last: ``neighbours.SIDES``), the blend outputs at 0 (the network's own
+    weights (they come last: ``neighbours.SIDES``), a small net's new hidden units (coupling or
+    neighbour net) fresh but read with zero weights, the blend outputs at 0 (the network's own
     means), from weights too small to round to anything but 0 (not zeros: a row of zero weights
     has no int8 scale); a finer stream keeps its range, its scale divided as its grid is, so it
     rounds to the old grid's points and the ones between them."""
@@ -230,9 +245,11 @@ def grown(state: dict[str, Tensor], cfg: ModelConfig, stream_max: int = STREAM_M
         elif key.startswith("convs.") and key in state and state[key].shape[1:] == value.shape[1:] \
                 and state[key].shape[0] < value.shape[0]:
             value = torch.cat([state[key], value[state[key].shape[0]:]])
-        elif (key.startswith("mixes.") and key.endswith(".weight") or key == "neighbours.w1") and key in state \
+        elif key.startswith("mixes.") and key.endswith(".weight") and key in state \
                 and state[key].shape[0] == value.shape[0] and state[key].shape[1] < value.shape[1]:
             value = torch.cat([state[key], torch.zeros_like(value[:, state[key].shape[1]:])], 1)
+        elif key.startswith(("coupling.", "neighbours.")) and key in state and state[key].shape != value.shape:
+            value = _widened_small_net_layer(state[key], value)
         elif key == "log_scale_h":
             value = state[key] + math.log((stream_max + 1) / (cfg.stream_max + 1))
         elif key in state:

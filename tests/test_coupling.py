@@ -54,6 +54,12 @@ def test_a_model_grown_to_a_coupling_net_has_its_parents_loss_and_codes(tmp_path
     assert_grown_codes_as_parent(parent, CONFIG, _crops(), kodak_crop[:32, :40], tmp_path)
 
 
+def test_a_coupling_net_grown_wider_has_its_parents_loss_and_codes(tmp_path, kodak_crop):
+    """The new hidden units are read with zero weights: the trained net moves as before."""
+    assert_grown_codes_as_parent(_float_model(), dataclasses.replace(CONFIG, coupling=16), _crops(),
+                                 kodak_crop[:32, :40], tmp_path)
+
+
 def test_the_coupling_net_moves_g_and_b_and_learns():
     model = _float_model().train()
     x = _crops()
