@@ -153,6 +153,8 @@ def train(run: Path, opt: TrainOptions, minutes: float | None = None, log=print,
                       "rng": gen.get_state(), "step": step, "seconds": elapsed,
                       "hardware": hardware}, ckpt_path)
 
+    if state is None:  # a new run is resumable at once: resuming it never starts another model
+        checkpoint()
     with curve_path.open("a", newline="") as f:
         writer = csv.DictWriter(f, header or CURVE_COLUMNS, extrasaction="ignore")
         if header is None:

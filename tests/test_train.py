@@ -46,6 +46,25 @@ def test_resume_continues_the_same_run(tiny_run):
     assert all(float(r["val_bpsp"]) > 0 for r in rows)
 
 
+def test_a_run_stopped_before_its_first_log_resumes_as_itself(tiny_run, tmp_path):
+    """Killed before its first step's checkpoint, a run started from another one resumes with its
+    own (grown) model from its starting step, rather than starting a default model afresh."""
+    run, opt = tiny_run
+    train(run, opt, log=lambda _: None)
+    deeper = dataclasses.replace(opt, config=dataclasses.replace(opt.config, blocks=2), steps=6)
+
+    def killed(line: str) -> None:
+        if line.startswith("step"):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(tmp_path / "deeper", deeper, log=killed, start_from=run)
+    assert torch.load(tmp_path / "deeper" / "checkpoint.pt", weights_only=False)["step"] == 4
+    train(tmp_path / "deeper", dataclasses.replace(opt, steps=6), log=lambda _: None)
+    state = torch.load(tmp_path / "deeper" / "checkpoint.pt", weights_only=False)
+    assert state["step"] == 6 and state["options"].config.blocks == 2
+
+
 def test_training_is_seeded(tiny_run, tmp_path):
     run, opt = tiny_run
     train(run, opt, log=lambda _: None)
