@@ -130,7 +130,8 @@ def _gather_sides(rows, lanes, ys, xs, padded, stream_rows, sides, out):
     of the told ``rows`` (three rows per lane, ``padded`` wide), zeros above its stream's first
     rows. Three rows suffice: each row lags the one above by reach_right + 1 columns, so row
     y + 1, which shares row y − 2's places, has written only places left of those read there
-    (x − 1 … x + 1, and at reach 3, where reach_right is 2, x − 2 … x + 2). Compiled and without the GIL, as the decoder's workers run it side by side."""
+    (x − 1 … x + 1, and at reach 3, where reach_right is 2, x − 2 … x + 2). Compiled and without
+    the GIL, as the decoder's workers run it side by side."""
     for i in range(ys.size):
         row = ys[i] % stream_rows
         for s in range(sides.shape[0]):

@@ -55,8 +55,8 @@ def test_a_model_grown_to_a_neighbour_net_has_its_parents_loss_and_codes(tmp_pat
 @pytest.mark.parametrize("parent, child", [(CONFIG, REACH_2), (REACH_2, REACH_3),
                                            (REACH_2, dataclasses.replace(REACH_3, neighbours=16))],
                          ids=["1to2", "2to3", "2to3-wider"])
-def test_a_neighbour_net_grown_to_a_longer_reach_has_its_parents_loss_and_codes(tmp_path, kodak_crop, parent,
-                                                                                 child):
+def test_a_neighbour_net_grown_farther_or_wider_has_its_parents_loss_and_codes(tmp_path, kodak_crop, parent,
+                                                                                child):
     """The new sides and hidden units are read with zero weights: a trained net moves as before."""
     assert_grown_codes_as_parent(_float_model(config=parent), child, _image(kodak_crop[:16, :20]),
                                  kodak_crop[:32, :40], tmp_path)
