@@ -142,7 +142,7 @@ def main() -> None:
     prep = sub.add_parser("prepare", help="here: write .gpu/")
     prep.add_argument("--kodak", type=int, default=2, help="Kodak images for the encoder check")
     go = sub.add_parser("run", help="on the device: check, train, copy results to $OUT")
-    go.add_argument("--run", type=Path, default=ROOT / "weights" / "runs" / "pxc-v",
+    go.add_argument("--run", type=Path, default=ROOT / "weights" / "runs" / "pxc-w",
                     help="the run to resume on the GPU (the one in training on the CPU)")
     go.add_argument("--device", default="cuda")
     go.add_argument("--batch", type=int, default=32)
