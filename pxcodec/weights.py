@@ -33,7 +33,7 @@ DEFAULT_MODEL = "pxc-f"
 #: The models ``compress`` chooses between for each image unless told which to use
 #: (``neural.choose_model``): the general one and two specialists for chroma at half resolution,
 #: one fitted to the bilinear 4:2:0 pipeline and one to several (``data.CHROMA_PIPELINES``).
-DEFAULT_MODELS = (DEFAULT_MODEL, "pxc-v", "pxc-u")
+DEFAULT_MODELS = (DEFAULT_MODEL, "pxc-w", "pxc-u")
 
 
 def _weights_dir() -> Path:

@@ -1,5 +1,5 @@
 """The encoder's choice of model per image: a soft-chroma specialist where colour was stored
-at half resolution (pxc-v where it came back bilinearly, as it trained, pxc-u where it came back
+at half resolution (pxc-w where it came back bilinearly, as it trained, pxc-u where it came back
 otherwise), the general model elsewhere; the file names what it chose."""
 from __future__ import annotations
 
