@@ -21,8 +21,25 @@ BLOCK_TAPS: tuple[Tap, ...] = ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 0))
 #: and (models with ``blend``) how far each mean moves towards the classical prediction.
 PARAM_GROUPS: tuple[str, ...] = ("logit", "mean", "logscale", "coef", "blend")
 
-#: How many neighbours a neighbour net of each reach reads (``neighbours.SIDES``' first ones).
+#: The neighbours a neighbour net reads, by name, as (dy, dx), in the order of its features: W, N,
+#: NW, NE (reach 1), then WW, NN, NWW, NNW, NNE (reach 2: two straight steps or a knight's move
+#: away), then NEE, NNWW, NNEE (reach 3: the rest of the 5 × 5 causal window).
+NEIGHBOUR_OFFSETS: dict[str, tuple[int, int]] = {
+    "W": (0, -1), "N": (-1, 0), "NW": (-1, -1), "NE": (-1, 1),
+    "WW": (0, -2), "NN": (-2, 0), "NWW": (-1, -2), "NNW": (-2, -1), "NNE": (-2, 1),
+    "NEE": (-1, 2), "NNWW": (-2, -2), "NNEE": (-2, 2)}
+
+#: How many neighbours a neighbour net of each reach reads (``NEIGHBOUR_OFFSETS``' first ones).
 NEIGHBOUR_SIDES: dict[int, int] = {1: 4, 2: 9, 3: 12}
+
+
+def decoder_holds(dy: int, dx: int, reach_right: int) -> bool:
+    """Whether the decoder has neighbour (dy, dx) of a pixel when it decodes it: decoded before,
+    by a wavefront whose rows lag by ``reach_right`` + 1 columns (DESIGN C2), and still in its
+    cache of three rows (``steps._gather_sides``), where row y + 1 overwrites row y − 2's place
+    x + dx that many steps plus dx after the pixel's."""
+    lag = reach_right + 1
+    return -2 <= dy <= 0 and dx < -lag * dy and (dy > -2 or dx > -lag)
 
 #: The residual stream's grid tops a model may have: 7-bit (the default) or 8-bit
 #: (unsigned bytes in the decoder's caches; products with int8 weights stay exact in float32).
@@ -41,7 +58,8 @@ class ModelConfig:
     and the hidden width of the neighbour net that moves every channel's parameters by what the
     pixels around told (``neighbours``; 0: none) and how far it reads (``neighbour_reach``: 1,
     W, N, NW and NE; 2, also WW, NN, NWW, NNW and NNE; 3, also NEE, NNWW and NNEE, the whole
-    5 × 5 causal window, for a first kernel of 5: ``neighbours.SIDES``)."""
+    5 × 5 causal window, for a first kernel of 5: ``NEIGHBOUR_OFFSETS``, each checked against
+    ``decoder_holds``)."""
 
     channels: int = 64
     blocks: int = 4
@@ -68,9 +86,11 @@ class ModelConfig:
             raise ValueError(f"neighbours must be a width ≥ 0, not {self.neighbours}")
         if self.neighbour_reach not in NEIGHBOUR_SIDES:
             raise ValueError(f"neighbour_reach must be one of {tuple(NEIGHBOUR_SIDES)}, not {self.neighbour_reach}")
-        if self.neighbour_reach == 3 and self.reach_right < 2:
-            raise ValueError("neighbour_reach 3 reads NEE, which a wavefront decodes before the pixel only "
-                             f"where a layer reads two columns right (first_kernel 5), not {self.first_kernel}")
+        for name, (dy, dx) in list(NEIGHBOUR_OFFSETS.items())[:NEIGHBOUR_SIDES[self.neighbour_reach]]:
+            if not decoder_holds(dy, dx, self.reach_right):
+                raise ValueError(f"neighbour_reach {self.neighbour_reach} reads {name}, which the decoder does not "
+                                 f"have yet where layers read {self.reach_right} column(s) right "
+                                 f"(first_kernel {self.first_kernel})")
 
     @property
     def inner(self) -> int:

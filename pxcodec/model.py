@@ -202,15 +202,20 @@ class PixelCNN(nn.Module):
         return mixture_nll(params, x, self.cfg.components, predicted, posterior, coupling, around)
 
 
-def _widened_small_net_layer(trained: Tensor, fresh: Tensor) -> Tensor:
-    """A coupling or neighbour net's layer (``fresh``, freshly initialised) grown from its
-    ``trained`` one to more inputs or hidden units: the trained entries in place, the trained
-    units reading the new inputs with zero weights, so that the outputs (whose new columns are
-    the new hidden units) move exactly as before; new hidden units read everything freshly."""
-    if any(t > f for t, f in zip(trained.shape, fresh.shape)):
-        raise ValueError(f"a small net's layer of shape {tuple(trained.shape)} cannot shrink to {tuple(fresh.shape)}")
+def _widens(trained: torch.Size, fresh: torch.Size) -> bool:
+    """Whether a layer's weights or biases of shape ``fresh`` have a ``trained`` one's units and
+    inputs and more of either (its first two dimensions larger, the rest the same)."""
+    return (trained != fresh and len(trained) == len(fresh) and trained[2:] == fresh[2:]
+            and all(t <= f for t, f in zip(trained[:2], fresh[:2])))
+
+
+def _widened(trained: Tensor, fresh: Tensor) -> Tensor:
+    """A layer (``fresh``, freshly initialised) grown from its ``trained`` one to more units or
+    inputs: the trained entries in place and the trained units reading the new inputs with zero
+    weights, so that they compute what they did; new units read everything freshly (whatever
+    reads them starts at zero weights, being grown the same way)."""
     out = fresh.clone()
-    if out.dim() == 2:
+    if out.dim() >= 2:
         out[:trained.shape[0], trained.shape[1]:] = 0
     out[tuple(slice(0, n) for n in trained.shape)] = trained
     return out
@@ -242,14 +247,9 @@ def grown(state: dict[str, Tensor], cfg: ModelConfig, stream_max: int = STREAM_M
         elif key in ("head.weight", "skip.weight", "head_bias") and state[key].shape[0] < value.shape[0]:
             added = torch.randn_like(value[head:]) * 1e-6 if key != "head_bias" else torch.zeros_like(value[head:])
             value = torch.cat([state[key], added])
-        elif key.startswith("convs.") and key in state and state[key].shape[1:] == value.shape[1:] \
-                and state[key].shape[0] < value.shape[0]:
-            value = torch.cat([state[key], value[state[key].shape[0]:]])
-        elif key.startswith("mixes.") and key.endswith(".weight") and key in state \
-                and state[key].shape[0] == value.shape[0] and state[key].shape[1] < value.shape[1]:
-            value = torch.cat([state[key], torch.zeros_like(value[:, state[key].shape[1]:])], 1)
-        elif key.startswith(("coupling.", "neighbours.")) and key in state and state[key].shape != value.shape:
-            value = _widened_small_net_layer(state[key], value)
+        elif key.startswith(("convs.", "mixes.", "coupling.", "neighbours.")) and key in state \
+                and _widens(state[key].shape, value.shape):
+            value = _widened(state[key], value)
         elif key == "log_scale_h":
             value = state[key] + math.log((stream_max + 1) / (cfg.stream_max + 1))
         elif key in state:

@@ -28,17 +28,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .config import NEIGHBOUR_SIDES
+from .config import NEIGHBOUR_OFFSETS, NEIGHBOUR_SIDES
 from .coupling import (GAIN, GRIDS, MOVED, IntegerMLP, features_per_channel, grid_mlp, integer_layers, told,
                        told_features)
 from .mixture import GRID, IntegerMixture, _log_probs, conditioned_means, log2_posterior, round_ste, split_groups
 
-#: The neighbours read, as (dy, dx): W, N, NW, NE (reach 1), then WW, NN, NWW, NNW, NNE (reach 2:
-#: the pixels two straight steps or a knight's move away that any wavefront decodes before the
-#: pixel, DESIGN C2), then NEE, NNWW, NNEE (reach 3: the rest of the 5 × 5 causal window; NEE is
-#: decoded before the pixel only where ``reach_right`` is 2, ``ModelConfig`` checks it).
-SIDES = ((0, -1), (-1, 0), (-1, -1), (-1, 1), (0, -2), (-2, 0), (-1, -2), (-2, -1), (-2, 1),
-         (-1, 2), (-2, -2), (-2, 2))
+#: The neighbours read, as (dy, dx), in the order of the features (``config.NEIGHBOUR_OFFSETS``;
+#: ``ModelConfig`` checks that its wavefront's decoder has every one its reach reads).
+SIDES = tuple(NEIGHBOUR_OFFSETS.values())
 
 
 def sides(reach: int) -> tuple[tuple[int, int], ...]:
