@@ -19,9 +19,10 @@ MAGIC = b"\x89PXC\r\n\x1a\n"
 #: offsets in its streams' adaptation prefix; version 4 did not learn log-scale offsets while
 #: coding; version 5 had no head offsets in the prefix; version 6 did not split G's and B's
 #: learning contexts by a flat or busy colour difference; version 7 had no feature gains in the
-#: prefix; version 8 stored the prefix as bytes rather than range coding it).
-VERSION = 9
-READS = (1, 2, 3, 4, 5, 6, 7, 8, 9)
+#: prefix; version 8 stored the prefix as bytes rather than range coding it; version 9's streams
+#: learned from every fourth step of their wavefront only).
+VERSION = 10
+READS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10)
 #: Header flag: each band is coded without the rows above it, so bands decode side by side.
 INDEPENDENT_BANDS = 1
 #: Pixel modes: code → name. RGB and L are model-coded; RGBA and LA add an alpha stream;

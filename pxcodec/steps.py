@@ -43,6 +43,7 @@ class StepMixture:
         self.rows = np.zeros((lanes * 3 * self.padded, channels), dtype=np.int32)  # rows y % 3 of each lane
         self.values = np.zeros_like(self.rows)  # the decoded subpixels, in the same places (version 7)
         self.stream_rows, self.step_rows = stream_rows, reach_right + 1
+        self.interval = online.learning_interval(version)
         self.unmoved = np.zeros((0, 3, mixture.k), dtype=np.int64)
         if mixture.neighbours is not None:  # what each cached pixel's channels told, unmoved
             self.told_rows = np.zeros((lanes * 3 * self.padded, 3, 2 * mixture.k + 1), dtype=np.int64)
@@ -79,8 +80,8 @@ class StepMixture:
         if self.mixture.neighbours is not None:
             self.around = self.mixture.neighbours.moves(self._sides(lanes, ys, xs))
         if self.learns:
-            _begin(ys, xs, self.here, up, inside, self.rows, self.values, self.stream_rows, self.step_rows, self.split,
-                   self.near, self.busy, self.learning)
+            _begin(ys, xs, self.here, up, inside, self.rows, self.values, self.stream_rows, self.step_rows,
+                   self.interval, self.split, self.near, self.busy, self.learning)
 
     def _sides(self, lanes: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
         """What each pixel's neighbours told (n, sides, 3, 2K + 1) (``neighbours.sides``), zeros
@@ -152,11 +153,11 @@ def _north(cache, up, c, inside):
 
 
 @numba.njit(cache=True, nogil=True)
-def _begin(ys, xs, here, up, inside, rows, values, stream_rows, step_rows, split, near, flat, learning):
+def _begin(ys, xs, here, up, inside, rows, values, stream_rows, step_rows, interval, split, near, flat, learning):
     """Each pixel's neighbours' summed surprise ``near`` (n, channels) (``online.around``), G's
     and B's colour-difference activity ``flat`` (``online.busy``) and whether it learns (every
-    LEARN_EVERY-th step of its stream), from its cache place ``here``, its N's ``up`` and whether
-    its stream has rows above it (``inside``)."""
+    ``interval``-th step of its stream, ``online.learning_interval``), from its cache place
+    ``here``, its N's ``up`` and whether its stream has rows above it (``inside``)."""
     for i in range(here.size):
         at = here[i]
         for c in range(rows.shape[1]):
@@ -166,7 +167,7 @@ def _begin(ys, xs, here, up, inside, rows, values, stream_rows, step_rows, split
                 n, nw, ne = _north(values, up[i], c, inside[i])
                 pn, pnw, pne = _north(values, up[i], c - 1, inside[i])
                 flat[i, c] = busy(west, n - pn, nw - pnw, ne - pne)
-        learning[i] = (xs[i] + step_rows * (ys[i] % stream_rows)) % online.LEARN_EVERY == 0
+        learning[i] = (xs[i] + step_rows * (ys[i] % stream_rows)) % interval == 0
 
 
 @numba.njit(cache=True, nogil=True)

@@ -119,9 +119,18 @@ def test_version_8_files_still_decode():
     assert np.array_equal(pxcodec.decompress(data, as_array=True), load("kodim04-48x64.png")[:40, :30])
 
 
-def test_new_files_are_version_9_with_independent_tiles(good):
+def test_version_9_files_still_decode():
+    """A file written by format version 9 with pxc-w (tiles of 16 × 16, streams learning from
+    every fourth step of their wavefront only)."""
+    data = (IMAGES / "kodim04-40x30-v9.pxc").read_bytes()
+    header = pxcodec.info(data)
+    assert (header.version, header.independent, header.stream_cols, header.tiles) == (9, True, 16, 6)
+    assert np.array_equal(pxcodec.decompress(data, as_array=True), load("kodim04-48x64.png")[:40, :30])
+
+
+def test_new_files_are_version_10_with_independent_tiles(good):
     header = pxcodec.info(good)
-    assert (header.version, header.independent) == (container.VERSION, True) == (9, True)
+    assert (header.version, header.independent) == (container.VERSION, True) == (10, True)
     assert header.stream_cols == neural.STREAM_COLS
 
 
