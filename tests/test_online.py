@@ -24,13 +24,26 @@ def _channels(net, pixels: np.ndarray) -> tuple[list, np.ndarray]:
     return [net.mixture.channel(params.numpy(), c, x, predicted=guess) for c in range(3)], x
 
 
+def _learned_bits(net, channels: list, x: np.ndarray, h: int, w: int, version: int) -> float:
+    """Ideal bits of an h × w image coded as one stream, each channel's (logits, means, log-scales)
+    moved by the offsets its stream of format ``version`` learns."""
+    ys, xs = np.divmod(np.arange(h * w), w)
+    learned = online.learned(net.mixture, channels, x, h, w, xs + (net.cfg.reach_right + 1) * ys, version)
+    total = 0.0
+    for c, (logit, mean, logscale) in enumerate(channels):
+        moved = net.mixture.shift(mean, logscale, learned[c][:, None], 0)[1]
+        total += net.mixture.code_lengths(logit, x[:, c])(mean, moved).sum()
+    return total
+
+
 @pytest.mark.parametrize("version", [6, 7, online.EVERY_STEP_VERSION])
 def test_encoder_predicts_the_offsets_the_decoder_learns(model, kodak_crop, version):
     """``online.learned`` (the encoder's vectorised cumulative sums) gives every subpixel the
     offset the decoder's ``StepMixture``, fed step by step in wavefront order, has learned by
     then: each PMF it builds equals the encoder's (``IntegerMixture.channel`` with the same
     forward offsets, then ``pmf`` with the learned one), and some offsets are not zero. With the
-    contexts of version 6, and with version 7's split by the colour difference."""
+    contexts of version 6, with version 7's split by the colour difference, and with version 10
+    learning from every step."""
     net = weights.load(model)
     h, w = kodak_crop.shape[:2]
     n, r = h * w, net.cfg.reach_right
@@ -126,16 +139,7 @@ def test_splitting_by_a_flat_colour_difference_shortens_smooth_colour():
     smooth = halve_chroma(image)[0].permute(1, 2, 0).contiguous().numpy()
     channels, x = _channels(net, smooth)
     h, w = smooth.shape[:2]
-    ys, xs = np.divmod(np.arange(h * w), w)
-
-    def bits(version: int) -> float:
-        learned = online.learned(net.mixture, channels, x, h, w, xs + (net.cfg.reach_right + 1) * ys, version)
-        total = 0.0
-        for c, (logit, mean, logscale) in enumerate(channels):
-            moved = net.mixture.shift(mean, logscale, learned[c][:, None], 0)[1]
-            total += net.mixture.code_lengths(logit, x[:, c])(mean, moved).sum()
-        return total
-    assert bits(7) < 0.998 * bits(6)
+    assert _learned_bits(net, channels, x, h, w, 7) < 0.998 * _learned_bits(net, channels, x, h, w, 6)
 
 
 def test_learning_from_every_step_shortens_a_photo():
@@ -151,13 +155,5 @@ def test_learning_from_every_step_shortens_a_photo():
     around = neural.band_around(net, trunk, band, guess, w)
     channels = neural.channel_params(net, net.head_params(trunk), band, adapt.Offsets(), 3, guess, around)
     x = band.numpy()
-    ys, xs = np.divmod(np.arange(h * w), w)
-
-    def bits(version: int) -> float:
-        learned = online.learned(net.mixture, channels, x, h, w, xs + (net.cfg.reach_right + 1) * ys, version)
-        total = 0.0
-        for c, (logit, mean, logscale) in enumerate(channels):
-            moved = net.mixture.shift(mean, logscale, learned[c][:, None], 0)[1]
-            total += net.mixture.code_lengths(logit, x[:, c])(mean, moved).sum()
-        return total
-    assert bits(online.EVERY_STEP_VERSION) < 0.999 * bits(online.EVERY_STEP_VERSION - 1)
+    version = online.EVERY_STEP_VERSION
+    assert _learned_bits(net, channels, x, h, w, version) < 0.999 * _learned_bits(net, channels, x, h, w, version - 1)
