@@ -6,7 +6,7 @@ Here, once per checkout (it writes the ignored folder ``.gpu/``, under the lease
 
 Then one device call, which carries ``.gpu`` and fits its 10-minute limit::
 
-    run(command="python3 benchmarks/gpu_lease.py run --train-minutes 5 --budget-minutes 9",
+    run(command="python3 benchmarks/gpu_lease.py run --run weights/runs/pxc-w --train-minutes 5 --budget-minutes 9",
         carry=[".gpu"], timeout_s=600)
 
 ``prepare`` compresses the training photos into ``.pxc`` files with the shipped model (the PNGs,
@@ -142,8 +142,8 @@ def main() -> None:
     prep = sub.add_parser("prepare", help="here: write .gpu/")
     prep.add_argument("--kodak", type=int, default=2, help="Kodak images for the encoder check")
     go = sub.add_parser("run", help="on the device: check, train, copy results to $OUT")
-    go.add_argument("--run", type=Path, default=ROOT / "weights" / "runs" / "pxc-w",
-                    help="the run to resume on the GPU (the one in training on the CPU)")
+    go.add_argument("--run", type=Path, required=True,
+                    help="the run to resume on the GPU (the one in training on the CPU), e.g. weights/runs/pxc-w")
     go.add_argument("--device", default="cuda")
     go.add_argument("--batch", type=int, default=32)
     go.add_argument("--steps", type=int, default=10**9,
