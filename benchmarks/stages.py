@@ -5,7 +5,7 @@
 Runs the codec's own encoder and decoder under ``cProfile`` in one process with one torch
 thread (tiles one after another, no worker processes) and charges each stage the cumulative
 time of the function that does it: the network (``band_trunk`` when encoding, the head after the
-adaptation's fit counted in the glue; the wavefront's ``params`` when decoding), the adaptation
+adaptation's fit counted in the glue; the wavefront's ``params``, or ``params_and_unadapted``, when decoding), the adaptation
 search (``adapt.choose``), the 256-way PMFs
 (``IntegerMixture.pmf``; when decoding ``StepMixture.pmf``, which also conditions each channel
 and picks its learned offset) and the range coder (``StreamEncoder.encode`` / ``StreamDecoder.decode``);
@@ -41,7 +41,8 @@ from pxcodec.data import SHARED_DATA, load_rgb  # noqa: E402
 STAGES = {
     "encode": {"network": network.IntegerPixelCNN.band_trunk, "adaptation": adapt.choose,
                "PMFs": mixture.IntegerMixture.pmf, "coder": coder.StreamEncoder.encode},
-    "decode": {"network": network.Wavefront.params, "PMFs": steps.StepMixture.pmf,
+    # _params: under both params and params_and_unadapted (what models with a neighbour net call)
+    "decode": {"network": network.Wavefront._params, "PMFs": steps.StepMixture.pmf,
                "coder": coder.StreamDecoder.decode},
 }
 
