@@ -120,7 +120,7 @@ def test_version_8_files_still_decode():
 
 
 def test_version_9_files_still_decode():
-    """A file written by format version 9 with pxc-w (tiles of 16 × 16, streams learning from
+    """A file written by format version 9 with pxc-w-266000 (tiles of 16 × 16, streams learning from
     every fourth step of their wavefront only)."""
     data = (IMAGES / "kodim04-40x30-v9.pxc").read_bytes()
     header = pxcodec.info(data)
