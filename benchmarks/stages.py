@@ -5,8 +5,8 @@
 Runs the codec's own encoder and decoder under ``cProfile`` in one process with one torch
 thread (tiles one after another, no worker processes) and charges each stage the cumulative
 time of the function that does it: the network (``band_trunk`` when encoding, the head after the
-adaptation's fit counted in the glue; the wavefront's ``params``, or ``params_and_unadapted``, when decoding), the adaptation
-search (``adapt.choose``), the 256-way PMFs
+adaptation's fit counted in the glue; the wavefront's ``params`` or ``params_and_unadapted`` when
+decoding), the adaptation search (``adapt.choose``), the 256-way PMFs
 (``IntegerMixture.pmf``; when decoding ``StepMixture.pmf``, which also conditions each channel
 and picks its learned offset) and the range coder (``StreamEncoder.encode`` / ``StreamDecoder.decode``);
 the rest is the glue between them (ordering, gathers, table assembly). Seconds per image are

@@ -14,6 +14,9 @@ have, so the decoder rebuilds the encoder's choices exactly (DESIGN C1), and not
 From format version 7 the contexts of G and B are also split by whether the colour difference to
 the channel before (G − R, B − G) is flat around the subpixel (``busy``): where it is, the model
 is too cautious about G and B by more than elsewhere.
+
+Up to format version 9 only the subpixels of every fourth wavefront step teach; from version 10
+every subpixel does (``learning_interval``).
 """
 from __future__ import annotations
 
