@@ -33,6 +33,11 @@ NEIGHBOUR_OFFSETS: dict[str, tuple[int, int]] = {
 NEIGHBOUR_SIDES: dict[int, int] = {1: 4, 2: 9, 3: 12}
 
 
+def neighbours_read(reach: int) -> dict[str, tuple[int, int]]:
+    """The neighbours (name → (dy, dx)) a neighbour net of ``reach`` reads, in feature order."""
+    return dict(list(NEIGHBOUR_OFFSETS.items())[:NEIGHBOUR_SIDES[reach]])
+
+
 def decoder_holds(dy: int, dx: int, reach_right: int) -> bool:
     """Whether the decoder has neighbour (dy, dx) of a pixel when it decodes it: decoded before,
     by a wavefront whose rows lag by ``reach_right`` + 1 columns (DESIGN C2), and still in its
@@ -86,7 +91,7 @@ class ModelConfig:
             raise ValueError(f"neighbours must be a width ≥ 0, not {self.neighbours}")
         if self.neighbour_reach not in NEIGHBOUR_SIDES:
             raise ValueError(f"neighbour_reach must be one of {tuple(NEIGHBOUR_SIDES)}, not {self.neighbour_reach}")
-        for name, (dy, dx) in list(NEIGHBOUR_OFFSETS.items())[:NEIGHBOUR_SIDES[self.neighbour_reach]]:
+        for name, (dy, dx) in neighbours_read(self.neighbour_reach).items():
             if not decoder_holds(dy, dx, self.reach_right):
                 raise ValueError(f"neighbour_reach {self.neighbour_reach} reads {name}, which the decoder does not "
                                  f"have yet where layers read {self.reach_right} column(s) right "

@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .config import NEIGHBOUR_OFFSETS, NEIGHBOUR_SIDES
+from .config import NEIGHBOUR_OFFSETS, neighbours_read
 from .coupling import (GAIN, GRIDS, MOVED, IntegerMLP, features_per_channel, grid_mlp, integer_layers, told,
                        told_features)
 from .mixture import GRID, IntegerMixture, _log_probs, conditioned_means, log2_posterior, round_ste, split_groups
@@ -40,7 +40,7 @@ SIDES = tuple(NEIGHBOUR_OFFSETS.values())
 
 def sides(reach: int) -> tuple[tuple[int, int], ...]:
     """The neighbours a net of ``reach`` reads, in the order of its features."""
-    return SIDES[:NEIGHBOUR_SIDES[reach]]
+    return tuple(neighbours_read(reach).values())
 
 
 def inputs(components: int, reach: int) -> int:

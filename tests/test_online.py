@@ -16,12 +16,14 @@ from .conftest import load, round_trips
 
 
 def _channels(net, pixels: np.ndarray) -> tuple[list, np.ndarray]:
-    """Each channel's (logits, means, log-scales) of an image coded as one stream, and its pixels."""
-    trunk, guess = neural._band_trunk(net, torch.from_numpy(pixels), 0, pixels.shape[0], 64, True)
-    params = net.head_params(trunk)
-    x = pixels.reshape(-1, 3).astype(np.int32)
-    guess = None if guess is None else guess.numpy()
-    return [net.mixture.channel(params.numpy(), c, x, predicted=guess) for c in range(3)], x
+    """Each channel's (logits, means, log-scales) of an image coded as one stream without
+    offsets (``neural.channel_params``: a coupling and a neighbour net included), and its pixels."""
+    h, w = pixels.shape[:2]
+    rgb = torch.from_numpy(pixels)
+    trunk, guess = neural._band_trunk(net, rgb, 0, h, 64, True)
+    band = rgb.reshape(-1, 3).to(torch.int32)
+    around = neural.band_around(net, trunk, band, guess, w)
+    return neural.channel_params(net, net.head_params(trunk), band, adapt.Offsets(), 3, guess, around), band.numpy()
 
 
 def _learned_bits(net, channels: list, x: np.ndarray, h: int, w: int, version: int) -> float:
@@ -149,11 +151,6 @@ def test_learning_from_every_step_shortens_a_photo():
     net = weights.load(weights.by_name("pxc-w"))  # with a coupling and a neighbour net
     image = load("kodim23-256.png")
     h, w = image.shape[:2]
-    rgb = torch.from_numpy(image)
-    trunk, guess = neural._band_trunk(net, rgb, 0, h, 64, True)
-    band = rgb.reshape(-1, 3).to(torch.int32)
-    around = neural.band_around(net, trunk, band, guess, w)
-    channels = neural.channel_params(net, net.head_params(trunk), band, adapt.Offsets(), 3, guess, around)
-    x = band.numpy()
+    channels, x = _channels(net, image)
     version = online.EVERY_STEP_VERSION
     assert _learned_bits(net, channels, x, h, w, version) < 0.999 * _learned_bits(net, channels, x, h, w, version - 1)
