@@ -1,6 +1,7 @@
 """Training data: photographs loaded once into memory, sampled as random crops."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -43,11 +44,30 @@ def halve_chroma(images: Tensor, rows: int = 2, upsample: str = "bilinear") -> T
     their luma; most photographs people store went through such a pipeline and have much smoother
     chroma, which a model that never saw it pays for in bits.
     """
-    h, w = images.shape[2:]
-    ycc = to_ycbcr(images.float()).round()
-    chroma = F.avg_pool2d(ycc[:, 1:], (rows, 2), ceil_mode=True)
     corners = {} if upsample == "nearest" else {"align_corners": False}
-    ycc[:, 1:] = F.interpolate(chroma, size=(h, w), mode=upsample, **corners).round()
+    return _through_chroma(images, lambda chroma: F.interpolate(
+        F.avg_pool2d(chroma, (rows, 2), ceil_mode=True), size=chroma.shape[2:], mode=upsample, **corners))
+
+
+def soften_chroma(images: Tensor, factor: float) -> Tensor:
+    """uint8 images (n, 3, H, W) with their chroma resized to 1/``factor`` of the size (an
+    antialiased, area-like filter) and interpolated back bilinearly: colour softer than 4:2:0
+    alone leaves it, as film, a camera's demosaicing or a resized copy may (``factor`` 2 is
+    about ``halve_chroma``'s; larger, softer)."""
+    def resized(chroma: Tensor) -> Tensor:
+        h, w = chroma.shape[2:]
+        small = F.interpolate(chroma, size=(max(1, round(h / factor)), max(1, round(w / factor))),
+                              mode="bilinear", antialias=True, align_corners=False)
+        return F.interpolate(small, size=(h, w), mode="bilinear", align_corners=False)
+    return _through_chroma(images, resized)
+
+
+def _through_chroma(images: Tensor, change: Callable[[Tensor], Tensor]) -> Tensor:
+    """uint8 images (n, 3, H, W) through YCbCr rounded to 8 bits, ``change`` applied to the
+    chroma planes (n, 2, H, W) and rounded, then RGB rounded: a pipeline that stores colour
+    at a lower resolution than luma."""
+    ycc = to_ycbcr(images.float()).round()
+    ycc[:, 1:] = change(ycc[:, 1:]).round()
     rgb = torch.einsum("ij,njhw->nihw", _RGB, ycc)
     return rgb.round().clamp(0, 255).to(torch.uint8)
 
@@ -67,6 +87,9 @@ CHROMA_PIPELINES = {
 
 #: Smallest factor a downscaled crop is shrunk by (``CropSampler``'s ``downscale``).
 MIN_SCALE = 0.5
+#: Largest factor a softened crop's chroma is shrunk by (``CropSampler``'s ``soften``); the
+#: smallest is 2, about what halving does.
+MAX_SOFTEN = 4.0
 
 
 def downscaled(region: Tensor, size: int) -> Tensor:
@@ -81,19 +104,21 @@ class CropSampler:
     fraction ``downscale`` of them cut from a region up to 1/``MIN_SCALE`` times larger and
     shrunk to the crop size (new pixel grids from the same few photos, as a smaller camera or a
     resized copy would give them), and a fraction ``chroma`` with their chroma at half
-    resolution (``halve_chroma``), through one of the ``pipelines`` (``CHROMA_PIPELINES``)."""
+    resolution (``halve_chroma``), through one of the ``pipelines`` (``CHROMA_PIPELINES``), a
+    fraction ``soften`` of those instead shrunk by a random factor of 2 to ``MAX_SOFTEN``
+    (``soften_chroma``)."""
 
     def __init__(self, paths: list[Path], crop: int, chroma: float = 0.0, downscale: float = 0.0,
-                 pipelines: str = "bilinear"):
+                 pipelines: str = "bilinear", soften: float = 0.0):
         if not paths:
             raise ValueError("no training images")
-        for name, value in (("chroma", chroma), ("downscale", downscale)):
+        for name, value in (("chroma", chroma), ("downscale", downscale), ("soften", soften)):
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be a fraction in [0, 1], not {value}")
         if pipelines not in CHROMA_PIPELINES:
             raise ValueError(f"unknown chroma pipelines {pipelines!r}: one of {', '.join(CHROMA_PIPELINES)}")
         self.images = [load_rgb(p) for p in paths]
-        self.crop, self.chroma, self.downscale = crop, chroma, downscale
+        self.crop, self.chroma, self.downscale, self.soften = crop, chroma, downscale, soften
         self.pipelines, odds = zip(*CHROMA_PIPELINES[pipelines])
         self.odds = torch.tensor(odds, dtype=torch.float64)
         areas = torch.tensor([im.shape[1] * im.shape[2] for im in self.images], dtype=torch.float64)
@@ -119,6 +144,12 @@ class CropSampler:
             # one pipeline: no draws for it, so runs from before the choice keep their sequence
             way = torch.multinomial(self.odds, n, replacement=True, generator=gen) if len(self.pipelines) > 1 \
                 else torch.zeros(n, dtype=torch.int64)
+            if self.soften:  # no draws otherwise, as above
+                soft = halve & (torch.rand(n, generator=gen) < self.soften)
+                factors = 2.0 + (MAX_SOFTEN - 2.0) * torch.rand(n, generator=gen, dtype=torch.float64)
+                for j in soft.nonzero().flatten().tolist():
+                    out[j] = soften_chroma(out[j:j + 1], float(factors[j]))[0]
+                halve &= ~soft
             for i, (rows, upsample) in enumerate(self.pipelines):
                 chosen = halve & (way == i)
                 if chosen.any():

@@ -16,7 +16,8 @@ from pxcodec import weights
 from pxcodec.cli import main
 from pxcodec.config import ModelConfig
 from pxcodec.model import PixelCNN, grown
-from pxcodec.data import _RGB, CHROMA_PIPELINES, MIN_SCALE, CropSampler, halve_chroma, load_rgb, to_ycbcr
+from pxcodec.data import (_RGB, CHROMA_PIPELINES, MIN_SCALE, CropSampler, halve_chroma, load_rgb, soften_chroma,
+                          to_ycbcr)
 from pxcodec.train import TrainOptions, export_run, train
 
 from .conftest import IMAGES, assert_integer_matches_float, decode, encode
@@ -183,6 +184,39 @@ def test_the_other_chroma_pipelines_keep_what_they_should():
     assert spread(halve_chroma(noisy)) >= 4 and spread(halve_chroma(noisy, upsample="bicubic")) >= 4
 
 
+def chroma_step(images: torch.Tensor) -> torch.Tensor:
+    """Mean |horizontal step| of Cb and Cr per image (n,): how fine its colour detail is."""
+    return to_ycbcr(images.float())[:, 1:].diff(dim=-1).abs().mean((1, 2, 3))
+
+
+def test_softened_chroma_is_softer_the_larger_the_factor_and_keeps_luma():
+    grey = torch.arange(256, dtype=torch.uint8).repeat(3, 4, 1)[None]
+    assert torch.equal(soften_chroma(grey, 3.0), grey)
+    photo = load_rgb(IMAGES / "kodim23-256.png")[None, :, :63, :50]
+    steps = [float(chroma_step(im)) for im in (photo, halve_chroma(photo), soften_chroma(photo, 2.0),
+                                                soften_chroma(photo, 3.0), soften_chroma(photo, 4.0))]
+    assert steps[0] > steps[1] > steps[3] > steps[4] and steps[2] > steps[3]
+    luma = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+    assert ((photo.float() * luma).sum(1) - (soften_chroma(photo, 4.0).float() * luma).sum(1)).abs().max() <= 2
+
+
+def test_sampler_softens_the_asked_fraction_of_the_halved_crops(tiny_run):
+    """With ``soften`` 0.5 some crops come out halved as before and the others softer than that;
+    with 1, every crop is softer than the halved crop."""
+    _, opt = tiny_run
+    paths = sorted(opt.data.glob("*.png"))
+    plain = CropSampler(paths, 32).batch(16, torch.Generator().manual_seed(3))
+    halved = halve_chroma(plain)
+    half = CropSampler(paths, 32, chroma=1.0, soften=0.5).batch(16, torch.Generator().manual_seed(3))
+    same = torch.tensor([torch.equal(half[j], halved[j]) for j in range(16)])
+    assert 0 < int(same.sum()) < 16
+    assert (chroma_step(half[~same]) < chroma_step(halved[~same])).all()
+    every = CropSampler(paths, 32, chroma=1.0, soften=1.0).batch(16, torch.Generator().manual_seed(3))
+    assert (chroma_step(every) < chroma_step(halved)).all()
+    with pytest.raises(ValueError, match="soften"):
+        CropSampler(paths, 32, chroma=1.0, soften=1.5)
+
+
 def test_mixed_pipelines_halve_each_crop_through_one_of_them(tiny_run):
     _, opt = tiny_run
     paths = sorted(opt.data.glob("*.png"))
@@ -244,15 +278,17 @@ def test_cli_chroma_is_kept_on_resume_and_changed_when_given(tiny_run):
     run_dir, opt = tiny_run
     args = ["train", str(run_dir), "--data", str(opt.data), "--channels", "8", "--blocks", "1",
             "--components", "2", "--batch", "2", "--crop", "32"]
-    for steps, extra, expected in [(2, ["--chroma", "0.5"], (0.5, "bilinear")),
-                                   (4, ["--chroma-pipelines", "mixed"], (0.5, "mixed")),
-                                   (6, [], (0.5, "mixed")), (8, ["--chroma", "0"], (0.0, "mixed"))]:
+    for steps, extra, expected in [(2, ["--chroma", "0.5"], (0.5, "bilinear", 0.0)),
+                                   (4, ["--chroma-pipelines", "mixed"], (0.5, "mixed", 0.0)),
+                                   (6, ["--soften-chroma", "0.25"], (0.5, "mixed", 0.25)),
+                                   (8, [], (0.5, "mixed", 0.25)), (10, ["--chroma", "0"], (0.0, "mixed", 0.25))]:
         res = CliRunner().invoke(main, args + ["--steps", str(steps)] + extra)
         assert res.exit_code == 0, res.output
         state = torch.load(run_dir / "checkpoint.pt", weights_only=False)
-        assert (state["step"], state["options"].chroma, state["options"].pipelines) == (steps, *expected)
-    for bad in (["--chroma", "2"], ["--chroma-pipelines", "cubic"]):
-        res = CliRunner().invoke(main, args + ["--steps", "10"] + bad)
+        options = state["options"]
+        assert (state["step"], options.chroma, options.pipelines, options.soften) == (steps, *expected)
+    for bad in (["--chroma", "2"], ["--chroma-pipelines", "cubic"], ["--soften-chroma", "-1"]):
+        res = CliRunner().invoke(main, args + ["--steps", "12"] + bad)
         assert res.exit_code == 2 and bad[0] in res.output
 
 
