@@ -2,9 +2,11 @@
 copes with camera, JPEG and video pipelines' colour: by default through the pipeline training
 crops go through (``pxcodec.data.halve_chroma``, 4:2:0, bilinear), with ``--pipeline pillow``
 through one no training crop goes through (Pillow's YCbCr, its antialiased bicubic halving and
-bicubic interpolation back):
+bicubic interpolation back), with ``--pipeline softened`` shrunk by ``--factor`` instead
+(``pxcodec.data.soften_chroma``: softer colour than 4:2:0 alone leaves):
 
-    python benchmarks/halved_chroma.py OUT [IMAGES…] [--pipeline pillow]   (default: held-out photos 036–040)
+    python benchmarks/halved_chroma.py OUT [IMAGES…] [--pipeline pillow|softened [--factor 3]]
+    (default: held-out photos 036–040)
     python benchmarks/kodak.py --images OUT --set validation-halved-chroma --model NAME
 """
 from __future__ import annotations
@@ -19,7 +21,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pxcodec.data import SHARED_DATA, VALIDATION_NAMES, halve_chroma, load_rgb  # noqa: E402
+from pxcodec.data import SHARED_DATA, VALIDATION_NAMES, halve_chroma, load_rgb, soften_chroma  # noqa: E402
 
 
 def pillow_halved(rgb: np.ndarray) -> np.ndarray:
@@ -36,8 +38,10 @@ def main() -> None:
     ap.add_argument("out", type=Path, help="folder for the PNG copies (created; files are not overwritten)")
     ap.add_argument("images", type=Path, nargs="*",
                     default=[SHARED_DATA / "train" / f"{name}.png" for name in VALIDATION_NAMES])
-    ap.add_argument("--pipeline", choices=("training", "pillow"), default="training",
-                    help="training: pxcodec.data.halve_chroma; pillow: one no training crop goes through")
+    ap.add_argument("--pipeline", choices=("training", "pillow", "softened"), default="training",
+                    help="training: pxcodec.data.halve_chroma; pillow: one no training crop goes through; "
+                         "softened: pxcodec.data.soften_chroma by --factor")
+    ap.add_argument("--factor", type=float, default=3.0, help="how far --pipeline softened shrinks the chroma")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     for path in args.images:
@@ -46,6 +50,8 @@ def main() -> None:
             sys.exit(f"{target} exists; not overwritten")
         if args.pipeline == "pillow":
             rgb = pillow_halved(load_rgb(path).permute(1, 2, 0).numpy())
+        elif args.pipeline == "softened":
+            rgb = soften_chroma(load_rgb(path)[None], args.factor)[0].permute(1, 2, 0).numpy()
         else:
             rgb = halve_chroma(load_rgb(path)[None])[0].permute(1, 2, 0).numpy()
         Image.fromarray(np.ascontiguousarray(rgb)).save(target)
