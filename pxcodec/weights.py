@@ -31,9 +31,10 @@ FORMAT = "pxcodec-weights-1"
 #: The general model, and what ``by_name`` finds unless told otherwise.
 DEFAULT_MODEL = "pxc-f"
 #: The models ``compress`` chooses between for each image unless told which to use
-#: (``neural.choose_model``): the general one and two specialists for chroma at half resolution,
-#: one fitted to the bilinear 4:2:0 pipeline and one to several (``data.CHROMA_PIPELINES``).
-DEFAULT_MODELS = (DEFAULT_MODEL, "pxc-w", "pxc-u")
+#: (``neural.choose_model``): the general one and three specialists for chroma at half resolution,
+#: one fitted to the bilinear 4:2:0 pipeline, one to several (``data.CHROMA_PIPELINES``) and one
+#: to colour softer still (``data.soften_chroma``).
+DEFAULT_MODELS = (DEFAULT_MODEL, "pxc-w", "pxc-u", "pxc-x")
 
 
 def _weights_dir() -> Path:

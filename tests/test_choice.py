@@ -1,6 +1,8 @@
 """The encoder's choice of model per image: a soft-chroma specialist where colour was stored
-at half resolution (pxc-w where it came back bilinearly, as it trained, pxc-u where it came back
-otherwise), the general model elsewhere; the file names what it chose."""
+at half resolution (pxc-w or pxc-x where it came back bilinearly, as they trained, pxc-x where it
+is softer still, pxc-u where it came back otherwise), the general model elsewhere; the file names
+what it chose. (On these small crops of Kodak photos, whose colour was soft to begin with, pxc-x
+codes the bilinearly halved ones in fewer bits than pxc-w too.)"""
 from __future__ import annotations
 
 import numpy as np
@@ -10,7 +12,7 @@ from PIL import Image
 
 import pxcodec
 from pxcodec import codec, images, neural, weights
-from pxcodec.data import halve_chroma
+from pxcodec.data import halve_chroma, soften_chroma
 
 from .conftest import IMAGES, decode, encode, round_trips
 
@@ -20,6 +22,12 @@ def halved(pixels: np.ndarray, upsample: str = "bilinear") -> np.ndarray:
     interpolated back by ``upsample``."""
     x = torch.from_numpy(pixels).permute(2, 0, 1)[None]
     return np.ascontiguousarray(halve_chroma(x, upsample=upsample)[0].permute(1, 2, 0).numpy())
+
+
+def softened(pixels: np.ndarray, factor: float = 4.0) -> np.ndarray:
+    """The image with its chroma shrunk by ``factor`` and interpolated back (``soften_chroma``)."""
+    x = torch.from_numpy(pixels).permute(2, 0, 1)[None]
+    return np.ascontiguousarray(soften_chroma(x, factor)[0].permute(1, 2, 0).numpy())
 
 
 @pytest.fixture(scope="module")
@@ -41,8 +49,9 @@ def unrelated() -> np.ndarray:
 
 
 def test_the_choice_is_the_candidate_with_the_fewest_sample_bits(sharp, unrelated):
-    general, bilinear, mixed = weights.DEFAULT_MODELS
-    for image, expected in ((unrelated, general), (halved(sharp), bilinear), (halved(sharp, "nearest"), mixed)):
+    general, _, mixed, softer = weights.DEFAULT_MODELS
+    for image, expected in ((unrelated, general), (halved(sharp), softer), (halved(sharp, "nearest"), mixed),
+                            (softened(sharp), softer)):
         bits = {name: neural.sample_bits(image, weights.by_name(name)) for name in weights.DEFAULT_MODELS}
         assert min(bits, key=bits.get) == expected
         assert neural.choose_model(image).name == expected
@@ -51,7 +60,7 @@ def test_the_choice_is_the_candidate_with_the_fewest_sample_bits(sharp, unrelate
 def test_a_halved_chroma_file_names_the_specialist_and_round_trips(sharp):
     soft = halved(sharp)
     chosen = neural.choose_model(soft)
-    assert chosen.name == weights.DEFAULT_MODELS[1]
+    assert chosen.name in weights.DEFAULT_MODELS[1:]
     enc = encode(soft)
     assert enc.model == chosen
     assert pxcodec.info(enc.data).fingerprint == chosen.fingerprint
