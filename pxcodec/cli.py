@@ -17,7 +17,7 @@ import torch
 
 from . import adapt, api, codec, container, references, weights
 from .config import NEIGHBOUR_SIDES, STREAM_MAX, ModelConfig
-from .data import CHROMA_PIPELINES, SHARED_DATA
+from .data import CHROMA_PIPELINES, MAX_SOFTEN, SHARED_DATA
 from .errors import PxcError
 from .images import read_file
 
@@ -381,7 +381,7 @@ def info(src: Path) -> None:
 @click.option("--downscale", type=click.FloatRange(0.0, 1.0), default=0.0, show_default=True,
               help="Fraction of crops shrunk from a larger region (by a random factor of 1 to 1/2).")
 @click.option("--soften-chroma", "soften", type=click.FloatRange(0.0, 1.0), default=0.0, show_default=True,
-              help="Fraction of the halved crops whose chroma is shrunk by a random factor of 2 to 4 "
+              help=f"Fraction of the halved crops whose chroma is shrunk by a random factor of 2 to {MAX_SOFTEN:g} "
                    "instead (softer colour, as film or demosaicing leave it; pxcodec.data.soften_chroma).")
 @click.option("--lr", default=5e-4, show_default=True)
 @click.option("--half-life", default=10_000, show_default=True, help="LR halves every N steps.")
