@@ -228,7 +228,7 @@ def grown(state: dict[str, Tensor], cfg: ModelConfig, stream_max: int = STREAM_M
     lacks start as identities (their 1×1 mix at zero adds nothing to the stream), a block's new
     inner channels start as freshly initialised convolution outputs that its mix reads with
     zero weights, a neighbour net's new sides as inputs its hidden layer reads with zero
-    weights (they come last: ``neighbours.SIDES``), a small net's new hidden units (coupling or
+    weights (they come last: ``neighbours.sides``), a small net's new hidden units (coupling or
     neighbour net) fresh but read with zero weights, the blend outputs at 0 (the network's own
     means), from weights too small to round to anything but 0 (not zeros: a row of zero weights
     has no int8 scale); a finer stream keeps its range, its scale divided as its grid is, so it

@@ -7,7 +7,7 @@ for the neighbours fared: whether their values fell where their mixtures expecte
 pixel, what each of its three channels told (``coupling.told``: its components' posteriors, how
 many of its scales the value landed from each mean, and the value), computed from the network's
 own parameters, before any stream's adaptation and before any moves, is one row of features;
-the neighbour net reads the rows of the pixel's neighbours (``SIDES``; zeros outside its stream's
+the neighbour net reads the rows of the pixel's neighbours (``sides``; zeros outside its stream's
 tile, as the network sees zeros there) and adds its outputs to each channel's logits, means and
 log-scales (``config.neighbours`` hidden units; 0: no neighbour net).
 
@@ -28,18 +28,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .config import NEIGHBOUR_OFFSETS, neighbours_read
+from .config import neighbours_read
 from .coupling import (GAIN, GRIDS, MOVED, IntegerMLP, features_per_channel, grid_mlp, integer_layers, told,
                        told_features)
 from .mixture import GRID, IntegerMixture, _log_probs, conditioned_means, log2_posterior, round_ste, split_groups
 
-#: The neighbours read, as (dy, dx), in the order of the features (``config.NEIGHBOUR_OFFSETS``;
-#: ``ModelConfig`` checks that its wavefront's decoder has every one its reach reads).
-SIDES = tuple(NEIGHBOUR_OFFSETS.values())
-
-
 def sides(reach: int) -> tuple[tuple[int, int], ...]:
-    """The neighbours a net of ``reach`` reads, in the order of its features."""
+    """The neighbours (dy, dx) a net of ``reach`` reads, in the order of its features
+    (``config.neighbours_read``; ``ModelConfig`` checks that its wavefront's decoder has every one)."""
     return tuple(neighbours_read(reach).values())
 
 
