@@ -3,9 +3,12 @@ copes with camera, JPEG and video pipelines' colour: by default through the pipe
 crops go through (``pxcodec.data.halve_chroma``, 4:2:0, bilinear), with ``--pipeline pillow``
 through one no training crop goes through (Pillow's YCbCr, its antialiased bicubic halving and
 bicubic interpolation back), with ``--pipeline softened`` shrunk by ``--factor`` instead
-(``pxcodec.data.soften_chroma``: softer colour than 4:2:0 alone leaves):
+(``pxcodec.data.soften_chroma``: softer colour than 4:2:0 alone leaves), and with ``--grain
+LUMA COLOUR`` noise added after it (``pxcodec.data.add_grain``, those standard deviations, the
+same noise every time):
 
     python benchmarks/halved_chroma.py OUT [IMAGES…] [--pipeline pillow|softened [--factor 3]]
+                                       [--grain 0.75 0.5]
     (default: held-out photos 036–040)
     python benchmarks/kodak.py --images OUT --set validation-halved-chroma --model NAME
 """
@@ -16,12 +19,13 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pxcodec.data import SHARED_DATA, VALIDATION_NAMES, halve_chroma, load_rgb, soften_chroma  # noqa: E402
+from pxcodec.data import SHARED_DATA, VALIDATION_NAMES, add_grain, halve_chroma, load_rgb, soften_chroma  # noqa: E402
 
 
 def pillow_halved(rgb: np.ndarray) -> np.ndarray:
@@ -42,6 +46,8 @@ def main() -> None:
                     help="training: pxcodec.data.halve_chroma; pillow: one no training crop goes through; "
                          "softened: pxcodec.data.soften_chroma by --factor")
     ap.add_argument("--factor", type=float, default=3.0, help="how far --pipeline softened shrinks the chroma")
+    ap.add_argument("--grain", type=float, nargs=2, metavar=("LUMA", "COLOUR"),
+                    help="then add noise of these standard deviations, shared by the channels and each one's own")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     for path in args.images:
@@ -54,6 +60,10 @@ def main() -> None:
             rgb = soften_chroma(load_rgb(path)[None], args.factor)[0].permute(1, 2, 0).numpy()
         else:
             rgb = halve_chroma(load_rgb(path)[None])[0].permute(1, 2, 0).numpy()
+        if args.grain:
+            luma, colour = torch.tensor([args.grain[0]]), torch.full((1, 3), args.grain[1])
+            image = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None]
+            rgb = add_grain(image, luma, colour, torch.Generator().manual_seed(0))[0].permute(1, 2, 0).numpy()
         Image.fromarray(np.ascontiguousarray(rgb)).save(target)
         print(target)
 

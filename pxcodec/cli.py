@@ -17,7 +17,7 @@ import torch
 
 from . import adapt, api, codec, container, references, weights
 from .config import NEIGHBOUR_SIDES, STREAM_MAX, ModelConfig
-from .data import CHROMA_PIPELINES, MAX_SOFTEN, SHARED_DATA
+from .data import CHROMA_PIPELINES, MAX_GRAIN_COLOUR, MAX_GRAIN_LUMA, MAX_SOFTEN, SHARED_DATA
 from .errors import PxcError
 from .images import read_file
 
@@ -383,6 +383,10 @@ def info(src: Path) -> None:
 @click.option("--soften-chroma", "soften", type=click.FloatRange(0.0, 1.0), default=0.0, show_default=True,
               help=f"Fraction of the halved crops whose chroma is shrunk by a random factor of 2 to {MAX_SOFTEN:g} "
                    "instead (softer colour, as film or demosaicing leave it; pxcodec.data.soften_chroma).")
+@click.option("--grain", type=click.FloatRange(0.0, 1.0), default=0.0, show_default=True,
+              help=f"Fraction of crops given noise after their colour step: a part shared by the channels of up to "
+                   f"{MAX_GRAIN_LUMA:g} and each channel's own of up to {MAX_GRAIN_COLOUR:g} standard deviations "
+                   "(film grain, sensor noise; pxcodec.data.add_grain).")
 @click.option("--lr", default=5e-4, show_default=True)
 @click.option("--half-life", default=10_000, show_default=True, help="LR halves every N steps.")
 @click.option("--ema", default=0.999, show_default=True, help="Weight averaging decay (exported model).")
@@ -399,14 +403,14 @@ def info(src: Path) -> None:
 def train(run: Path, data: Path, steps: int, minutes: float | None, channels: int, blocks: int,
           hidden: int | None, components: int, blend: bool, stream_max: str, posterior: bool, coupling: int,
           neighbours: int, neighbour_reach: str, batch: int, crop: int, chroma: float, pipelines: str,
-          downscale: float, soften: float, lr: float, half_life: int, ema: float, seed: int, threads: int,
+          downscale: float, soften: float, grain: float, lr: float, half_life: int, ema: float, seed: int, threads: int,
           start_from: Path | None, compiled: bool, device: str) -> None:
     """Train (or resume) the model in folder RUN.
 
     Resuming keeps the run's recipe, except where the photos are (--data), the device and the
     number of steps, which come from the command line; of the other options given there, --lr,
-    --half-life, --ema, --batch, --crop, --chroma, --chroma-pipelines, --downscale and
-    --soften-chroma change it from then on.
+    --half-life, --ema, --batch, --crop, --chroma, --chroma-pipelines, --downscale,
+    --soften-chroma and --grain change it from then on.
     """
     from .train import RESUMABLE, TrainOptions
     from .train import train as run_training
@@ -419,7 +423,7 @@ def train(run: Path, data: Path, steps: int, minutes: float | None, channels: in
                       stream_max=int(stream_max), hidden=hidden, posterior=posterior,
                       coupling=coupling, neighbours=neighbours, neighbour_reach=int(neighbour_reach))
     opt = TrainOptions(data=data, config=cfg, steps=steps, batch=batch, crop=crop, chroma=chroma,
-                       pipelines=pipelines, downscale=downscale, soften=soften, lr=lr, half_life=half_life,
+                       pipelines=pipelines, downscale=downscale, soften=soften, grain=grain, lr=lr, half_life=half_life,
                        ema=ema, seed=seed, device=device)
     try:
         run_training(run, opt, minutes=minutes, log=click.echo, changes=("steps", "device", "data") + given,

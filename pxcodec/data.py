@@ -72,6 +72,17 @@ def _through_chroma(images: Tensor, change: Callable[[Tensor], Tensor]) -> Tenso
     return rgb.round().clamp(0, 255).to(torch.uint8)
 
 
+def add_grain(images: Tensor, luma: Tensor, colour: Tensor, gen: torch.Generator) -> Tensor:
+    """uint8 images (n, 3, H, W) with Gaussian noise added and rounded: per image, a part of
+    standard deviation ``luma[i]`` shared by the three channels and a part of ``colour[i, c]``
+    each channel's own (in 8-bit steps). Film grain and sensor noise that survive a pipeline's
+    colour step; the training photos, downsampled from large originals, have little of either."""
+    n, _, h, w = images.shape
+    shared = torch.randn((n, 1, h, w), generator=gen) * luma.view(n, 1, 1, 1)
+    own = torch.randn((n, 3, h, w), generator=gen) * colour.view(n, 3, 1, 1)
+    return (images.float() + shared + own).round().clamp(0, 255).to(torch.uint8)
+
+
 def to_ycbcr(rgb: Tensor) -> Tensor:
     """Float RGB images (n, 3, H, W) in JPEG's YCbCr, chroma centred on 0."""
     return torch.einsum("ij,njhw->nihw", _YCBCR, rgb)
@@ -90,6 +101,9 @@ MIN_SCALE = 0.5
 #: Largest factor a softened crop's chroma is shrunk by (``CropSampler``'s ``soften``); the
 #: smallest is 2, about what halving does.
 MAX_SOFTEN = 4.0
+#: Largest standard deviations of a grainy crop's noise (``CropSampler``'s ``grain``; each drawn
+#: uniformly from 0): the part shared by the channels and each channel's own.
+MAX_GRAIN_LUMA, MAX_GRAIN_COLOUR = 1.5, 1.0
 
 
 def downscaled(region: Tensor, size: int) -> Tensor:
@@ -106,19 +120,21 @@ class CropSampler:
     resized copy would give them), and a fraction ``chroma`` with their chroma at half
     resolution (``halve_chroma``), through one of the ``pipelines`` (``CHROMA_PIPELINES``), a
     fraction ``soften`` of those instead shrunk by a random factor of 2 to ``MAX_SOFTEN``
-    (``soften_chroma``)."""
+    (``soften_chroma``); and last, a fraction ``grain`` of all crops with noise of random
+    strength added (``add_grain``)."""
 
     def __init__(self, paths: list[Path], crop: int, chroma: float = 0.0, downscale: float = 0.0,
-                 pipelines: str = "bilinear", soften: float = 0.0):
+                 pipelines: str = "bilinear", soften: float = 0.0, grain: float = 0.0):
         if not paths:
             raise ValueError("no training images")
-        for name, value in (("chroma", chroma), ("downscale", downscale), ("soften", soften)):
+        for name, value in (("chroma", chroma), ("downscale", downscale), ("soften", soften),
+                            ("grain", grain)):
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be a fraction in [0, 1], not {value}")
         if pipelines not in CHROMA_PIPELINES:
             raise ValueError(f"unknown chroma pipelines {pipelines!r}: one of {', '.join(CHROMA_PIPELINES)}")
         self.images = [load_rgb(p) for p in paths]
-        self.crop, self.chroma, self.downscale, self.soften = crop, chroma, downscale, soften
+        self.crop, self.chroma, self.downscale, self.soften, self.grain = crop, chroma, downscale, soften, grain
         self.pipelines, odds = zip(*CHROMA_PIPELINES[pipelines])
         self.odds = torch.tensor(odds, dtype=torch.float64)
         areas = torch.tensor([im.shape[1] * im.shape[2] for im in self.images], dtype=torch.float64)
@@ -154,6 +170,12 @@ class CropSampler:
                 chosen = halve & (way == i)
                 if chosen.any():
                     out[chosen] = halve_chroma(out[chosen], rows, upsample)
+        if self.grain:  # no draws otherwise, as above
+            grainy = (torch.rand(n, generator=gen) < self.grain).nonzero().flatten()
+            if len(grainy):
+                luma = MAX_GRAIN_LUMA * torch.rand(len(grainy), generator=gen)
+                colour = MAX_GRAIN_COLOUR * torch.rand((len(grainy), 3), generator=gen)
+                out[grainy] = add_grain(out[grainy], luma, colour, gen)
         return out
 
 

@@ -42,6 +42,7 @@ class TrainOptions:
     pipelines: str = "bilinear"
     downscale: float = 0.0
     soften: float = 0.0
+    grain: float = 0.0
     lr: float = 5e-4
     warmup: int = 200
     half_life: int = 20_000
@@ -55,7 +56,7 @@ class TrainOptions:
 #: Options a resumed run may change (its architecture stays as it was). ``data`` is where the
 #: photos are, which may differ between machines (a GPU lease gets a copy), not which they are.
 RESUMABLE = ("steps", "device", "data", "lr", "half_life", "ema", "batch", "crop", "chroma", "pipelines",
-             "downscale", "soften")
+             "downscale", "soften", "grain")
 
 
 def _hardware(device: str) -> str:
@@ -136,7 +137,7 @@ def train(run: Path, opt: TrainOptions, minutes: float | None = None, log=print,
     # (``model.MEMORY_FORMAT``), measured with the bfloat16 backward.
     loss_of = torch.compile(model.nll, options={"layout_optimization": False}) if compiled else model.nll
     train_paths, val_paths = split_folder(opt.data)
-    sampler = CropSampler(train_paths, opt.crop, opt.chroma, opt.downscale, opt.pipelines, opt.soften)
+    sampler = CropSampler(train_paths, opt.crop, opt.chroma, opt.downscale, opt.pipelines, opt.soften, opt.grain)
     val_sets = {"val_bpsp": fixed_crops(val_paths, 128, 4)}
     val_sets["val_chroma_bpsp"] = halve_chroma(val_sets["val_bpsp"])
     curve_path = run / "curve.csv"
@@ -236,7 +237,7 @@ def export_run(run: Path, name: str, folder: Path, also: tuple[Path, ...] = ()) 
         "training": {"data": f"shared/data/{opt.data.name}", "images": [p.stem for p in train_paths],
                      "validation_images": [p.stem for p in val_paths], "steps": state["step"],
                      "batch": opt.batch, "crop": opt.crop, "chroma": opt.chroma, "pipelines": opt.pipelines,
-                     "downscale": opt.downscale, "soften": opt.soften, "lr": opt.lr, "half_life": opt.half_life,
+                     "downscale": opt.downscale, "soften": opt.soften, "grain": opt.grain, "lr": opt.lr, "half_life": opt.half_life,
                      "seed": opt.seed,
                      "ema": opt.ema, "wall_seconds": round(state["seconds"]),
                      "hardware": state.get("hardware", []),

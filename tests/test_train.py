@@ -16,8 +16,8 @@ from pxcodec import weights
 from pxcodec.cli import main
 from pxcodec.config import ModelConfig
 from pxcodec.model import PixelCNN, grown
-from pxcodec.data import (_RGB, CHROMA_PIPELINES, MIN_SCALE, CropSampler, halve_chroma, load_rgb, soften_chroma,
-                          to_ycbcr)
+from pxcodec.data import (_RGB, CHROMA_PIPELINES, MAX_GRAIN_COLOUR, MAX_GRAIN_LUMA, MIN_SCALE, CropSampler, add_grain,
+                          halve_chroma, load_rgb, soften_chroma, to_ycbcr)
 from pxcodec.train import TrainOptions, export_run, train
 
 from .conftest import IMAGES, assert_integer_matches_float, decode, encode
@@ -217,6 +217,35 @@ def test_sampler_softens_the_asked_fraction_of_the_halved_crops(tiny_run):
         CropSampler(paths, 32, chroma=1.0, soften=1.5)
 
 
+def test_grain_adds_noise_shared_by_the_channels_and_each_ones_own():
+    """Shared noise moves the three channels alike; each channel's own noise has about the asked
+    standard deviation; none leaves the image as it was."""
+    grey = torch.full((1, 3, 96, 96), 128, dtype=torch.uint8)
+    gen = torch.Generator().manual_seed(0)
+    assert torch.equal(add_grain(grey, torch.zeros(1), torch.zeros(1, 3), gen), grey)
+    shared = add_grain(grey, torch.tensor([1.5]), torch.zeros(1, 3), gen).float() - 128
+    assert torch.equal(shared[:, 0], shared[:, 1]) and torch.equal(shared[:, 0], shared[:, 2])
+    assert 1.4 < float(shared.std()) < 1.65
+    own = add_grain(grey, torch.zeros(1), torch.tensor([[0.0, 0.6, 1.2]]), gen).float() - 128
+    assert float(own[:, 0].abs().max()) == 0 and 0.55 < float(own[:, 1].std()) < 0.75 < 1.15 < float(own[:, 2].std()) < 1.3
+    assert not torch.equal(own[:, 1], own[:, 2])
+
+
+def test_sampler_adds_grain_to_the_asked_fraction_of_the_crops(tiny_run):
+    """With ``grain`` 0.5 some crops come out as before and the others a little noisier; the
+    crops themselves are the ones the sampler gives without grain."""
+    _, opt = tiny_run
+    paths = sorted(opt.data.glob("*.png"))
+    plain = CropSampler(paths, 32, chroma=1.0).batch(16, torch.Generator().manual_seed(3))
+    half = CropSampler(paths, 32, chroma=1.0, grain=0.5).batch(16, torch.Generator().manual_seed(3))
+    same = torch.tensor([torch.equal(half[j], plain[j]) for j in range(16)])
+    assert 0 < int(same.sum()) < 16
+    moved = (half[~same].float() - plain[~same].float()).abs()
+    assert moved.max() <= 3 * (MAX_GRAIN_LUMA + MAX_GRAIN_COLOUR) + 1 and (moved.mean((1, 2, 3)) > 0).all()
+    with pytest.raises(ValueError, match="grain"):
+        CropSampler(paths, 32, grain=-0.5)
+
+
 def test_mixed_pipelines_halve_each_crop_through_one_of_them(tiny_run):
     _, opt = tiny_run
     paths = sorted(opt.data.glob("*.png"))
@@ -278,17 +307,19 @@ def test_cli_chroma_is_kept_on_resume_and_changed_when_given(tiny_run):
     run_dir, opt = tiny_run
     args = ["train", str(run_dir), "--data", str(opt.data), "--channels", "8", "--blocks", "1",
             "--components", "2", "--batch", "2", "--crop", "32"]
-    for steps, extra, expected in [(2, ["--chroma", "0.5"], (0.5, "bilinear", 0.0)),
-                                   (4, ["--chroma-pipelines", "mixed"], (0.5, "mixed", 0.0)),
-                                   (6, ["--soften-chroma", "0.25"], (0.5, "mixed", 0.25)),
-                                   (8, [], (0.5, "mixed", 0.25)), (10, ["--chroma", "0"], (0.0, "mixed", 0.25))]:
+    for steps, extra, expected in [(2, ["--chroma", "0.5"], (0.5, "bilinear", 0.0, 0.0)),
+                                   (4, ["--chroma-pipelines", "mixed"], (0.5, "mixed", 0.0, 0.0)),
+                                   (6, ["--soften-chroma", "0.25"], (0.5, "mixed", 0.25, 0.0)),
+                                   (8, ["--grain", "0.5"], (0.5, "mixed", 0.25, 0.5)),
+                                   (10, [], (0.5, "mixed", 0.25, 0.5)),
+                                   (12, ["--chroma", "0"], (0.0, "mixed", 0.25, 0.5))]:
         res = CliRunner().invoke(main, args + ["--steps", str(steps)] + extra)
         assert res.exit_code == 0, res.output
         state = torch.load(run_dir / "checkpoint.pt", weights_only=False)
         options = state["options"]
-        assert (state["step"], options.chroma, options.pipelines, options.soften) == (steps, *expected)
-    for bad in (["--chroma", "2"], ["--chroma-pipelines", "cubic"], ["--soften-chroma", "-1"]):
-        res = CliRunner().invoke(main, args + ["--steps", "12"] + bad)
+        assert (state["step"], options.chroma, options.pipelines, options.soften, options.grain) == (steps, *expected)
+    for bad in (["--chroma", "2"], ["--chroma-pipelines", "cubic"], ["--soften-chroma", "-1"], ["--grain", "1.5"]):
+        res = CliRunner().invoke(main, args + ["--steps", "14"] + bad)
         assert res.exit_code == 2 and bad[0] in res.output
 
 
