@@ -34,7 +34,7 @@ DEFAULT_MODEL = "pxc-f"
 #: (``neural.choose_model``): the general one and three specialists for chroma at half resolution,
 #: one fitted to the bilinear 4:2:0 pipeline, one to several (``data.CHROMA_PIPELINES``) and one
 #: to colour softer still (``data.soften_chroma``).
-DEFAULT_MODELS = (DEFAULT_MODEL, "pxc-w", "pxc-u", "pxc-x")
+DEFAULT_MODELS = (DEFAULT_MODEL, "pxc-w", "pxc-u", "pxc-x", "pxc-y")
 
 
 def _weights_dir() -> Path:

@@ -1,7 +1,7 @@
 """The encoder's choice of model per image: a soft-chroma specialist where colour was stored
 at half resolution (pxc-w or pxc-x where it came back bilinearly, as they trained, pxc-x where it
-is softer still, pxc-u where it came back otherwise), the general model elsewhere; the file names
-what it chose. (On these small crops of Kodak photos, whose colour was soft to begin with, pxc-x
+is softer still, pxc-u where it came back otherwise, pxc-y where grain came after it), the
+general model elsewhere; the file names what it chose. (On these small crops of Kodak photos, whose colour was soft to begin with, pxc-x
 codes the bilinearly halved ones in fewer bits than pxc-w too.)"""
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from PIL import Image
 
 import pxcodec
 from pxcodec import codec, images, neural, weights
-from pxcodec.data import halve_chroma, soften_chroma
+from pxcodec.data import add_grain, halve_chroma, soften_chroma
 
 from .conftest import IMAGES, decode, encode, round_trips
 
@@ -28,6 +28,13 @@ def softened(pixels: np.ndarray, factor: float = 4.0) -> np.ndarray:
     """The image with its chroma shrunk by ``factor`` and interpolated back (``soften_chroma``)."""
     x = torch.from_numpy(pixels).permute(2, 0, 1)[None]
     return np.ascontiguousarray(soften_chroma(x, factor)[0].permute(1, 2, 0).numpy())
+
+
+def grainy(pixels: np.ndarray) -> np.ndarray:
+    """The image with noise added as ``benchmarks/halved_chroma.py --grain 0.75 0.5`` adds it."""
+    x = torch.from_numpy(pixels).permute(2, 0, 1)[None]
+    noisy = add_grain(x, torch.tensor([0.75]), torch.full((1, 3), 0.5), torch.Generator().manual_seed(0))
+    return np.ascontiguousarray(noisy[0].permute(1, 2, 0).numpy())
 
 
 @pytest.fixture(scope="module")
@@ -49,9 +56,9 @@ def unrelated() -> np.ndarray:
 
 
 def test_the_choice_is_the_candidate_with_the_fewest_sample_bits(sharp, unrelated):
-    general, _, mixed, softer = weights.DEFAULT_MODELS
+    general, _, mixed, softer, grainier = weights.DEFAULT_MODELS
     for image, expected in ((unrelated, general), (halved(sharp), softer), (halved(sharp, "nearest"), mixed),
-                            (softened(sharp), softer)):
+                            (softened(sharp), softer), (grainy(softened(sharp)), grainier)):
         bits = {name: neural.sample_bits(image, weights.by_name(name)) for name in weights.DEFAULT_MODELS}
         assert min(bits, key=bits.get) == expected
         assert neural.choose_model(image).name == expected
