@@ -403,8 +403,8 @@ def info(src: Path) -> None:
 def train(run: Path, data: Path, steps: int, minutes: float | None, channels: int, blocks: int,
           hidden: int | None, components: int, blend: bool, stream_max: str, posterior: bool, coupling: int,
           neighbours: int, neighbour_reach: str, batch: int, crop: int, chroma: float, pipelines: str,
-          downscale: float, soften: float, grain: float, lr: float, half_life: int, ema: float, seed: int, threads: int,
-          start_from: Path | None, compiled: bool, device: str) -> None:
+          downscale: float, soften: float, grain: float, lr: float, half_life: int, ema: float, seed: int,
+          threads: int, start_from: Path | None, compiled: bool, device: str) -> None:
     """Train (or resume) the model in folder RUN.
 
     Resuming keeps the run's recipe, except where the photos are (--data), the device and the
@@ -423,8 +423,8 @@ def train(run: Path, data: Path, steps: int, minutes: float | None, channels: in
                       stream_max=int(stream_max), hidden=hidden, posterior=posterior,
                       coupling=coupling, neighbours=neighbours, neighbour_reach=int(neighbour_reach))
     opt = TrainOptions(data=data, config=cfg, steps=steps, batch=batch, crop=crop, chroma=chroma,
-                       pipelines=pipelines, downscale=downscale, soften=soften, grain=grain, lr=lr, half_life=half_life,
-                       ema=ema, seed=seed, device=device)
+                       pipelines=pipelines, downscale=downscale, soften=soften, grain=grain, lr=lr,
+                       half_life=half_life, ema=ema, seed=seed, device=device)
     try:
         run_training(run, opt, minutes=minutes, log=click.echo, changes=("steps", "device", "data") + given,
                      start_from=start_from, compiled=compiled)

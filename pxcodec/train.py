@@ -237,10 +237,9 @@ def export_run(run: Path, name: str, folder: Path, also: tuple[Path, ...] = ()) 
         "training": {"data": f"shared/data/{opt.data.name}", "images": [p.stem for p in train_paths],
                      "validation_images": [p.stem for p in val_paths], "steps": state["step"],
                      "batch": opt.batch, "crop": opt.crop, "chroma": opt.chroma, "pipelines": opt.pipelines,
-                     "downscale": opt.downscale, "soften": opt.soften, "grain": opt.grain, "lr": opt.lr, "half_life": opt.half_life,
-                     "seed": opt.seed,
-                     "ema": opt.ema, "wall_seconds": round(state["seconds"]),
-                     "hardware": state.get("hardware", []),
+                     "downscale": opt.downscale, "soften": opt.soften, "grain": opt.grain, "lr": opt.lr,
+                     "half_life": opt.half_life, "seed": opt.seed, "ema": opt.ema,
+                     "wall_seconds": round(state["seconds"]), "hardware": state.get("hardware", []),
                      "float_val_bpsp_crops": float(last_val[-1]) if last_val and not also else None,
                      "run": str(run)},
     }

@@ -31,9 +31,9 @@ FORMAT = "pxcodec-weights-1"
 #: The general model, and what ``by_name`` finds unless told otherwise.
 DEFAULT_MODEL = "pxc-f"
 #: The models ``compress`` chooses between for each image unless told which to use
-#: (``neural.choose_model``): the general one and three specialists for chroma at half resolution,
-#: one fitted to the bilinear 4:2:0 pipeline, one to several (``data.CHROMA_PIPELINES``) and one
-#: to colour softer still (``data.soften_chroma``).
+#: (``neural.choose_model``): the general one and four specialists for chroma at half resolution,
+#: one fitted to the bilinear 4:2:0 pipeline, one to several (``data.CHROMA_PIPELINES``), one to
+#: colour softer still (``data.soften_chroma``) and one to grain after it (``data.add_grain``).
 DEFAULT_MODELS = (DEFAULT_MODEL, "pxc-w", "pxc-u", "pxc-x", "pxc-y")
 
 

@@ -1,8 +1,9 @@
 """The encoder's choice of model per image: a soft-chroma specialist where colour was stored
 at half resolution (pxc-w or pxc-x where it came back bilinearly, as they trained, pxc-x where it
 is softer still, pxc-u where it came back otherwise, pxc-y where grain came after it), the
-general model elsewhere; the file names what it chose. (On these small crops of Kodak photos, whose colour was soft to begin with, pxc-x
-codes the bilinearly halved ones in fewer bits than pxc-w too.)"""
+general model elsewhere; the file names what it chose. (On these small crops of Kodak photos,
+whose colour was soft to begin with, pxc-x codes the bilinearly halved ones in fewer bits than
+pxc-w too.)"""
 from __future__ import annotations
 
 import numpy as np
