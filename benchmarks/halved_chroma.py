@@ -28,13 +28,19 @@ sys.path.insert(0, str(ROOT))
 from pxcodec.data import SHARED_DATA, VALIDATION_NAMES, add_grain, halve_chroma, load_rgb, soften_chroma  # noqa: E402
 
 
-def pillow_halved(rgb: np.ndarray) -> np.ndarray:
-    """(H, W, 3) uint8 pixels through Pillow's YCbCr with the chroma planes resized to half
+def pillow_halved(image: torch.Tensor) -> torch.Tensor:
+    """A uint8 (1, 3, H, W) image through Pillow's YCbCr with the chroma planes resized to half
     (rounded up) and back, both bicubic."""
-    y, cb, cr = Image.fromarray(rgb).convert("YCbCr").split()
+    y, cb, cr = to_pil(image).convert("YCbCr").split()
     w, h = y.size
     cb, cr = (c.resize((-(-w // 2), -(-h // 2)), Image.BICUBIC).resize((w, h), Image.BICUBIC) for c in (cb, cr))
-    return np.asarray(Image.merge("YCbCr", (y, cb, cr)).convert("RGB"))
+    rgb = np.asarray(Image.merge("YCbCr", (y, cb, cr)).convert("RGB"))
+    return torch.from_numpy(rgb.copy()).permute(2, 0, 1)[None]
+
+
+def to_pil(image: torch.Tensor) -> Image.Image:
+    """A uint8 (1, 3, H, W) image as a Pillow RGB image."""
+    return Image.fromarray(np.ascontiguousarray(image[0].permute(1, 2, 0).numpy()))
 
 
 def main() -> None:
@@ -54,17 +60,17 @@ def main() -> None:
         target = args.out / f"{path.stem}.png"
         if target.exists():
             sys.exit(f"{target} exists; not overwritten")
+        image = load_rgb(path)[None]
         if args.pipeline == "pillow":
-            rgb = pillow_halved(load_rgb(path).permute(1, 2, 0).numpy())
+            image = pillow_halved(image)
         elif args.pipeline == "softened":
-            rgb = soften_chroma(load_rgb(path)[None], args.factor)[0].permute(1, 2, 0).numpy()
+            image = soften_chroma(image, args.factor)
         else:
-            rgb = halve_chroma(load_rgb(path)[None])[0].permute(1, 2, 0).numpy()
+            image = halve_chroma(image)
         if args.grain:
             luma, colour = torch.tensor([args.grain[0]]), torch.full((1, 3), args.grain[1])
-            image = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None]
-            rgb = add_grain(image, luma, colour, torch.Generator().manual_seed(0))[0].permute(1, 2, 0).numpy()
-        Image.fromarray(np.ascontiguousarray(rgb)).save(target)
+            image = add_grain(image, luma, colour, torch.Generator().manual_seed(0))
+        to_pil(image).save(target)
         print(target)
 
 

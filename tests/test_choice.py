@@ -6,6 +6,8 @@ whose colour was soft to begin with, pxc-x codes the bilinearly halved ones in f
 pxc-w too.)"""
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pytest
 import torch
@@ -18,24 +20,27 @@ from pxcodec.data import add_grain, halve_chroma, soften_chroma
 from .conftest import IMAGES, decode, encode, round_trips
 
 
+def through(pixels: np.ndarray, change: Callable[[torch.Tensor], torch.Tensor]) -> np.ndarray:
+    """(H, W, 3) pixels through one of ``pxcodec.data``'s functions of (1, 3, H, W) images."""
+    out = change(torch.from_numpy(pixels).permute(2, 0, 1)[None])
+    return np.ascontiguousarray(out[0].permute(1, 2, 0).numpy())
+
+
 def halved(pixels: np.ndarray, upsample: str = "bilinear") -> np.ndarray:
     """The image with its chroma at half resolution (as ``pxc train --chroma`` makes crops),
     interpolated back by ``upsample``."""
-    x = torch.from_numpy(pixels).permute(2, 0, 1)[None]
-    return np.ascontiguousarray(halve_chroma(x, upsample=upsample)[0].permute(1, 2, 0).numpy())
+    return through(pixels, lambda x: halve_chroma(x, upsample=upsample))
 
 
 def softened(pixels: np.ndarray, factor: float = 4.0) -> np.ndarray:
     """The image with its chroma shrunk by ``factor`` and interpolated back (``soften_chroma``)."""
-    x = torch.from_numpy(pixels).permute(2, 0, 1)[None]
-    return np.ascontiguousarray(soften_chroma(x, factor)[0].permute(1, 2, 0).numpy())
+    return through(pixels, lambda x: soften_chroma(x, factor))
 
 
 def grainy(pixels: np.ndarray) -> np.ndarray:
     """The image with noise added as ``benchmarks/halved_chroma.py --grain 0.75 0.5`` adds it."""
-    x = torch.from_numpy(pixels).permute(2, 0, 1)[None]
-    noisy = add_grain(x, torch.tensor([0.75]), torch.full((1, 3), 0.5), torch.Generator().manual_seed(0))
-    return np.ascontiguousarray(noisy[0].permute(1, 2, 0).numpy())
+    return through(pixels, lambda x: add_grain(x, torch.tensor([0.75]), torch.full((1, 3), 0.5),
+                                               torch.Generator().manual_seed(0)))
 
 
 @pytest.fixture(scope="module")
