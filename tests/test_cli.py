@@ -61,7 +61,8 @@ def test_info(photo, tmp_path):
     res = run("info", tmp_path / "photo.pxc")
     assert res.exit_code == 0
     assert "64×48 RGB" in res.output and "bpsp" in res.output
-    assert f"({chosen}), 1 independent tile(s) of up to 128 rows × 384 columns, format version {container.VERSION}" in res.output
+    assert (f"({chosen}), 1 independent tile(s) of up to {neural.STREAM_ROWS} rows × {neural.STREAM_COLS} "
+            f"columns, format version {container.VERSION}") in res.output
 
 
 def test_model_option_picks_a_shipped_model(photo, tmp_path):
