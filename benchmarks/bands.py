@@ -14,8 +14,6 @@ dependent bands (every pixel sees its full context) and with independent tiles o
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 import statistics
 import sys
 from pathlib import Path
@@ -29,6 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from pxcodec import neural, weights  # noqa: E402
 from pxcodec.data import SHARED_DATA, VALIDATION_NAMES  # noqa: E402
+from pxcodec.bench import write_tables  # noqa: E402
 
 
 def ideal_bpsp(pixels: np.ndarray, model: weights.ModelFile, rows: int | None, cols: int = 0) -> float:
@@ -79,13 +78,7 @@ def main() -> None:
         print(f"{name:<12}{s['dependent_bpsp']:>10.4f}" + "".join(
             f"{s[f'independent_{shape}_bpsp']:>10.4f} {s[f'cost_{shape}_percent']:+6.3f}%" for shape in shapes))
     out = ROOT / "benchmarks" / "results" / "bands"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out.with_suffix(".csv"), "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    out.with_suffix(".json").write_text(json.dumps({"summary": summary, "model": model.name,
-                                                    "images": rows}, indent=1))
+    write_tables(out, rows, {"summary": summary, "model": model.name, "images": rows})
     print(f"wrote {out}.csv and .json")
 
 

@@ -14,8 +14,6 @@ imagecodecs (the ``full`` extra). Writes ``benchmarks/results/channel_costs-<set
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 import statistics
 import sys
 from pathlib import Path
@@ -28,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from pxcodec import neural, weights  # noqa: E402
 from pxcodec.data import load_rgb  # noqa: E402
+from pxcodec.bench import write_tables  # noqa: E402
 
 COLUMNS = ("R", "G|R", "B|RG", "all")
 PLANES = ("R", "G-R", "B-G")
@@ -80,12 +79,7 @@ def main() -> None:
     summary = {k: statistics.fmean(r[k] for r in rows) for k in rows[0] if k != "image"}
     print(f"{'mean':<10}" + "".join(f"{v:>10.3f}" for v in summary.values()))
     out = ROOT / "benchmarks" / "results" / f"channel_costs-{args.set}-{args.model}"
-    with out.with_suffix(".csv").open("w", newline="") as f:
-        writer = csv.DictWriter(f, list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    out.with_suffix(".json").write_text(json.dumps({"model": args.model, "crop": args.crop, "mean": summary,
-                                                    "images": rows}, indent=1) + "\n")
+    write_tables(out, rows, {"model": args.model, "crop": args.crop, "mean": summary, "images": rows})
     print(f"wrote {out}.csv/.json")
 
 

@@ -6,8 +6,6 @@ JPEG, video, Kodak's PhotoCD) score about half of what the training photos score
 """
 from __future__ import annotations
 
-import csv
-import json
 import statistics
 import sys
 from pathlib import Path
@@ -18,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from pxcodec.data import SHARED_DATA, halve_chroma, load_rgb, split_folder, to_ycbcr  # noqa: E402
+from pxcodec.bench import write_tables  # noqa: E402
 
 
 def chroma_detail(rgb: torch.Tensor) -> float:
@@ -41,11 +40,7 @@ def main() -> None:
         rows.append(row)
         print(f"{name:<26}{row['images']:>7}{row['median']:>8.3f}{row['min']:>7.3f}{row['max']:>7.3f}")
     out = ROOT / "benchmarks" / "results" / "chroma_detail"
-    with out.with_suffix(".csv").open("w", newline="") as f:
-        writer = csv.DictWriter(f, rows[0])
-        writer.writeheader()
-        writer.writerows(rows)
-    out.with_suffix(".json").write_text(json.dumps(rows, indent=2) + "\n")
+    write_tables(out, rows, rows)
 
 
 if __name__ == "__main__":

@@ -9,9 +9,7 @@ every .pxc is decoded and compared before its size counts. Writes
 from __future__ import annotations
 
 import argparse
-import csv
 import io
-import json
 import sys
 from pathlib import Path
 
@@ -23,6 +21,7 @@ sys.path.insert(0, str(ROOT))
 
 import pxcodec  # noqa: E402
 from pxcodec.data import SHARED_DATA, VALIDATION_NAMES  # noqa: E402
+from pxcodec.bench import write_tables  # noqa: E402
 
 
 def variants(rgb: Image.Image) -> dict[str, Image.Image]:
@@ -78,11 +77,7 @@ def main() -> None:
         print(f"{mode:<18}{s['coded_as']:<10}{s['pxc_bits_per_pixel']:>9.3f}{s['png_bits_per_pixel']:>9.3f}"
               f"{s['pxc_over_png']:>9.3f}")
     out = ROOT / "benchmarks" / "results" / "modes"
-    with out.with_suffix(".csv").open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    out.with_suffix(".json").write_text(json.dumps({"summary": summary, "rows": rows}, indent=2) + "\n")
+    write_tables(out, rows, {"summary": summary, "rows": rows})
 
 
 if __name__ == "__main__":

@@ -13,8 +13,6 @@ recorded too. Times are medians of ``--repeat`` runs. The round trip is checked.
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 import statistics
 import subprocess
 import sys
@@ -22,6 +20,9 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from pxcodec.bench import write_tables  # noqa: E402
 
 CHILD = r"""
 import os, resource, sys, threading, time
@@ -98,12 +99,7 @@ def main() -> None:
             print(f"{row['megapixels']:6.2f} MP  encode {row['encode_s']:7.2f} s ({row['encode_peak_pss_mb']:6.0f} MB)"
                   f"  decode {row['decode_s']:7.2f} s ({row['decode_peak_pss_mb']:6.0f} MB)", flush=True)
     out = ROOT / "benchmarks" / "results" / "scaling"
-    with out.with_suffix(".csv").open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    out.with_suffix(".json").write_text(json.dumps({"threads": args.threads, "repeat": args.repeat,
-                                                    "rows": rows}, indent=2) + "\n")
+    write_tables(out, rows, {"threads": args.threads, "repeat": args.repeat, "rows": rows})
 
 
 if __name__ == "__main__":

@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import csv
-import json
 import pstats
 import statistics
 import sys
@@ -36,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 from pxcodec import adapt, coder, mixture, network, neural, steps, weights  # noqa: E402
 from pxcodec.config import BLOCK_TAPS  # noqa: E402
 from pxcodec.data import SHARED_DATA, load_rgb  # noqa: E402
+from pxcodec.bench import write_tables  # noqa: E402
 
 #: Stage name → the function whose cumulative time is the stage's, per direction.
 STAGES = {
@@ -130,14 +129,9 @@ def main() -> None:
                                                                       "coder", "glue", "total")))
     out = ROOT / "benchmarks" / "results" / f"stages-{args.model}"
     fields = ["image", "direction", "network", "adaptation", "PMFs", "coder", "glue", "total"]
-    with open(out.with_suffix(".csv"), "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(rows)
-    out.with_suffix(".json").write_text(json.dumps({"model": args.model, "threads": 1, "repeat": args.repeat,
-                                                    "images": [p.name for p in paths],
-                                                    "median_seconds": summary,
-                                                    "network_floor_seconds": floor, "rows": rows}, indent=1))
+    write_tables(out, rows, {"model": args.model, "threads": 1, "repeat": args.repeat,
+                             "images": [p.name for p in paths], "median_seconds": summary,
+                             "network_floor_seconds": floor, "rows": rows}, fields)
     print(f"wrote {out}.csv/.json")
 
 

@@ -14,8 +14,6 @@ the first shape as ratios; ``--decode-rounds N`` also times N interleaved decode
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 import statistics
 import sys
 import time
@@ -29,6 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from pxcodec import images, weights  # noqa: E402
 from pxcodec.codec import decode, encode  # noqa: E402
+from pxcodec.bench import write_tables  # noqa: E402
 
 
 def pair(text: str) -> tuple[int, int]:
@@ -97,13 +96,7 @@ def main() -> None:
         print(f"{name:<10}{s['bytes']:>14,}{s['percent']:>+9.3f}%{s['larger_than_baseline']:>8}"
               + (f"{s['decode_s_sum_of_medians']:>12.2f}" if args.decode_rounds else ""))
     out = ROOT / "benchmarks" / "results" / "tile_shape"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out.with_suffix(".csv"), "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    out.with_suffix(".json").write_text(json.dumps({"model": model.name, "crop": args.crop, "summary": summary,
-                                                    "images": rows}, indent=1))
+    write_tables(out, rows, {"model": model.name, "crop": args.crop, "summary": summary, "images": rows})
     print(f"wrote {out}.csv and .json")
 
 

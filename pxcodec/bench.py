@@ -168,16 +168,21 @@ def chart(rows: list[Row]) -> Image.Image:
     return img
 
 
+def write_tables(stem: Path, rows: list[dict], document: object, fields: list[str] | None = None) -> None:
+    """A measurement's ``rows`` as ``stem.csv`` (columns ``fields``, by default the first row's
+    keys) and ``document`` (the rows with whatever summarises them) as ``stem.json``."""
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    with stem.with_suffix(".csv").open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields or list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    stem.with_suffix(".json").write_text(json.dumps(document, indent=2) + "\n")
+
+
 def write(rows: list[Row], out: Path, name: str = "bench", extra: dict | None = None) -> None:
     """``out/name.csv``, ``out/name.json`` (rows and summary) and ``out/name.png`` (chart)."""
-    out.mkdir(parents=True, exist_ok=True)
     dicts = [r.as_dict() for r in rows]
-    with (out / f"{name}.csv").open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(dicts[0]))
-        writer.writeheader()
-        writer.writerows(dicts)
-    (out / f"{name}.json").write_text(json.dumps({"summary": {**summary(rows), **(extra or {})}, "images": dicts},
-                                                 indent=2) + "\n")
+    write_tables(out / name, dicts, {"summary": {**summary(rows), **(extra or {})}, "images": dicts})
     chart(rows).save(out / f"{name}.png")
 
 

@@ -127,11 +127,24 @@ def sides_of(told_rows: np.ndarray, reach: int) -> np.ndarray:
         h * w, len(read), *told_rows.shape[2:])
 
 
+#: Rows of a band whose neighbours the encoder gathers at once (``band_moves``): each pixel's
+#: (sides, 3, 2K + 1) int64 is kilobytes at reach 3, too much to hold for a whole tile (DESIGN C3).
+MOVE_ROWS = 16
+
+
 def band_moves(mixture: IntegerMixture, params: np.ndarray, band: np.ndarray, predicted: np.ndarray | None,
                width: int) -> np.ndarray:
     """The neighbour net's moves (n, 3, 3, K) of every pixel of a band (raster order, ``width``
     wide), from their head parameters as the network gave them (n, P), values (n, 3) and
-    classical predictions: what the decoder's step computes from its row cache (``steps``)."""
+    classical predictions: what the decoder's step computes from its row cache (``steps``).
+    Gathered ``MOVE_ROWS`` rows at a time, each with the rows above it that its sides read."""
     told_rows = mixture.unmoved_told(params, band, predicted)
+    told_rows = told_rows.reshape(-1, width, *told_rows.shape[1:])
     net = mixture.neighbours
-    return net.moves(sides_of(told_rows.reshape(-1, width, *told_rows.shape[1:]), net.reach))
+    up = max(-dy for dy, _ in sides(net.reach))
+    out = []
+    for y0 in range(0, len(told_rows), MOVE_ROWS):
+        top = max(0, y0 - up)
+        near = sides_of(told_rows[top:y0 + MOVE_ROWS], net.reach)[(y0 - top) * width:]
+        out.append(net.moves(near))
+    return np.concatenate(out)

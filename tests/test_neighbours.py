@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from pxcodec import predictor, weights
+from pxcodec import neighbours, predictor, weights
 from pxcodec.config import NEIGHBOUR_SIDES, ModelConfig
 from pxcodec.coupling import GAIN
 from pxcodec.model import PixelCNN
@@ -133,6 +133,22 @@ def test_the_encoder_moves_are_what_the_training_loss_sees(kodak_crop, config):
     expected = expected.permute(3, 4, 0, 1, 2).reshape(h * w, 3, 3, -1).long().numpy()
     assert (got != 0).mean() > 0.5
     assert (got == expected).mean() > 0.97
+
+
+@REACHES
+def test_band_moves_are_the_same_gathered_in_row_chunks(kodak_crop, config, monkeypatch):
+    """``band_moves`` gathers its neighbours a few rows at a time to bound the encoder's memory:
+    every chunk reads the rows above it, so the moves equal one gather over the whole band."""
+    net = weights.build(weights.export(_float_model(config=config)))
+    crop = kodak_crop[:23, :32]
+    pixels = torch.from_numpy(crop)
+    args = (net.mixture, net.band_params(pixels, 0).numpy(), pixels.reshape(-1, 3).to(torch.int32).numpy(),
+            net.band_predictions(pixels, 0).numpy(), crop.shape[1])
+    monkeypatch.setattr(neighbours, "MOVE_ROWS", len(crop))
+    whole = band_moves(*args)
+    monkeypatch.setattr(neighbours, "MOVE_ROWS", 4)
+    assert (whole != 0).mean() > 0.5
+    assert np.array_equal(band_moves(*args), whole)
 
 
 def test_the_decoders_parameters_without_gains_are_the_networks(neighbour_model, kodak_crop):
