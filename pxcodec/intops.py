@@ -16,6 +16,8 @@ same bound decides how requantisation runs: in float64, a few SIMD-friendly pass
 """
 from __future__ import annotations
 
+import functools
+import time
 from dataclasses import dataclass
 
 import torch
@@ -31,6 +33,35 @@ UNSIGNED_SHIFT = 128
 #: Requantisation products must stay below this in int64, and below this to run in float64.
 INT64_SAFE = 2**62
 FLOAT64_EXACT = 2**53
+
+
+#: A decoder step's GEMM, (rows, K) @ (K, N): the product ``cpu_kernels`` times.
+PROBE_SHAPE = (512, 576, 128)
+
+
+@functools.cache
+def cpu_kernels() -> tuple[str, str]:
+    """The CPU kernels, the faster first, timed once per process on ``PROBE_SHAPE`` (best of
+    three). Neither is always faster: oneDNN's int8 GEMMs ran 5–7 times as fast as float32's on
+    a CPU with VNNI and AMX, and ``torch._int_mm`` 26 times as slow on one with only AVX2. Both
+    give the same integers, so the choice changes speed, never bytes."""
+    m, k, n = PROBE_SHAPE
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randint(-127, 128, (m, k), dtype=torch.int8, generator=gen)
+    w = torch.randint(-127, 128, (k, n), dtype=torch.int8, generator=gen)
+    runs = {"int8": lambda: torch._int_mm(x, w), "float32": lambda: x.float() @ w.float()}
+
+    def seconds(run) -> float:
+        run()  # warm-up: first calls pay for dispatch and packing
+        best = float("inf")
+        for _ in range(3):
+            start = time.perf_counter()
+            run()
+            best = min(best, time.perf_counter() - start)
+        return best
+
+    first, second = sorted(runs, key=lambda name: seconds(runs[name]))
+    return first, second
 
 
 def disable_tf32() -> None:

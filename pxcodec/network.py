@@ -26,7 +26,7 @@ from . import predictor
 from .config import BLOCK_TAPS, ModelConfig, Tap
 from .coupling import IntegerCoupling
 from .errors import CertificateError
-from .intops import Gemm, IntLayer, disable_tf32
+from .intops import Gemm, IntLayer, cpu_kernels, disable_tf32
 from .mixture import IntegerMixture
 from .neighbours import IntegerNeighbours
 
@@ -112,12 +112,12 @@ class IntegerPixelCNN:
 
     @staticmethod
     def _choose(layer: IntLayer, kernel: str, device: torch.device) -> str:
-        """``auto`` picks, where certified, int8 on the CPU (oneDNN's int8 GEMMs ran 5–7 times
-        as fast as float32's on a decoder step's 64–1,000 pixels, on a CPU with VNNI and AMX) and
-        float32 on a GPU; else the other. Both give the same integers."""
+        """``auto`` picks, where certified, the kernel that multiplies faster on this device:
+        on the CPU the one ``intops.cpu_kernels`` timed faster, on a GPU float32; else the
+        other. Both give the same integers."""
         if kernel != "auto":
             return kernel
-        first, second = ("int8", "float32") if device.type == "cpu" else ("float32", "int8")
+        first, second = cpu_kernels() if device.type == "cpu" else ("float32", "int8")
         try:
             layer.certify(first)
             return first

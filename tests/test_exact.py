@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import os
+import time
 
 import numpy as np
 import pytest
 import torch
 
-from pxcodec import adapt, container, neural, weights
+from pxcodec import adapt, container, intops, network, neural, weights
 from pxcodec.coder import StreamDecoder, StreamEncoder
 from pxcodec.errors import CertificateError, CorruptError
 from pxcodec.mixture import GRID, RANGE
@@ -188,6 +189,26 @@ def test_certificate_refuses_float_kernel_that_could_round(model):
         weights.build(arrays, kernel="float32")
     net = weights.build(arrays, kernel="auto")
     assert net.gemms["conv0"].kernel == "int8"
+
+
+def test_auto_takes_the_kernel_this_cpu_multiplies_faster(model, monkeypatch):
+    """Where torch's int8 GEMM is slow (its reference path on a CPU without VNNI), ``auto``
+    takes float32 wherever it is certified; where int8 is faster, int8."""
+    int_mm = torch._int_mm
+
+    def slow(x, w):
+        time.sleep(0.05)
+        return int_mm(x, w)
+    monkeypatch.setattr(torch, "_int_mm", slow)
+    intops.cpu_kernels.cache_clear()
+    try:
+        assert intops.cpu_kernels() == ("float32", "int8")
+    finally:
+        intops.cpu_kernels.cache_clear()
+    arrays = dict(weights.read(model.path))
+    for preferred in (("float32", "int8"), ("int8", "float32")):
+        monkeypatch.setattr(network, "cpu_kernels", lambda: preferred)
+        assert weights.build(arrays, kernel="auto").gemms["conv0"].kernel == preferred[0]
 
 
 def test_certificate_refuses_non_int8_weights_and_overflowing_requantisation(model):
