@@ -31,7 +31,10 @@ def test_bench_writes_table_csv_json_and_chart(tmp_path):
         assert r["model"] == neural.choose_model(load(f"{r['image']}.png")).name  # the encoder's own choice
         assert float(r["pxc_bpsp"]) >= float(r["ideal_bpsp"]) > 0
         assert int(r["PNG bytes"]) > 0 and int(r["WebP bytes"]) > 0
-    summary = json.loads((out / "bench.json").read_text())["summary"]
+    document = json.loads((out / "bench.json").read_text())
+    summary = document["summary"]
     assert summary["images"] == 2 and summary["pxc/PNG"] > 0
+    assert sorted(document["machine"]["kernels"]) == ["float32", "int8"]  # what the times ran on
+    assert f"{document['machine']['kernels'][0]} GEMMs" in res.output
     assert sum(summary["models"].values()) == 2
     assert Image.open(out / "bench.png").size[0] >= 480

