@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -49,9 +50,10 @@ def cpu_kernels() -> tuple[str, str]:
     gen = torch.Generator().manual_seed(0)
     x = torch.randint(-127, 128, (m, k), dtype=torch.int8, generator=gen)
     w = torch.randint(-127, 128, (k, n), dtype=torch.int8, generator=gen)
-    runs = {"int8": lambda: torch._int_mm(x, w), "float32": lambda: x.float() @ w.float()}
+    xf, wf = x.float(), w.float()  # each kernel's own input dtype, as ``Gemm`` holds and gathers them
+    runs: dict[str, Callable[[], Tensor]] = {"int8": lambda: torch._int_mm(x, w), "float32": lambda: xf @ wf}
 
-    def seconds(run) -> float:
+    def seconds(run: Callable[[], Tensor]) -> float:
         run()  # warm-up: first calls pay for dispatch and packing
         best = float("inf")
         for _ in range(3):
