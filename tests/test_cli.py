@@ -37,16 +37,17 @@ def test_compress_decompress_next_to_input(photo, tmp_path):
 
 
 def test_existing_output_needs_force(photo, tmp_path):
-    assert run("compress", photo).exit_code == 0
+    fast = ("--model", "pxc-f")  # file handling does not depend on the model: the small one
+    assert run("compress", photo, *fast).exit_code == 0
     pxc = tmp_path / "photo.pxc"
     before = pxc.read_bytes()
-    res = run("compress", photo)
+    res = run("compress", photo, *fast)
     assert res.exit_code != 0 and "--force" in res.output
     assert pxc.read_bytes() == before
     # decompressing next to the original PNG must not clobber it
     res = run("decompress", pxc)
     assert res.exit_code != 0 and "exists" in res.output
-    assert run("compress", photo, "--force").exit_code == 0
+    assert run("compress", photo, *fast, "--force").exit_code == 0
 
 
 def test_compare_prints_png_and_webp(photo, tmp_path):
@@ -129,7 +130,7 @@ def test_batch_reports_failures_and_goes_on(tmp_path):
     shutil.copy(IMAGES / "kodim15-64x48.png", folder / "a.png")
     (folder / "b.png").write_bytes(b"not a png")
     shutil.copy(IMAGES / "kodim04-48x64.png", folder / "c.png")
-    res = run("compress", folder)
+    res = run("compress", folder, "--model", "pxc-f")  # the small model: batches do not depend on it
     assert res.exit_code == 1
     assert (folder / "a.pxc").exists() and (folder / "c.pxc").exists() and not (folder / "b.pxc").exists()
     assert "b.png" in res.output and "1 of 3 files failed" in res.output
