@@ -6,6 +6,7 @@ rows of plain numbers; ``write`` turns them into a CSV, a JSON and a bar chart (
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import os
 import platform
@@ -184,10 +185,12 @@ def write_tables(stem: Path, rows: list[dict], document: object, fields: list[st
     stem.with_suffix(".json").write_text(json.dumps(document, indent=2) + "\n")
 
 
+@functools.cache
 def machine() -> dict:
     """What the times were measured on: the CPU, its SIMD level as torch sees it, the cores and
     the GEMM kernels fastest first (``intops.cpu_kernels``): the same model decodes several times
-    as fast where int8 GEMMs have VNNI as where they do not."""
+    as fast where int8 GEMMs have VNNI as where they do not. Read once per process (``table``
+    and ``write`` both report it); treat it as read-only."""
     cpu = platform.processor()
     try:
         with open("/proc/cpuinfo") as f:
