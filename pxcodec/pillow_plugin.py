@@ -1,7 +1,9 @@
 """Pillow plugin: after ``import pxcodec``, ``Image.open("x.pxc")`` and ``image.save("x.pxc")`` work.
 
 Opening reads and verifies the header only (size, mode, metadata); pixels are decoded on
-``load()``, as Pillow does for other formats. Damaged data raises ``OSError`` on load, as
+``load()``, as Pillow does for other formats. Saving takes the options ``pxcodec.compress``
+does, as keywords (``image.save("x.pxc", model="pxc-f", effort=1)``), as Pillow's WebP plugin
+takes ``quality`` and ``method``. Damaged data raises ``OSError`` on load, as
 Pillow's own decoders do; a file that is not pxc is left to the other plugins.
 
 >>> import io, pxcodec
@@ -19,7 +21,7 @@ from typing import IO
 
 from PIL import Image, ImageFile
 
-from . import codec, container, images, metadata
+from . import api, codec, container, metadata
 from .errors import PxcError
 
 FORMAT = "PXC"
@@ -69,8 +71,10 @@ class PxcImageFile(ImageFile.ImageFile):
 
 
 def _save(im: Image.Image, fp: IO[bytes], filename: str | bytes) -> None:
+    """Write ``im`` as .pxc; the ``model`` and ``effort`` save options are ``pxcodec.compress``'s."""
+    options = {k: im.encoderinfo[k] for k in ("model", "effort") if k in im.encoderinfo}
     try:
-        fp.write(codec.encode(images.from_image(im)).data)
+        fp.write(api.compress(im, **options))
     except PxcError as exc:
         raise OSError(str(exc)) from exc
 

@@ -16,6 +16,8 @@ from pxcodec.errors import CertificateError, UnknownModelError
 from pxcodec.model import PixelCNN, grown
 
 IMAGES = Path(__file__).parent / "images"
+#: The model that tests not about the model choice code with: the fastest of the default choice's.
+FAST = weights.DEFAULT_MODEL
 
 
 def load(name: str) -> np.ndarray:

@@ -8,10 +8,11 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from pxcodec import container, neural
+import pxcodec
+from pxcodec import container, neural, weights
 from pxcodec.cli import main
 
-from .conftest import IMAGES
+from .conftest import FAST, IMAGES
 
 
 @pytest.fixture()
@@ -37,7 +38,7 @@ def test_compress_decompress_next_to_input(photo, tmp_path):
 
 
 def test_existing_output_needs_force(photo, tmp_path):
-    fast = ("--model", "pxc-f")  # file handling does not depend on the model: the small one
+    fast = ("--model", FAST)  # file handling does not depend on the model
     assert run("compress", photo, *fast).exit_code == 0
     pxc = tmp_path / "photo.pxc"
     before = pxc.read_bytes()
@@ -51,14 +52,15 @@ def test_existing_output_needs_force(photo, tmp_path):
 
 
 def test_compare_prints_png_and_webp(photo, tmp_path):
-    res = run("compress", photo, "-o", tmp_path / "x.pxc", "--compare")
+    res = run("compress", photo, "-o", tmp_path / "x.pxc", "--compare", "--model", FAST)
     assert res.exit_code == 0, res.output
     assert "PNG" in res.output and "WebP" in res.output
 
 
 def test_info(photo, tmp_path):
-    chosen = neural.choose_model(np.asarray(Image.open(photo)).copy()).name
-    assert f"bpsp ({chosen})" in run("compress", photo).output
+    out = run("compress", photo).output
+    chosen = weights.by_fingerprint(pxcodec.info((tmp_path / "photo.pxc").read_bytes()).fingerprint).name  # the file's model
+    assert f"bpsp ({chosen})" in out
     res = run("info", tmp_path / "photo.pxc")
     assert res.exit_code == 0
     assert "64×48 RGB" in res.output and "bpsp" in res.output
@@ -84,7 +86,7 @@ def test_model_option_picks_a_shipped_model(photo, tmp_path):
 def test_effort_option(photo, tmp_path):
     """--effort 2 writes a file that decompresses exactly; a level there is none of is a usage error."""
     out = tmp_path / "hard.pxc"
-    res = run("compress", photo, "--effort", "2", "-o", out)
+    res = run("compress", photo, "--effort", "2", "--model", FAST, "-o", out)
     assert res.exit_code == 0, res.output
     back = tmp_path / "back.png"
     assert run("decompress", out, "-o", back).exit_code == 0
@@ -114,7 +116,7 @@ def test_bad_inputs_are_one_line_errors(tmp_path, content):
 
 
 def test_no_partial_output_on_corrupt_stream(photo, tmp_path):
-    run("compress", photo)
+    run("compress", photo, "--model", FAST)
     pxc = tmp_path / "photo.pxc"
     data = bytearray(pxc.read_bytes())
     data[-3] ^= 0x40
@@ -130,7 +132,7 @@ def test_batch_reports_failures_and_goes_on(tmp_path):
     shutil.copy(IMAGES / "kodim15-64x48.png", folder / "a.png")
     (folder / "b.png").write_bytes(b"not a png")
     shutil.copy(IMAGES / "kodim04-48x64.png", folder / "c.png")
-    res = run("compress", folder, "--model", "pxc-f")  # the small model: batches do not depend on it
+    res = run("compress", folder, "--model", FAST)  # batches do not depend on the model
     assert res.exit_code == 1
     assert (folder / "a.pxc").exists() and (folder / "c.pxc").exists() and not (folder / "b.pxc").exists()
     assert "b.png" in res.output and "1 of 3 files failed" in res.output

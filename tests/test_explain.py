@@ -12,7 +12,7 @@ from pxcodec import explain, weights
 from pxcodec.cli import main
 from pxcodec.neural import pixel_costs
 
-from .conftest import IMAGES, encode, load
+from .conftest import FAST, IMAGES, encode, load
 
 
 def test_costs_add_up_to_the_ideal_code_length(model):
@@ -41,7 +41,7 @@ def test_cli_writes_the_heat_map(tmp_path, from_pxc):
     shutil.copy(IMAGES / "kodim04-48x64.png", src)
     runner = CliRunner()
     if from_pxc:
-        assert runner.invoke(main, ["compress", str(src)]).exit_code == 0
+        assert runner.invoke(main, ["compress", str(src), "--model", FAST]).exit_code == 0
         src = src.with_suffix(".pxc")
     res = runner.invoke(main, ["explain", str(src)])
     assert res.exit_code == 0, res.output

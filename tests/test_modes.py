@@ -12,7 +12,7 @@ from PIL import Image, PngImagePlugin
 import pxcodec
 from pxcodec import images
 
-from .conftest import load
+from .conftest import FAST, load
 
 rng = np.random.default_rng(7)
 
@@ -32,7 +32,7 @@ def through_file(tmp_path, data: bytes) -> bytes:
     """PNG bytes → pxc via the file path API → PNG bytes."""
     src = tmp_path / "in.png"
     src.write_bytes(data)
-    return pxcodec.decompress_png(pxcodec.compress(src))
+    return pxcodec.decompress_png(pxcodec.compress(src, model=FAST))
 
 
 def photo_rgba() -> Image.Image:
@@ -55,13 +55,13 @@ def photo_rgba() -> Image.Image:
 ])
 def test_pil_modes_roundtrip(make):
     image = make()
-    out = pxcodec.decompress(pxcodec.compress(image))
+    out = pxcodec.decompress(pxcodec.compress(image, model=FAST))
     assert same_image(out, image)
 
 
 def test_grey_is_model_coded_and_small():
     grey = Image.fromarray(load("kodim15-64x48.png")).convert("L")
-    data = pxcodec.compress(grey)
+    data = pxcodec.compress(grey, model=FAST)
     assert pxcodec.info(data).mode == "L"
     assert len(data) < len(png_bytes(grey, optimize=True))
 
@@ -70,7 +70,7 @@ def test_opaque_alpha_costs_almost_nothing():
     rgb = Image.fromarray(load("kodim15-64x48.png"))
     rgba = rgb.copy()
     rgba.putalpha(255)
-    assert len(pxcodec.compress(rgba)) - len(pxcodec.compress(rgb)) < 20
+    assert len(pxcodec.compress(rgba, model=FAST)) - len(pxcodec.compress(rgb, model=FAST)) < 20
 
 
 def test_palette_transparency_survives(tmp_path):

@@ -7,18 +7,18 @@ import numpy as np
 import pytest
 from PIL import Image, UnidentifiedImageError
 
-import pxcodec  # noqa: F401  (registers the plugin)
+import pxcodec  # registers the plugin
 
-from pxcodec import container
+from pxcodec import container, weights
 
-from .conftest import load, reseal
+from .conftest import FAST, load, reseal
 
 
 @pytest.mark.parametrize("mode", ["RGB", "L", "RGBA", "P"])
 def test_save_and_open(tmp_path, mode):
     image = Image.fromarray(load("kodim15-64x48.png")).convert(mode)
     path = tmp_path / "x.pxc"
-    image.save(path)                       # format from the extension
+    image.save(path, model=FAST)           # format from the extension
     with Image.open(path) as back:
         assert back.format == "PXC" and back.format_description.startswith("pxcodec")
         assert back.size == image.size and back.mode == image.mode
@@ -30,16 +30,28 @@ def test_save_and_open(tmp_path, mode):
 def test_save_to_file_object_with_format():
     image = Image.fromarray(load("kodim04-48x64.png"))
     buf = io.BytesIO()
-    image.save(buf, format="PXC")
+    image.save(buf, format="PXC", model=FAST)
     buf.seek(0)
     with Image.open(buf) as back:
         assert np.array_equal(np.asarray(back), np.asarray(image))
 
 
-def _pxc(image: Image.Image) -> bytearray:
+def _pxc(image: Image.Image, **options) -> bytearray:
     buf = io.BytesIO()
-    image.save(buf, format="PXC")
+    image.save(buf, format="PXC", **{"model": FAST, **options})
     return bytearray(buf.getvalue())
+
+
+def test_save_options_are_compress_options():
+    image = Image.fromarray(load("kodim04-48x64.png"))
+    fast, hard = (bytes(_pxc(image, effort=e)) for e in (1, 2))
+    assert fast != hard
+    assert pxcodec.info(fast).fingerprint == weights.by_name(FAST).fingerprint
+    assert pxcodec.info(hard).fingerprint == weights.by_name(FAST).fingerprint
+    with pytest.raises(OSError, match="no-such-model"):
+        _pxc(image, model="no-such-model")
+    with pytest.raises(OSError, match="effort"):
+        _pxc(image, effort=9)
 
 
 def test_damaged_stream_is_not_identified():
