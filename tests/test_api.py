@@ -57,12 +57,12 @@ def test_unsupported_arrays_are_clear_errors():
         pxcodec.compress(np.zeros((4, 4, 3), dtype=np.int16))
 
 
-def test_more_effort_is_a_smaller_file_that_decodes_the_same_way():
+def test_more_effort_is_a_smaller_file_that_decodes_the_same_way(model):
     """Effort 2 fits each tile's offsets on more pixels (a 256×256 photo's tiles have 32,768,
     more than effort 1 samples): a different, shorter file, decoded exactly by the same decoder."""
-    from pxcodec import codec, images, weights
+    from pxcodec import codec, images
     picture = images.read_file(IMAGES / "kodim23-256.png")
-    plain, hard = (codec.encode(picture, weights.by_name(FAST), effort=e) for e in (1, 2))
+    plain, hard = (codec.encode(picture, model, effort=e) for e in (1, 2))
     assert hard.data != plain.data and hard.ideal_bits < plain.ideal_bits
     assert np.array_equal(pxcodec.decompress(hard.data, as_array=True), picture.pixels)
 

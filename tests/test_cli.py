@@ -59,7 +59,8 @@ def test_compare_prints_png_and_webp(photo, tmp_path):
 
 def test_info(photo, tmp_path):
     out = run("compress", photo).output
-    chosen = weights.by_fingerprint(pxcodec.info((tmp_path / "photo.pxc").read_bytes()).fingerprint).name  # the file's model
+    header = pxcodec.info((tmp_path / "photo.pxc").read_bytes())
+    chosen = weights.by_fingerprint(header.fingerprint).name  # the model the file names
     assert f"bpsp ({chosen})" in out
     res = run("info", tmp_path / "photo.pxc")
     assert res.exit_code == 0
